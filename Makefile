@@ -1,0 +1,56 @@
+# Gatehouse — every entry point. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(BIN)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(BIN)/.installed ## Install Python dependencies (from uv.lock)
+
+run: install migrate ## Migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite)
+	$(BIN)/gatehouse serve
+
+migrate: install ## Apply database migrations
+	$(BIN)/gatehouse migrate
+
+makemigration: install ## New migration from model changes: make makemigration m="add x"
+	$(BIN)/alembic revision --autogenerate -m "$(m)" --rev-id "$$(date +%Y%m%d)_$$(date +%H%M%S)"
+
+test: install ## Whole test suite (SQLite always; PostgreSQL when reachable)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check src tests migrations scripts
+	$(BIN)/ruff format --check src tests migrations scripts
+	$(BIN)/mypy
+
+format: install ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format src tests migrations scripts
+	$(BIN)/ruff check --fix src tests migrations scripts
+
+bench: install ## Benchmarks (requests/s of the hot paths)
+	$(BIN)/python -m benchmarks.run
+
+seed: install migrate ## Sample users of every role
+	$(BIN)/python scripts/seed_database.py --env development
+
+clean: ## Remove the virtualenvs and the embedded data dir
+	rm -rf $(VENV) $(TOOLS) .gatehouse
+
+.PHONY: help install run migrate makemigration test lint format bench seed clean

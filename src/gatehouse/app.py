@@ -1,0 +1,122 @@
+"""The FastAPI application: routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from gatehouse import __version__, exception_handlers
+from gatehouse.auth.router import TOKEN_PATH, jwks_router, sessions_router
+from gatehouse.auth.router import router as auth_router
+from gatehouse.config import Settings, get_settings
+from gatehouse.health.router import router as health_router
+from gatehouse.kit import openapi
+from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from gatehouse.logging import configure_logging
+from gatehouse.runtime import Runtime
+from gatehouse.users.router import router as users_router
+
+log = structlog.get_logger("gatehouse.app")
+
+DESCRIPTION = """
+Gatehouse owns a product's users: accounts, login, roles and sessions.
+
+Authenticate with `POST /api/v1/auth/token` (or the **Authorize** button: your email is
+the username) and send `Authorization: Bearer <access_token>`. Access tokens are RS256
+JWTs; other systems verify them offline with the keys at `/.well-known/jwks.json`.
+
+Every error answers with one envelope:
+`{"error": {"code", "message", "details", "timestamp", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or Runtime.create(settings)
+        log.info(
+            "app.started",
+            env=settings.server.env.value,
+            database="sqlite" if settings.is_sqlite else "postgresql",
+            version=__version__,
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.runtime.close()
+
+    app = FastAPI(
+        title="Gatehouse",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    exception_handlers.install(app)
+    openapi.install(app, title="Gatehouse", version=__version__, description=DESCRIPTION)
+
+    for router in (health_router, jwks_router, auth_router, sessions_router, users_router):
+        app.include_router(router)
+    if settings.docs_enabled:
+        _mount_docs(app)
+
+    app.add_middleware(
+        BodyGuardMiddleware, max_body_bytes=settings.server.max_body_bytes, form_paths=[TOKEN_PATH]
+    )
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID", "Location"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    def spec() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    async def openapi_json() -> JSONResponse:
+        """The OpenAPI document."""
+        return spec()
+
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Gatehouse — API docs",
+            init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+        )
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="Gatehouse — API reference")
+
+    for path in ("/openapi.json", "/api/v1/openapi.json"):
+        app.add_api_route(path, openapi_json, include_in_schema=False, methods=["GET"])
+    app.add_api_route("/docs", swagger, include_in_schema=False, methods=["GET"])
+    app.add_api_route("/redoc", redoc, include_in_schema=False, methods=["GET"])
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory gatehouse.app:app_factory` (each worker builds its own)."""
+    settings = get_settings()
+    configure_logging(settings.server.log_level, settings.log_format)
+    return create_app(settings)

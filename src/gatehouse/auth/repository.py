@@ -1,0 +1,103 @@
+"""Every SQL statement about sessions and refresh tokens, and the per-request principal lookup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.auth.models import RefreshToken, Session
+from gatehouse.users.models import User
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def principal_row(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> tuple[str, int] | None:
+        """(role, auth_version) of a live user in a live session, else None."""
+        # The hot path of every authenticated request: one Core statement, no ORM.
+        result = await self.session.execute(
+            select(User.role, User.auth_version)
+            .join(Session, Session.user_id == User.id)
+            .where(
+                User.id == user_id,
+                User.deleted_at.is_(None),
+                Session.id == session_id,
+                Session.revoked_at.is_(None),
+            )
+        )
+        row = result.first()
+        return (row.role, row.auth_version) if row is not None else None
+
+    async def add(self, login: Session) -> Session:
+        self.session.add(login)
+        await self.session.flush()
+        return login
+
+    async def get(self, session_id: uuid.UUID) -> Session | None:
+        result: Session | None = await self.session.get(Session, session_id)
+        return result
+
+    async def list_active(self, user_id: uuid.UUID, now: datetime) -> Sequence[Session]:
+        rows = await self.session.scalars(
+            select(Session)
+            .where(
+                Session.user_id == user_id,
+                Session.revoked_at.is_(None),
+                Session.expires_at > now,
+            )
+            .order_by(Session.last_used_at.desc())
+        )
+        return rows.all()
+
+    async def revoke(self, session_id: uuid.UUID, now: datetime, reason: str) -> bool:
+        result = await self.session.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, now: datetime, reason: str, *, keep: uuid.UUID | None = None
+    ) -> int:
+        stmt = (
+            update(Session)
+            .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        if keep is not None:
+            stmt = stmt.where(Session.id != keep)
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0))
+
+    async def add_refresh_token(self, token_hash: str, session_id: uuid.UUID) -> None:
+        self.session.add(RefreshToken(token_hash=token_hash, session_id=session_id))
+        await self.session.flush()
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        result: RefreshToken | None = await self.session.get(RefreshToken, token_hash)
+        return result
+
+    async def consume_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        """Mark a token used; False when another request used it first.
+
+        The conditional UPDATE is the race guard: under READ COMMITTED the second of two
+        concurrent updates waits for the first, re-checks `used_at IS NULL` and matches
+        nothing.
+        """
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1

@@ -1,0 +1,224 @@
+"""HTTP ↔ service for login, refresh, logout, registration, sessions and JWKS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Body, Request, Response, status
+from pydantic import BaseModel, ValidationError
+
+from gatehouse.auth.schemas import (
+    JWKS,
+    LogoutRequest,
+    OAuthForm,
+    PasswordGrant,
+    RefreshGrant,
+    RefreshRequest,
+    RegisterRequest,
+    SessionRead,
+    TokenResponse,
+)
+from gatehouse.auth.service import TokenPair
+from gatehouse.dependencies import (
+    AdminUser,
+    AuthServiceDep,
+    ClientDep,
+    CurrentUser,
+    RuntimeDep,
+    StaffUser,
+)
+from gatehouse.errors import UnsupportedGrantType, ValidationFailed
+from gatehouse.exception_handlers import validation_details
+from gatehouse.kit.openapi import AUTHED, COMMON, errors
+from gatehouse.users.schemas import UserCreate, UserRead
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+sessions_router = APIRouter(prefix="/api/v1/users", tags=["sessions"], responses=errors(*AUTHED))
+jwks_router = APIRouter(tags=["auth"])
+
+TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105
+_CREDENTIAL_PARAMS = frozenset({"username", "password", "refresh_token", "client_secret"})
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
+    response.headers.update(_NO_STORE)
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(validation_details(exc.errors())) from None
+
+
+async def _read_grant(request: Request) -> PasswordGrant | RefreshGrant:
+    if request.query_params.keys() & _CREDENTIAL_PARAMS:
+        # Never act on credentials in a URL: they end up in proxy and browser logs.
+        raise ValidationFailed({"query": ["Send credentials in the request body, not the URL"]})
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        form = await request.form()
+        for key in form:
+            if len(form.getlist(key)) > 1:
+                raise ValidationFailed({key: ["Given more than once"]})
+        data = {key: value for key, value in form.items() if isinstance(value, str)}
+        if data.get("grant_type") not in (None, "password", "refresh_token"):
+            raise UnsupportedGrantType()
+        parsed: OAuthForm = _parse(OAuthForm, data)
+        if parsed.grant_type == "refresh_token":
+            return _parse(
+                RefreshGrant, {"grant_type": "refresh_token", "refresh_token": parsed.refresh_token}
+            )
+        return _parse(PasswordGrant, {"username": parsed.username, "password": parsed.password})
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed({"body": ["Malformed JSON"]}) from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed({"body": ["Expected a JSON object"]})
+    grant_type = payload.get("grant_type", "password")
+    if grant_type == "refresh_token":
+        return _parse(RefreshGrant, payload)
+    if grant_type != "password":
+        raise UnsupportedGrantType()
+    return _parse(PasswordGrant, payload)
+
+
+_TOKEN_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/PasswordGrant"},
+                    {"$ref": "#/components/schemas/RefreshGrant"},
+                ]
+            },
+            "example": {"username": "user@example.com", "password": "securepassword"},
+        },
+        "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/OAuthForm"}},
+    },
+}
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    responses=errors(*COMMON, 401),
+    openapi_extra={"requestBody": _TOKEN_BODY},
+)
+async def issue_token(
+    request: Request, auth: AuthServiceDep, client: ClientDep, response: Response
+) -> TokenResponse:
+    """Log in (password grant) or rotate a refresh token (refresh_token grant).
+
+    JSON as in the source, or the OAuth2 form, so Swagger UI's Authorize button works.
+    """
+    grant = await _read_grant(request)
+    if isinstance(grant, RefreshGrant):
+        pair = await auth.refresh(grant.refresh_token, client)
+    else:
+        pair = await auth.login(grant.username, grant.password, client)
+    return _token_response(pair, response)
+
+
+@router.post("/refresh", response_model=TokenResponse, responses=errors(*COMMON))
+async def refresh(
+    body: RefreshRequest, auth: AuthServiceDep, client: ClientDep, response: Response
+) -> TokenResponse:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    pair = await auth.refresh(body.refresh_token, client)
+    return _token_response(pair, response)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(*AUTHED))
+async def logout(
+    actor: CurrentUser,
+    auth: AuthServiceDep,
+    body: LogoutRequest | None = Body(default=None),
+) -> None:
+    """End this session, or every session of yours with `{"all": true}`."""
+    await auth.logout(actor, everywhere=bool(body and body.all))
+
+
+@router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(*COMMON, 403),
+)
+async def register(body: RegisterRequest, auth: AuthServiceDep) -> UserRead:
+    """Sign up. The new account's role is always `user`."""
+    user = await auth.register(UserCreate(email=body.email, name=body.name, password=body.password))
+    return UserRead.model_validate(user)
+
+
+@jwks_router.get("/.well-known/jwks.json", response_model=JWKS)
+async def jwks(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    """The public keys that verify Gatehouse access tokens (RS256, by `kid`)."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return runtime.tokens.key.jwks()
+
+
+def _sessions(rows: list[Any], current: uuid.UUID | None) -> list[SessionRead]:
+    return [
+        SessionRead.model_validate(row).model_copy(update={"current": row.id == current})
+        for row in rows
+    ]
+
+
+@sessions_router.get("/me/sessions", response_model=list[SessionRead])
+async def my_sessions(actor: CurrentUser, auth: AuthServiceDep) -> list[SessionRead]:
+    """Where you are logged in."""
+    return _sessions(await auth.list_sessions(actor.user_id), actor.session_id)
+
+
+@sessions_router.delete("/me/sessions", status_code=status.HTTP_204_NO_CONTENT)
+async def end_my_other_sessions(actor: CurrentUser, auth: AuthServiceDep) -> None:
+    """End every session of yours except this one."""
+    await auth.end_sessions(actor.user_id, keep=actor.session_id)
+
+
+@sessions_router.delete(
+    "/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+)
+async def end_my_session(session_id: uuid.UUID, actor: CurrentUser, auth: AuthServiceDep) -> None:
+    """End one of your sessions (this one too, if you name it)."""
+    await auth.end_session(actor.user_id, session_id)
+
+
+@sessions_router.get("/{user_id}/sessions", response_model=list[SessionRead], responses=errors(404))
+async def user_sessions(
+    user_id: uuid.UUID, _: StaffUser, auth: AuthServiceDep
+) -> list[SessionRead]:
+    """A user's active sessions (admin, readonly)."""
+    return _sessions(await auth.list_sessions(user_id), None)
+
+
+@sessions_router.delete(
+    "/{user_id}/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+)
+async def end_user_sessions(user_id: uuid.UUID, _: AdminUser, auth: AuthServiceDep) -> None:
+    """End every session of a user: their refresh and access tokens stop working (admin)."""
+    await auth.end_sessions(user_id)
+
+
+@sessions_router.delete(
+    "/{user_id}/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404),
+)
+async def end_user_session(
+    user_id: uuid.UUID, session_id: uuid.UUID, _: AdminUser, auth: AuthServiceDep
+) -> None:
+    """End one session of a user (admin)."""
+    await auth.end_session(user_id, session_id)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gatehouse.kit.fields import Email, Name, Password, Text
+from gatehouse.kit.schemas import RequestBody, Schema
+
+
+class PasswordGrant(RequestBody):
+    """The source's JSON body; `username` is the email address."""
+
+    grant_type: Literal["password"] = "password"
+    username: Text = Field(max_length=320, examples=["user@example.com"])
+    password: Password
+
+
+class RefreshGrant(RequestBody):
+    grant_type: Literal["refresh_token"]
+    refresh_token: Text = Field(max_length=512)
+
+
+class OAuthForm(BaseModel):
+    """The OAuth2 form (RFC 6749 §4.3, §6) that Swagger UI and OAuth2 clients send."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["password", "refresh_token"]
+    username: Text | None = Field(default=None, max_length=320)
+    password: Password | None = None
+    refresh_token: Text | None = Field(default=None, max_length=512)
+    scope: Text | None = None
+    client_id: Text | None = None
+
+
+class RefreshRequest(RequestBody):
+    refresh_token: Text = Field(max_length=512)
+
+
+class LogoutRequest(RequestBody):
+    all: bool = Field(default=False, description="End every session of yours, not just this one")
+
+
+class RegisterRequest(RequestBody):
+    email: Email
+    name: Name
+    password: Password
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class SessionRead(Schema):
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool = False
+
+
+class JWK(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    n: str
+    e: str
+
+
+class JWKS(BaseModel):
+    keys: list[JWK]

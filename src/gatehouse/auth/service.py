@@ -1,0 +1,189 @@
+"""Login, refresh-token rotation, logout, registration and the per-request principal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.auth.models import Session
+from gatehouse.auth.passwords import BCRYPT_MAX_BYTES, PasswordHasher
+from gatehouse.auth.principal import Principal
+from gatehouse.auth.repository import SessionRepository
+from gatehouse.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from gatehouse.config import AuthSettings
+from gatehouse.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    NotAuthenticated,
+    RegistrationDisabled,
+    SessionNotFound,
+    UserNotFound,
+)
+from gatehouse.kit.fields import normalise_email
+from gatehouse.kit.time import utcnow
+from gatehouse.users.models import Role, User
+from gatehouse.users.repository import UserRepository
+from gatehouse.users.schemas import UserCreate
+from gatehouse.users.service import UserService
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str | None
+
+
+class AuthService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: AuthSettings,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.hasher = hasher
+        self.tokens = tokens
+        self.users = UserRepository(session)
+        self.sessions = SessionRepository(session)
+
+    async def principal(self, bearer: str) -> Principal:
+        """The caller behind an access token, as the database sees them right now."""
+        claims = self.tokens.decode_access_token(bearer)
+        row = await self.sessions.principal_row(claims.user_id, claims.session_id)
+        if row is None or row[1] != claims.auth_version:
+            raise NotAuthenticated("The session has ended; log in again", error="invalid_token")
+        return Principal(
+            user_id=claims.user_id,
+            role=Role(row[0]),
+            session_id=claims.session_id,
+            auth_version=row[1],
+        )
+
+    async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
+        """Password grant. Unknown email and wrong password cost and answer the same."""
+        try:
+            email = normalise_email(username)
+        except ValueError:
+            email = None
+        user = await self.users.get_by_email(email) if email else None
+        if not await self._verify(password, user):
+            raise InvalidCredentials()
+        assert user is not None  # noqa: S101  (_verify is False without a user)
+        now = utcnow()
+        if self.hasher.needs_rehash(user.password_hash):
+            await self.users.set_password_hash(user.id, await self.hasher.hash(password))
+        await self.users.touch_login(user.id, now)
+        login = await self.sessions.add(
+            Session(
+                user_id=user.id,
+                expires_at=now + timedelta(seconds=self.settings.refresh_token_idle_seconds),
+                absolute_expires_at=now
+                + timedelta(seconds=self.settings.refresh_token_max_seconds),
+                user_agent=(client.user_agent or "")[:512] or None,
+                ip=client.ip,
+            )
+        )
+        return await self._issue(user, login)
+
+    async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
+        """Rotate: the presented token is spent, a new one is issued in the same family.
+
+        A token presented twice (replay, or two racing clients) ends the whole family:
+        zero tolerance, so a stolen token is worth one use at most.
+        """
+        token_hash = hash_refresh_token(refresh_token)
+        stored = await self.sessions.get_refresh_token(token_hash)
+        if stored is None:
+            raise InvalidGrant()
+        now = utcnow()
+        login = await self.sessions.get(stored.session_id)
+        if login is None or login.revoked_at is not None:
+            raise InvalidGrant()
+        if stored.used_at is not None or not await self.sessions.consume_refresh_token(
+            token_hash, now
+        ):
+            await self.sessions.revoke(login.id, now, "refresh_token_reuse")
+            raise InvalidGrant(persist=True)
+        if now >= login.expires_at or now >= login.absolute_expires_at:
+            raise InvalidGrant("The session has expired; log in again")
+        user = await self.users.get(login.user_id)
+        if user is None:
+            raise InvalidGrant()
+        login.expires_at = min(
+            now + timedelta(seconds=self.settings.refresh_token_idle_seconds),
+            login.absolute_expires_at,
+        )
+        login.last_used_at = now
+        login.ip = client.ip or login.ip
+        return await self._issue(user, login)
+
+    async def logout(self, actor: Principal, *, everywhere: bool) -> None:
+        now = utcnow()
+        if not everywhere:
+            await self.sessions.revoke(actor.session_id, now, "logout")
+            return
+        await self.sessions.revoke_all(actor.user_id, now, "logout_all")
+        user = await self.users.get(actor.user_id)
+        if user is not None:
+            user.auth_version += 1
+            await self.session.flush()
+
+    async def register(self, data: UserCreate) -> User:
+        if not self.settings.registration_enabled:
+            raise RegistrationDisabled()
+        return await UserService(self.session, self.settings, self.hasher).create(
+            data.model_copy(update={"role": Role.user})
+        )
+
+    async def list_sessions(self, user_id: uuid.UUID) -> list[Session]:
+        await self._require_user(user_id)
+        return list(await self.sessions.list_active(user_id, utcnow()))
+
+    async def end_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        await self._require_user(user_id)
+        login = await self.sessions.get(session_id)
+        if login is None or login.user_id != user_id or login.revoked_at is not None:
+            raise SessionNotFound(session_id)
+        await self.sessions.revoke(session_id, utcnow(), "ended_by_request")
+
+    async def end_sessions(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+        await self._require_user(user_id)
+        return await self.sessions.revoke_all(user_id, utcnow(), "ended_by_request", keep=keep)
+
+    async def _require_user(self, user_id: uuid.UUID) -> None:
+        if await self.users.get(user_id) is None:
+            raise UserNotFound(user_id)
+
+    async def _verify(self, password: str, user: User | None) -> bool:
+        # bcrypt refuses over-long or NUL-bearing input; such a password can never be
+        # ours, but it still costs one bcrypt so its answer time gives nothing away.
+        if len(password.encode()) > BCRYPT_MAX_BYTES or "\x00" in password:
+            await self.hasher.verify("x", None)
+            return False
+        return await self.hasher.verify(password, user.password_hash if user else None)
+
+    async def _issue(self, user: User, login: Session) -> TokenPair:
+        refresh_token = new_refresh_token()
+        await self.sessions.add_refresh_token(hash_refresh_token(refresh_token), login.id)
+        access_token = self.tokens.issue_access_token(
+            user_id=user.id, session_id=login.id, role=user.role, auth_version=user.auth_version
+        )
+        return TokenPair(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_in=self.tokens.ttl,
+            session_id=login.id,
+        )

@@ -1,0 +1,172 @@
+"""Access tokens (RS256 JWTs with a `kid`, published as JWKS) and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from gatehouse.config import ConfigError, Settings
+from gatehouse.errors import NotAuthenticated
+from gatehouse.kit.time import utcnow
+
+ALGORITHM = "RS256"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068: keeps other JWTs from passing as access tokens
+MIN_RSA_BITS = 2048
+KEY_FILE = "jwt-private.pem"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    auth_version: int
+    role: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class SigningKey:
+    """The RSA key that signs access tokens, and the JWKS other systems verify with."""
+
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        if private_key.key_size < MIN_RSA_BITS:
+            raise ConfigError(
+                f"GATEHOUSE_JWT_PRIVATE_KEY: an RSA key of at least {MIN_RSA_BITS} bits is needed"
+            )
+        self.private_key = private_key
+        self.public_key = private_key.public_key()
+        public_jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
+        # RFC 7638 thumbprint: the same key always gets the same kid, on every node.
+        canonical = json.dumps(
+            {k: public_jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True
+        )
+        self.kid = _b64(hashlib.sha256(canonical.encode()).digest())
+        self.jwk = {**public_jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+    @classmethod
+    def from_pem(cls, pem: str) -> SigningKey:
+        try:
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                "GATEHOUSE_JWT_PRIVATE_KEY: not an unencrypted PEM private key"
+            ) from exc
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ConfigError("GATEHOUSE_JWT_PRIVATE_KEY: must be an RSA key (RS256)")
+        return cls(key)
+
+    @classmethod
+    def load(cls, settings: Settings) -> SigningKey:
+        """The configured key, or on the embedded default one generated into the data dir."""
+        if settings.auth.jwt_private_key is not None:
+            return cls.from_pem(settings.auth.jwt_private_key.get_secret_value())
+        path = settings.server.data_dir / KEY_FILE
+        if path.exists():
+            return cls.from_pem(path.read_text())
+        return cls._generate(path)
+
+    @classmethod
+    def _generate(cls, path: Path) -> SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        return cls(key)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.jwk]}
+
+
+class TokenService:
+    def __init__(self, settings: Settings, key: SigningKey) -> None:
+        self.key = key
+        self.issuer = settings.auth.jwt_issuer
+        self.audience = settings.auth.jwt_audience
+        self.leeway = settings.auth.jwt_leeway_seconds
+        self.ttl = settings.auth.access_token_ttl_seconds
+
+    def issue_access_token(
+        self, *, user_id: uuid.UUID, session_id: uuid.UUID, role: str, auth_version: int
+    ) -> str:
+        now = int(utcnow().timestamp())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "ver": auth_version,
+            "role": role,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(
+            claims,
+            self.key.private_key,
+            algorithm=ALGORITHM,
+            headers={"kid": self.key.kid, "typ": ACCESS_TOKEN_TYPE},
+        )
+
+    def decode_access_token(self, token: str) -> AccessClaims:
+        """Verify everything about a bearer token; any doubt is a 401."""
+        try:
+            header = jwt.get_unverified_header(token)
+            # Only our own key, looked up by kid; never a key or URL the token names.
+            if header.get("alg") != ALGORITHM or header.get("kid") != self.key.kid:
+                raise jwt.InvalidTokenError("unknown key or algorithm")
+            if header.get("typ") != ACCESS_TOKEN_TYPE:
+                raise jwt.InvalidTokenError("not an access token")
+            claims = jwt.decode(
+                token,
+                self.key.public_key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "sid", "ver"]},
+            )
+            ver = claims["ver"]
+            if not isinstance(ver, int) or isinstance(ver, bool):
+                raise jwt.InvalidTokenError("bad ver")
+            return AccessClaims(
+                user_id=uuid.UUID(str(claims["sub"])),
+                session_id=uuid.UUID(str(claims["sid"])),
+                auth_version=ver,
+                role=str(claims.get("role", "")),
+                expires_at=int(claims["exp"]),
+            )
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as exc:
+            raise NotAuthenticated(
+                "The access token is invalid or has expired", error="invalid_token"
+            ) from exc
+
+
+def new_refresh_token() -> str:
+    """256 bits from the OS CSPRNG; only its hash is ever stored."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

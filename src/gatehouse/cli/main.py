@@ -1,0 +1,181 @@
+"""`gatehouse`: serve, migrate, create-admin, seed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from gatehouse.config import ConfigError, Settings, get_settings
+from gatehouse.db import migrate as migrations
+from gatehouse.errors import GatehouseError
+from gatehouse.logging import configure_logging
+from gatehouse.runtime import Runtime
+from gatehouse.users import bootstrap
+
+app = typer.Typer(help="Gatehouse: accounts, login, roles and sessions for your product.")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        console.print(f"[bold red]gatehouse: configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        runtime = Runtime.create(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(main())
+    except GatehouseError as exc:
+        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.details.items())
+        console.print(
+            f"[bold red]gatehouse:[/] {exc.message}" + (f" ({details})" if details else "")
+        )
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+) -> None:
+    """Serve the API (and the web apps) with uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    configure_logging(settings.server.log_level, settings.log_format)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    workers = workers or settings.server.workers
+    if settings.is_sqlite and workers > 1:
+        console.print(f"[yellow]SQLite serves one writer: running 1 worker, not {workers}[/]")
+        workers = 1
+
+    async def prepare(runtime: Runtime) -> str | None:
+        current = await migrations.current_revision(runtime.db.engine)
+        if current != migrations.head_revision():
+            return "The database schema is not up to date: run `gatehouse migrate` first."
+        created = await bootstrap.first_admin(runtime)
+        if created is not None:
+            _print_first_admin(*created, url=f"http://{host}:{port}")
+        elif settings.is_production and not await bootstrap.has_admin(runtime):
+            console.print("[yellow]No admin exists yet: run `gatehouse create-admin`.[/]")
+        return None
+
+    problem = _run(settings, prepare)
+    if problem:
+        console.print(f"[bold red]gatehouse:[/] {problem}")
+        raise typer.Exit(1)
+    console.print(f"Gatehouse is serving on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run(
+        "gatehouse.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+def _print_first_admin(email: str, password: str | None, *, url: str) -> None:
+    lines = [f"Email:    [bold]{email}[/]"]
+    if password:
+        lines.append(f"Password: [bold]{password}[/]")
+        lines.append("")
+        lines.append("This password is shown once. Log in and change it.")
+    console.print(
+        Panel(
+            "\n".join(lines),
+            title="First admin created",
+            subtitle=url,
+            expand=False,
+        )
+    )
+
+
+@app.command()
+def migrate(
+    direction: Annotated[str, typer.Argument(help="upgrade or downgrade")] = "upgrade",
+    revision: Annotated[
+        str | None, typer.Argument(help="Target (default: head; downgrade needs one, e.g. -1)")
+    ] = None,
+) -> None:
+    """Apply (or roll back) the database migrations."""
+    settings = _settings()
+    if direction == "upgrade":
+        migrations.upgrade(settings.database_url, revision or "head")
+    elif direction == "downgrade":
+        if revision is None:
+            console.print("[bold red]gatehouse:[/] downgrade needs a revision, e.g. -1 or base")
+            raise typer.Exit(2)
+        migrations.downgrade(settings.database_url, revision)
+    else:
+        console.print("[bold red]gatehouse:[/] direction must be 'upgrade' or 'downgrade'")
+        raise typer.Exit(2)
+    console.print(f"Database migrated ({direction} {revision or 'head'}).")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email address")],
+    name: Annotated[str, typer.Option(help="The admin's name")] = "Administrator",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create an admin account (the way to make the first admin in production)."""
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(runtime: Runtime) -> str:
+        return await bootstrap.create_admin(runtime, email=email, name=name, password=password)
+
+    user_id = _run(settings, work)
+    console.print(f"Admin {email} created (id {user_id}).")
+
+
+@app.command()
+def seed(
+    env: Annotated[str, typer.Option(help="development or test; production is refused")] = (
+        "development"
+    ),
+    count: Annotated[int, typer.Option(help="Also bulk-insert this many users")] = 0,
+) -> None:
+    """Sample users of every role, with sessions (idempotent)."""
+    from gatehouse.users.seed import seed as run_seed
+
+    if env == "production":
+        console.print("[bold red]gatehouse:[/] seeding is refused for --env production")
+        raise typer.Exit(2)
+    settings = _settings()
+    if settings.is_production:
+        console.print("[bold red]gatehouse:[/] seeding is refused when GATEHOUSE_ENV=production")
+        raise typer.Exit(2)
+    report = _run(settings, lambda runtime: run_seed(runtime, count=count))
+    console.print(report)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,281 @@
+"""Settings, read once from `GATEHOUSE_*` environment variables.
+
+Every setting has a flat variable name (`GATEHOUSE_DATABASE_URL`), grouped into
+sections by concern. Secrets also accept a `GATEHOUSE_<NAME>_FILE` variant that
+names a file holding the value (Docker and Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PREFIX = "GATEHOUSE_"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """Reads `GATEHOUSE_<NAME>_FILE`: the value is the content of the named file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{PREFIX}{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text().strip(), field_name, False
+        except OSError as exc:
+            raise ConfigError(
+                f"{PREFIX}{field_name.upper()}_FILE: cannot read {path!r} ({exc.strerror})"
+            ) from exc
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Section(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A *_FILE variable wins over the plain one: it is the deliberate choice.
+        return (init_settings, FileSecretsSource(settings_cls), env_settings)
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class ServerSettings(Section):
+    env: Environment = Environment.development
+    data_dir: Path = Path(".gatehouse")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_url: str = "http://127.0.0.1:8000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    docs_enabled: bool | None = None
+    log_level: str = "INFO"
+    log_format: str | None = None
+
+    _split = field_validator("cors_origins", "trusted_proxies", mode="before")(_split_list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _valid_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in {"json", "console"}:
+            raise ValueError("must be 'json' or 'console'")
+        return value
+
+
+class DatabaseSettings(Section):
+    database_url: SecretStr | None = None
+    database_pool_min: int = Field(default=5, ge=1)
+    database_pool_max: int = Field(default=20, ge=1)
+    database_pool_timeout: float = Field(default=10.0, gt=0)
+    database_echo: bool = False
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> DatabaseSettings:
+        if self.database_pool_max < self.database_pool_min:
+            raise ValueError("GATEHOUSE_DATABASE_POOL_MAX must be >= GATEHOUSE_DATABASE_POOL_MIN")
+        return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_driver(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
+
+
+class AuthSettings(Section):
+    jwt_private_key: SecretStr | None = None
+    jwt_issuer: str = "gatehouse"
+    jwt_audience: str = "gatehouse"
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=60)
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
+    refresh_token_idle_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    refresh_token_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    password_hash_threads: int = Field(default=4, ge=1, le=64)
+    password_min_length: int = Field(default=8, ge=8, le=64)
+    password_common_list_size: int = Field(default=10000, ge=0, le=30000)
+    registration_enabled: bool = True
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _lifetimes(self) -> AuthSettings:
+        if self.refresh_token_max_seconds < self.refresh_token_idle_seconds:
+            raise ValueError(
+                "GATEHOUSE_REFRESH_TOKEN_MAX_SECONDS must be >= "
+                "GATEHOUSE_REFRESH_TOKEN_IDLE_SECONDS"
+            )
+        return self
+
+
+class Settings(BaseModel):
+    """The root: every section, read from the environment once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.server.env is Environment.production
+
+    @property
+    def database_url(self) -> str:
+        if self.database.database_url is not None:
+            return self.database.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.server.data_dir.resolve() / 'gatehouse.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def docs_enabled(self) -> bool:
+        if self.server.docs_enabled is not None:
+            return self.server.docs_enabled
+        return not self.is_production
+
+    @property
+    def log_format(self) -> str:
+        if self.server.log_format is not None:
+            return self.server.log_format
+        return "json" if self.is_production or not sys.stdout.isatty() else "console"
+
+    def production_problems(self) -> list[str]:
+        """What a production deployment must not run with."""
+        if not self.is_production:
+            return []
+        problems = []
+        if self.database.database_url is None or self.is_sqlite:
+            problems.append("GATEHOUSE_DATABASE_URL: production needs PostgreSQL, not SQLite")
+        if self.auth.jwt_private_key is None:
+            problems.append(
+                "GATEHOUSE_JWT_PRIVATE_KEY: production needs a configured signing key, "
+                "not one generated into the data dir"
+            )
+        if "*" in self.server.cors_origins:
+            problems.append("GATEHOUSE_CORS_ORIGINS: production refuses '*' (open CORS)")
+        if self.auth.bcrypt_rounds < 10:
+            problems.append("GATEHOUSE_BCRYPT_ROUNDS: production needs a cost of at least 10")
+        if self.auth.admin_password is not None:
+            problems.append(
+                "GATEHOUSE_ADMIN_PASSWORD: production creates admins with "
+                "'gatehouse create-admin', not from the environment"
+            )
+        return problems
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def _describe(error: ValidationError, section: type[BaseSettings] | None) -> list[str]:
+    lines = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"] if not isinstance(part, int)]
+        name = f"{PREFIX}{loc[-1].upper()}" if loc else "settings"
+        if not loc and item["msg"].startswith("Value error, GATEHOUSE_"):
+            lines.append(item["msg"].removeprefix("Value error, "))
+            continue
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+        if "secret" in name.lower() or "key" in name.lower() or "password" in name.lower():
+            shown = ""
+        lines.append(f"{name}: {item['msg']}{shown}")
+    return lines
+
+
+def load_settings() -> Settings:
+    """Read and validate every setting; raise ConfigError naming each bad variable."""
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, cls in (
+        ("server", ServerSettings),
+        ("database", DatabaseSettings),
+        ("auth", AuthSettings),
+    ):
+        try:
+            sections[key] = cls()
+        except ValidationError as exc:
+            problems.extend(_describe(exc, cls))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    settings = Settings(**sections)
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,95 @@
+"""Typed dependency aliases: an endpoint reads as its signature.
+
+Routers are authenticated by default (see app.py); the public routes are few and
+mounted on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.auth.principal import Principal
+from gatehouse.auth.service import AuthService, ClientInfo
+from gatehouse.errors import Forbidden, NotAuthenticated
+from gatehouse.kit.http import SAFE_METHODS
+from gatehouse.runtime import Runtime
+from gatehouse.users.models import Role
+from gatehouse.users.service import UserService
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_db(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's one unit of work, committed once when the endpoint has returned."""
+    async with runtime.db.session(write=request.method not in SAFE_METHODS) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_db)]
+
+bearer_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    description="Log in with your email as the username. Access tokens are RS256 JWTs.",
+)
+
+
+def get_auth_service(session: SessionDep, runtime: RuntimeDep) -> AuthService:
+    return AuthService(session, runtime.settings.auth, runtime.hasher, runtime.tokens)
+
+
+def get_user_service(session: SessionDep, runtime: RuntimeDep) -> UserService:
+    return UserService(session, runtime.settings.auth, runtime.hasher)
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+
+
+async def get_principal(
+    request: Request,
+    auth: AuthServiceDep,
+    token: Annotated[str | None, Depends(bearer_scheme)],
+) -> Principal:
+    if not token:
+        raise NotAuthenticated()
+    principal = await auth.principal(token)
+    request.state.user_id = str(principal.user_id)
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    async def check(principal: CurrentUser) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden()
+        return principal
+
+    return check
+
+
+AdminUser = Annotated[Principal, Depends(require_roles(Role.admin))]
+StaffUser = Annotated[Principal, Depends(require_roles(Role.admin, Role.readonly))]
+
+
+def get_client(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip=getattr(request.state, "client_ip", None),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+ClientDep = Annotated[ClientInfo, Depends(get_client)]

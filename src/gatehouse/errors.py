@@ -1,0 +1,155 @@
+"""Domain errors and the error envelope of source §1.6.
+
+Services raise these (never an HTTP exception), so the same service runs behind the
+API, in a worker and in the CLI. The API maps each one to its status and envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+class GatehouseError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    default_message: ClassVar[str] = "Something went wrong"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        persist: bool = False,
+    ) -> None:
+        self.message = message or self.default_message
+        # True for a refusal whose side effects must stand (a replayed refresh token
+        # revokes its family): the unit of work commits instead of rolling back.
+        self.persist = persist
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class ValidationFailed(GatehouseError):
+    status = 400
+    code = "VALIDATION_ERROR"
+    default_message = "Invalid input"
+
+    def __init__(self, details: Mapping[str, list[str]], message: str | None = None) -> None:
+        super().__init__(message, details=details)
+
+
+class EmailTaken(ValidationFailed):
+    def __init__(self) -> None:
+        super().__init__({"email": ["Email already exists"]})
+
+
+class InvalidCredentials(GatehouseError):
+    status = 401
+    code = "INVALID_CREDENTIALS"
+    default_message = "Invalid email or password"
+
+
+class NotAuthenticated(GatehouseError):
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "Authentication required"
+
+    def __init__(self, message: str | None = None, *, error: str | None = None) -> None:
+        challenge = 'Bearer realm="gatehouse"'
+        if error:
+            challenge += f', error="{error}"'
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class InvalidGrant(GatehouseError):
+    status = 400
+    code = "INVALID_GRANT"
+    default_message = "The refresh token is invalid, expired or revoked"
+
+
+class UnsupportedGrantType(GatehouseError):
+    status = 400
+    code = "UNSUPPORTED_GRANT_TYPE"
+    default_message = "grant_type must be 'password' or 'refresh_token'"
+
+
+class Forbidden(GatehouseError):
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "You do not have permission to do this"
+
+
+class RegistrationDisabled(Forbidden):
+    code = "REGISTRATION_DISABLED"
+    default_message = "Self-registration is switched off"
+
+
+class NotFound(GatehouseError):
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+
+    def __init__(self, user_id: object) -> None:
+        super().__init__(f"User with ID '{user_id}' not found")
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+    def __init__(self, session_id: object) -> None:
+        super().__init__(f"Session with ID '{session_id}' not found")
+
+
+class Conflict(GatehouseError):
+    status = 409
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state"
+
+
+class VersionConflict(Conflict):
+    code = "VERSION_CONFLICT"
+    default_message = "The resource changed since you read it; read it again and retry"
+
+
+class LastAdmin(Conflict):
+    code = "LAST_ADMIN"
+    default_message = "The last active admin cannot be demoted or deleted"
+
+
+class ServiceUnavailable(GatehouseError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is temporarily unavailable; retry shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+def utc_timestamp() -> str:
+    """RFC 3339 UTC with a Z, as in the source's examples."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def envelope(
+    code: str,
+    message: str,
+    request_id: str | None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": dict(details or {}),
+            "timestamp": utc_timestamp(),
+            "request_id": request_id,
+        }
+    }

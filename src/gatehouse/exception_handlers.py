@@ -1,0 +1,132 @@
+"""One place maps every error to the envelope of source §1.6 and its status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from gatehouse.errors import (
+    GatehouseError,
+    ServiceUnavailable,
+    ValidationFailed,
+    VersionConflict,
+    envelope,
+)
+from gatehouse.kit.context import request_id_var
+
+log = structlog.get_logger("gatehouse.errors")
+
+_HTTP_CODES = {
+    400: ("VALIDATION_ERROR", "Invalid input"),
+    401: ("UNAUTHORIZED", "Authentication required"),
+    403: ("FORBIDDEN", "You do not have permission to do this"),
+    404: ("NOT_FOUND", "No such resource"),
+    405: ("METHOD_NOT_ALLOWED", "This method is not allowed on this resource"),
+    406: ("NOT_ACCEPTABLE", "Cannot produce a representation you accept"),
+    409: ("CONFLICT", "The request conflicts with the current state"),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json"),
+    429: ("RATE_LIMITED", "Too many requests"),
+}
+
+# Messages the client never needs to see in Pydantic's own words.
+_LOC_SKIP = {"body", "query", "path", "header", "cookie"}
+
+
+def validation_details(errors: Sequence[Any]) -> dict[str, list[str]]:
+    """Pydantic errors as {"field.path": ["message", ...]}, never echoing the input."""
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if str(part) not in _LOC_SKIP]
+        # Model-level validators report at the root of the body.
+        key = ".".join(loc) or "body"
+        message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "Unknown field"
+        elif error.get("type") == "json_invalid":
+            key, message = "body", "Malformed JSON"
+        details.setdefault(key, []).append(message)
+    return details
+
+
+def error_response(exc: GatehouseError) -> JSONResponse:
+    return JSONResponse(
+        envelope(exc.code, exc.message, request_id_var.get(), exc.details),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatehouseError)  # noqa: S101
+    return error_response(exc)
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    return error_response(ValidationFailed(validation_details(exc.errors())))
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101
+    code, message = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "Request failed"))
+    if exc.status_code == 413 and isinstance(exc.detail, str):
+        message = exc.detail
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return JSONResponse(
+        envelope(code, message, request_id_var.get()),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The database is down, restarting or out of connections: say so, never trace.
+    log.warning("db.unavailable", error_type=type(exc).__name__)
+    return error_response(ServiceUnavailable("The database is unavailable; retry shortly"))
+
+
+async def _dbapi(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)  # noqa: S101
+    if exc.connection_invalidated:
+        return await _database_unavailable(request, exc)
+    raise exc
+
+
+async def _stale(_: Request, __: Exception) -> JSONResponse:
+    return error_response(VersionConflict())
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GatehouseError, _domain)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _dbapi)
+    app.add_exception_handler(StaleDataError, _stale)

@@ -1,0 +1,227 @@
+"""Pure ASGI middleware: request id, one log line per request, the last-resort 500,
+security headers, and the body guard (size and media type).
+
+Pure ASGI rather than BaseHTTPMiddleware: it costs the hot path almost nothing and
+does not buffer bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gatehouse.errors import envelope
+from gatehouse.kit.context import request_id_var
+from gatehouse.kit.http import SAFE_METHODS, client_ip, parse_networks, sane_request_id
+
+log = structlog.get_logger("gatehouse.http")
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Swagger UI and ReDoc pages load their own scripts and styles.
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    body = json.dumps(envelope(code, message, request_id_var.get())).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[str] = ()) -> None:
+        self.app = app
+        self.trusted = parse_networks(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        request_id = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        request_id = request_id or str(uuid.uuid4())
+        token = request_id_var.set(request_id)
+        peer = scope["client"][0] if scope.get("client") else None
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
+        ip = client_ip(peer, forwarded, self.trusted)
+        state = scope.setdefault("state", {})
+        state["client_ip"] = ip
+        state["request_id"] = request_id
+        https = scope.get("scheme") == "https" or (
+            ip != peer and headers.get(b"x-forwarded-proto") == b"https"
+        )
+        path: str = scope["path"]
+        extra = list(_SECURITY_HEADERS)
+        if not path.startswith(_DOCS_PATHS):
+            extra.append(_API_CSP)
+        if https:
+            extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        if path.startswith("/api/"):
+            extra.append((b"cache-control", b"no-store"))
+            extra.append((b"pragma", b"no-cache"))
+        status = 500
+        started = False
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                out = list(message.get("headers", []))
+                out.append((b"x-request-id", request_id.encode()))
+                out.extend(h for h in extra if h[0] not in present)
+                message["headers"] = out
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("http.unhandled_error", path=path, method=scope["method"])
+            if not started:
+                await send_error(
+                    send_wrapper,
+                    500,
+                    "INTERNAL_ERROR",
+                    f"Something went wrong on our side; quote request id {request_id}",
+                )
+        finally:
+            route = scope.get("route")
+            log.info(
+                "http.request",
+                method=scope["method"],
+                route=getattr(route, "path", None) or "unmatched",
+                status=status,
+                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                user_id=state.get("user_id"),
+                client_ip=ip,
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+
+class BodyTooLargeError(HTTPException):
+    """An HTTPException, so FastAPI's body parsing passes it through as a 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the limit of {limit} bytes")
+
+
+_JSON_TYPES = (b"application/json",)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+class BodyGuardMiddleware:
+    """413 for bodies over the limit (declared or streamed), 415 for non-JSON bodies."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, form_paths: Sequence[str] = ()) -> None:
+        self.app = app
+        self.max = max_body_bytes
+        self.form_paths = frozenset(form_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                await send_error(send, 400, "VALIDATION_ERROR", "Content-Length is not a number")
+                return
+            if int(length) > self.max:
+                await self._too_large(send)
+                return
+        has_body = (length is not None and int(length) > 0) or b"transfer-encoding" in headers
+        content_type = headers.get(b"content-type", b"")
+        if (
+            has_body
+            and scope["path"].startswith("/api/")
+            and not self._accepted(scope, content_type)
+        ):
+            await send_error(
+                send,
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the request body as application/json"
+                + (
+                    " or application/x-www-form-urlencoded"
+                    if scope["path"] in self.form_paths
+                    else ""
+                ),
+            )
+            return
+
+        received = 0
+
+        async def guarded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max:
+                    raise BodyTooLargeError(self.max)
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracking_send)
+        except BodyTooLargeError:
+            if not started:
+                await self._too_large(send)
+
+    def _accepted(self, scope: Scope, content_type: bytes) -> bool:
+        if _is_json(content_type):
+            return True
+        media = content_type.split(b";", 1)[0].strip().lower()
+        return scope["path"] in self.form_paths and media == b"application/x-www-form-urlencoded"
+
+    async def _too_large(self, send: Send) -> None:
+        await send_error(
+            send,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"The request body is larger than the limit of {self.max} bytes",
+            headers=[(b"connection", b"close")],
+        )

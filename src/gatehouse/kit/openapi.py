@@ -1,0 +1,63 @@
+"""OpenAPI helpers: the error envelope documented on every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gatehouse.kit.schemas import ErrorResponse
+
+_DESCRIPTIONS = {
+    400: "Invalid input (`VALIDATION_ERROR`, field paths in `details`)",
+    401: "Missing, invalid or expired credentials",
+    403: "Authenticated, but the role does not allow this",
+    404: "No such resource",
+    405: "Method not allowed",
+    409: "Stale `If-Match` version, or a rule such as the last admin",
+    413: "Request body over the size limit",
+    415: "Request body is not JSON",
+    429: "Rate limit exceeded",
+    500: "Unexpected error; quote the request id",
+    503: "A backing service (the database) is unavailable",
+}
+
+_REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request id, echoed or generated; quote it when reporting a problem",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+COMMON = (400, 413, 415, 500, 503)
+AUTHED = (*COMMON, 401, 403)
+
+
+def install(app: FastAPI, *, title: str, version: str, description: str) -> None:
+    """Replace FastAPI's 422 shape with our 400 envelope, and add the X-Request-ID header."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=title, version=version, description=description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+                for response in responses.values():
+                    response.setdefault("headers", {}).update(_REQUEST_ID_HEADER)
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

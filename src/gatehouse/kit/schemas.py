@@ -1,0 +1,48 @@
+"""Base schemas: strict request bodies and the shared envelope/pagination shapes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RequestBody(BaseModel):
+    """Unknown fields are refused: no mass assignment of role, id or password_hash."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageMeta(BaseModel):
+    page: int
+    page_size: int
+    total_count: int
+    total_pages: int
+
+    @classmethod
+    def build(cls, page: int, page_size: int, total: int) -> PageMeta:
+        return cls(
+            page=page,
+            page_size=page_size,
+            total_count=total,
+            total_pages=math.ceil(total / page_size) if total else 0,
+        )
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str = Field(examples=["Invalid input"])
+    details: dict[str, Any] = Field(examples=[{"email": ["Email already exists"]}])
+    timestamp: str = Field(examples=["2026-01-15T10:30:00Z"])
+    request_id: str | None = Field(examples=["3f1c2b9e-8d7a-4c1e-9a51-2b0d5e6f7a80"])
+
+
+class ErrorResponse(BaseModel):
+    """The error envelope of every non-2xx answer."""
+
+    error: ErrorBody

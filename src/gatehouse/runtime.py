@@ -1,0 +1,34 @@
+"""The long-lived parts of one process: settings, database, hasher, token keys.
+
+The API, the CLI and (later) the worker each build one and pass it to the services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gatehouse.auth.passwords import PasswordHasher
+from gatehouse.auth.tokens import SigningKey, TokenService
+from gatehouse.config import Settings
+from gatehouse.db.engine import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    hasher: PasswordHasher
+    tokens: TokenService
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            db=Database(settings),
+            hasher=PasswordHasher(settings.auth.bcrypt_rounds, settings.auth.password_hash_threads),
+            tokens=TokenService(settings, SigningKey.load(settings)),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Index, Integer, String, Uuid, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gatehouse.db.base import Base
+from gatehouse.kit.time import utcnow
+from gatehouse.kit.types import UTCDateTime
+
+
+class Role(StrEnum):
+    admin = "admin"
+    user = "user"
+    readonly = "readonly"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Stored normalised (NFKC, trimmed, lower case): one spelling per address.
+    email: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(
+        String(50), default=Role.user.value, server_default=Role.user.value
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Row version: the ETag, and SQLAlchemy checks it on every UPDATE.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Bumped when every outstanding access token must stop working at once
+    # (role change, password change, deletion, "log out everywhere").
+    auth_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'user', 'readonly')", name="role_valid"),
+        Index("idx_users_email", "email"),
+        Index("idx_users_role", "role"),
+        Index("idx_users_created_at", "created_at"),
+        Index(
+            "uq_users_email_live",
+            "email",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,98 @@
+"""Every SQL statement about users."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.users.models import Role, User
+from gatehouse.users.schemas import ListParams, Order
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID, *, include_deleted: bool = False) -> User | None:
+        stmt = select(User).where(User.id == user_id)
+        if not include_deleted:
+            stmt = stmt.where(User.deleted_at.is_(None))
+        result: User | None = await self.session.scalar(stmt)
+        return result
+
+    async def get_by_email(self, email: str) -> User | None:
+        result: User | None = await self.session.scalar(
+            select(User).where(User.email == email, User.deleted_at.is_(None))
+        )
+        return result
+
+    async def page(self, params: ListParams) -> tuple[Sequence[User], int]:
+        filters: list[ColumnElement[bool]] = []
+        if not params.include_deleted:
+            filters.append(User.deleted_at.is_(None))
+        if params.role is not None:
+            filters.append(User.role == params.role.value)
+        if params.search:
+            pattern = f"%{_like_escape(params.search.lower())}%"
+            filters.append(
+                or_(
+                    User.email.like(pattern, escape="\\"),
+                    func.lower(User.name).like(pattern, escape="\\"),
+                )
+            )
+        total = await self.session.scalar(select(func.count()).select_from(User).where(*filters))
+        column = getattr(User, params.sort_by.value)
+        direction = column.asc() if params.order is Order.asc else column.desc()
+        tiebreak = User.id.asc() if params.order is Order.asc else User.id.desc()
+        rows = await self.session.scalars(
+            select(User)
+            .where(*filters)
+            .order_by(direction, tiebreak)
+            .limit(params.page_size)
+            .offset((params.page - 1) * params.page_size)
+        )
+        return rows.all(), int(total or 0)
+
+    def add(self, user: User) -> None:
+        self.session.add(user)
+
+    async def lock_active_admins(self) -> list[uuid.UUID]:
+        """The live admins, locked so two demotions cannot both leave zero behind."""
+        rows = await self.session.scalars(
+            select(User.id)
+            .where(User.role == Role.admin.value, User.deleted_at.is_(None))
+            .with_for_update()
+        )
+        return list(rows.all())
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        """Store a re-hash at a new cost: the same password, so not an edit either."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=password_hash, updated_at=User.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def count_live(self) -> int:
+        total = await self.session.scalar(
+            select(func.count()).select_from(User).where(User.deleted_at.is_(None))
+        )
+        return int(total or 0)
+
+    async def touch_login(self, user_id: uuid.UUID, when: datetime) -> None:
+        # A Core UPDATE: a login is not an edit, so it must not move the ETag version.
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(last_login_at=when, updated_at=User.updated_at)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+from gatehouse.kit.fields import Email, Name, Password
+from gatehouse.kit.schemas import PageMeta, RequestBody, Schema
+from gatehouse.users.models import Role
+
+
+class SortField(StrEnum):
+    created_at = "created_at"
+    updated_at = "updated_at"
+    email = "email"
+    name = "name"
+    role = "role"
+
+
+class Order(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+
+class UserRead(Schema):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserAdminRead(UserRead):
+    """What admins and readonly users see in lists: also when the account was last used."""
+
+    last_login_at: datetime | None
+    deleted_at: datetime | None
+
+
+class UserList(BaseModel):
+    data: list[UserAdminRead]
+    meta: PageMeta
+
+
+class UserCreate(RequestBody):
+    email: Email
+    name: Name
+    password: Password
+    role: Role = Role.user
+
+
+class UserReplace(RequestBody):
+    """PUT: name and role are required (source §2.3); email may change too."""
+
+    name: Name
+    role: Role
+    email: Email | None = None
+
+
+class UserPatch(RequestBody):
+    name: Name | None = None
+    role: Role | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UserPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, role, email")
+        for field in self.model_fields_set:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+
+class MeUpdate(RequestBody):
+    """Your own name or email; changing the email needs your current password."""
+
+    name: Name | None = None
+    email: Email | None = None
+    current_password: Password | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> MeUpdate:
+        if self.name is None and self.email is None:
+            raise ValueError("give at least one of name, email")
+        return self
+
+
+class PasswordChange(RequestBody):
+    current_password: Password
+    new_password: Password
+
+
+class ListParams(BaseModel):
+    page: int = Field(default=1, ge=1, le=100_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+    sort_by: SortField = SortField.created_at
+    order: Order = Order.desc
+    search: str | None = Field(default=None, max_length=255)
+    role: Role | None = None
+    include_deleted: bool = False

@@ -1,0 +1,179 @@
+"""The rules about user accounts. Never commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from gatehouse.auth.passwords import PasswordHasher, password_problems
+from gatehouse.auth.principal import Principal
+from gatehouse.auth.repository import SessionRepository
+from gatehouse.config import AuthSettings
+from gatehouse.errors import (
+    EmailTaken,
+    Forbidden,
+    LastAdmin,
+    UserNotFound,
+    ValidationFailed,
+    VersionConflict,
+)
+from gatehouse.kit.time import utcnow
+from gatehouse.users.models import Role, User
+from gatehouse.users.repository import UserRepository
+from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCreate
+
+
+class WrongPassword(Forbidden):
+    code = "INVALID_CURRENT_PASSWORD"
+    default_message = "The current password is not correct"
+
+
+class ReauthenticationRequired(Forbidden):
+    code = "REAUTHENTICATION_REQUIRED"
+    default_message = "Changing your email needs your current password"
+
+
+def is_email_conflict(exc: IntegrityError) -> bool:
+    text = str(exc.orig).lower()
+    return "uq_users_email_live" in text or "users.email" in text
+
+
+class UserService:
+    def __init__(self, session: AsyncSession, settings: AuthSettings, hasher: PasswordHasher):
+        self.session = session
+        self.settings = settings
+        self.hasher = hasher
+        self.users = UserRepository(session)
+        self.sessions = SessionRepository(session)
+
+    async def list(self, actor: Principal, params: ListParams) -> tuple[Sequence[User], int]:
+        if params.include_deleted and not actor.is_admin:
+            raise Forbidden("Only admins can list deleted users")
+        return await self.users.page(params)
+
+    async def get(self, actor: Principal, user_id: uuid.UUID) -> User:
+        """Read one user; a plain user may read only themself (others look absent)."""
+        if actor.user_id != user_id and not actor.can_read_users():
+            raise UserNotFound(user_id)
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        return user
+
+    async def create(self, data: UserCreate) -> User:
+        self._check_password(data.password, email=data.email, name=data.name, field="password")
+        user = User(
+            email=data.email,
+            name=data.name,
+            role=data.role.value,
+            password_hash=await self.hasher.hash(data.password),
+        )
+        self.users.add(user)
+        await self._flush()
+        return user
+
+    async def update(
+        self,
+        actor: Principal,
+        user_id: uuid.UUID,
+        changes: dict[str, object],
+        expected_version: int | None,
+    ) -> User:
+        """Admin edit of any user: name, email, role."""
+        user = await self._get_for_write(user_id, expected_version)
+        new_role = changes.get("role")
+        if new_role is not None and Role(str(new_role)).value != user.role:
+            if user.id == actor.user_id:
+                raise Forbidden("You cannot change your own role")
+            if user.role == Role.admin.value:
+                await self._keep_an_admin(user.id)
+            user.role = Role(str(new_role)).value
+            user.auth_version += 1
+        if changes.get("name") is not None:
+            user.name = str(changes["name"])
+        if changes.get("email") is not None:
+            user.email = str(changes["email"])
+        await self._flush()
+        return user
+
+    async def delete(
+        self, actor: Principal, user_id: uuid.UUID, expected_version: int | None
+    ) -> None:
+        user = await self._get_for_write(user_id, expected_version)
+        await self._soft_delete(user)
+
+    async def update_me(
+        self, actor: Principal, data: MeUpdate, expected_version: int | None
+    ) -> User:
+        if actor.role is Role.readonly:
+            raise Forbidden("Readonly accounts cannot change their profile")
+        user = await self._get_for_write(actor.user_id, expected_version)
+        if data.email is not None and data.email != user.email:
+            if data.current_password is None:
+                raise ReauthenticationRequired()
+            if not await self.hasher.verify(data.current_password, user.password_hash):
+                raise WrongPassword()
+            user.email = data.email
+        if data.name is not None:
+            user.name = data.name
+        await self._flush()
+        return user
+
+    async def change_password(self, actor: Principal, data: PasswordChange) -> None:
+        """New password; every other session of the caller ends, this one goes on."""
+        user = await self._get_for_write(actor.user_id, None)
+        if not await self.hasher.verify(data.current_password, user.password_hash):
+            raise WrongPassword()
+        self._check_password(
+            data.new_password, email=user.email, name=user.name, field="new_password"
+        )
+        user.password_hash = await self.hasher.hash(data.new_password)
+        await self._flush()
+        await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
+
+    async def delete_me(self, actor: Principal) -> None:
+        user = await self._get_for_write(actor.user_id, None)
+        await self._soft_delete(user)
+
+    async def _soft_delete(self, user: User) -> None:
+        if user.role == Role.admin.value:
+            await self._keep_an_admin(user.id)
+        now = utcnow()
+        user.deleted_at = now
+        user.auth_version += 1
+        await self._flush()
+        await self.sessions.revoke_all(user.id, now, "user_deleted")
+
+    async def _get_for_write(self, user_id: uuid.UUID, expected_version: int | None) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        if expected_version is not None and expected_version != user.version:
+            raise VersionConflict()
+        return user
+
+    async def _keep_an_admin(self, leaving: uuid.UUID) -> None:
+        admins = await self.users.lock_active_admins()
+        if [a for a in admins if a != leaving] == []:
+            raise LastAdmin()
+
+    def _check_password(self, password: str, *, email: str, name: str, field: str) -> None:
+        problems = password_problems(password, self.settings, email=email, name=name)
+        if problems:
+            raise ValidationFailed({field: problems})
+
+    async def _flush(self) -> None:
+        # The database decides uniqueness and versions (a pre-check would race); turn
+        # its answer into the contract's error.
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            if is_email_conflict(exc):
+                raise EmailTaken() from None
+            raise
+        except StaleDataError:
+            raise VersionConflict() from None

@@ -1,0 +1,149 @@
+"""Shared fixtures: the app over httpx on SQLite and on a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gatehouse.app import create_app
+from gatehouse.config import AuthSettings, DatabaseSettings, ServerSettings, Settings
+from gatehouse.db import migrate
+from gatehouse.runtime import Runtime
+from tests import services
+from tests.factories import Api
+
+BACKENDS = ["sqlite", "postgres"]
+TABLES = ["refresh_tokens", "sessions", "users"]
+
+
+@pytest.fixture(scope="session")
+def signing_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sqlite") / "gatehouse.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this run, migrated, dropped afterwards."""
+    services.require("PostgreSQL", services.POSTGRES_ADMIN_URL)
+    name = f"gatehouse_test_{uuid.uuid4().hex[:10]}"
+    admin_url = services.POSTGRES_ADMIN_URL
+    asyncio.run(_admin_sql(admin_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin_sql(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def make_settings(
+    database_url: str, data_dir: Path, signing_key_pem: str, **overrides: Any
+) -> Settings:
+    """Test settings: cheap bcrypt, a fixed key, and whatever a test overrides."""
+    auth = {
+        "bcrypt_rounds": 4,
+        "jwt_private_key": signing_key_pem,
+        **{k: v for k, v in overrides.items() if k in AuthSettings.model_fields},
+    }
+    server = {
+        "env": "test",
+        "data_dir": data_dir,
+        **{k: v for k, v in overrides.items() if k in ServerSettings.model_fields},
+    }
+    database = {
+        "database_url": database_url,
+        **{k: v for k, v in overrides.items() if k in DatabaseSettings.model_fields},
+    }
+    return Settings(
+        server=ServerSettings(**server),
+        database=DatabaseSettings(**database),
+        auth=AuthSettings(**auth),
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{backend}_url")
+    return url
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+async def runtime(
+    database_url: str,
+    tmp_path: Path,
+    signing_key_pem: str,
+    settings_overrides: dict[str, Any],
+) -> AsyncIterator[Runtime]:
+    settings = make_settings(database_url, tmp_path, signing_key_pem, **settings_overrides)
+    rt = Runtime.create(settings)
+    try:
+        yield rt
+    finally:
+        async with rt.db.engine.begin() as conn:
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+        await rt.close()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime=runtime)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, runtime: Runtime) -> Api:
+    return Api(client, runtime)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if services.skipped_suites:
+        terminalreporter.section("SKIPPED SUITES (service not reachable)", sep="!", red=True)
+        for name, reason in services.skipped_suites.items():
+            terminalreporter.write_line(f"!!! {name}: {reason} — its tests did not run", red=True)

@@ -125,7 +125,7 @@ async def runtime(
     finally:
         async with rt.db.engine.begin() as conn:
             for table in TABLES:
-                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+                await conn.execute(text(f"DELETE FROM {table}"))
         await rt.close()
 
 

@@ -248,7 +248,8 @@ def _describe(error: ValidationError, section: type[BaseSettings] | None) -> lis
             continue
         value = item.get("input")
         shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
-        if "secret" in name.lower() or "key" in name.lower() or "password" in name.lower():
+        # Never echo a secret; a database URL carries its password.
+        if any(word in name.lower() for word in ("secret", "key", "password", "url")):
             shown = ""
         lines.append(f"{name}: {item['msg']}{shown}")
     return lines

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import AuthService, ClientInfo
 from gatehouse.errors import Forbidden, NotAuthenticated
-from gatehouse.kit.http import SAFE_METHODS
+from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from gatehouse.users.service import UserService
@@ -36,7 +36,10 @@ async def get_db(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSe
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": the unit of work commits when the endpoint returns, before the
+# response is sent; a client that got 2xx can rely on the change being stored, and a
+# failing commit still answers 5xx instead of a 2xx for a change that was lost.
+SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 bearer_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/token",
@@ -88,7 +91,7 @@ StaffUser = Annotated[Principal, Depends(require_roles(Role.admin, Role.readonly
 def get_client(request: Request) -> ClientInfo:
     return ClientInfo(
         ip=getattr(request.state, "client_ip", None),
-        user_agent=request.headers.get("user-agent"),
+        user_agent=header_text(request.headers.get("user-agent")),
     )
 
 

@@ -32,12 +32,15 @@ class PasswordHasher:
         return hashed.decode()
 
     async def verify(self, password: str, hashed: str | None) -> bool:
-        """Check a password; with no hash (unknown user) spend the same time and fail."""
-        target = hashed.encode() if hashed else self._dummy
+        """Check a password; with no hash (unknown user), or a password bcrypt cannot
+        take (over 72 bytes, or a NUL), spend the same time and fail."""
+        secret = password.encode()
+        usable = len(secret) <= BCRYPT_MAX_BYTES and b"\x00" not in secret
+        target = hashed.encode() if hashed and usable else self._dummy
         ok = await anyio.to_thread.run_sync(
-            bcrypt.checkpw, password.encode(), target, limiter=self._limiter
+            bcrypt.checkpw, secret if usable else b"x", target, limiter=self._limiter
         )
-        return ok and hashed is not None
+        return ok and usable and hashed is not None
 
     def needs_rehash(self, hashed: str) -> bool:
         match = _COST.match(hashed)

@@ -81,7 +81,8 @@ async def _read_grant(request: Request) -> PasswordGrant | RefreshGrant:
         return _parse(PasswordGrant, {"username": parsed.username, "password": parsed.password})
     try:
         payload = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested thousands deep is malformed for us, not a crash.
         raise ValidationFailed({"body": ["Malformed JSON"]}) from None
     if not isinstance(payload, dict):
         raise ValidationFailed({"body": ["Expected a JSON object"]})

@@ -4,10 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gatehouse.kit.fields import Email, Name, Password, Text
 from gatehouse.kit.schemas import RequestBody, Schema
+
+# Far above our 43-character refresh tokens, so that any token-shaped string (an access
+# token posted by mistake, ~800 characters) is answered `INVALID_GRANT`, not a
+# validation error about its length.
+REFRESH_TOKEN_MAX_LENGTH = 4096
 
 
 class PasswordGrant(RequestBody):
@@ -20,7 +25,7 @@ class PasswordGrant(RequestBody):
 
 class RefreshGrant(RequestBody):
     grant_type: Literal["refresh_token"]
-    refresh_token: Text = Field(max_length=512)
+    refresh_token: Text = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
 class OAuthForm(BaseModel):
@@ -31,17 +36,20 @@ class OAuthForm(BaseModel):
     grant_type: Literal["password", "refresh_token"]
     username: Text | None = Field(default=None, max_length=320)
     password: Password | None = None
-    refresh_token: Text | None = Field(default=None, max_length=512)
+    refresh_token: Text | None = Field(default=None, max_length=REFRESH_TOKEN_MAX_LENGTH)
     scope: Text | None = None
     client_id: Text | None = None
 
 
 class RefreshRequest(RequestBody):
-    refresh_token: Text = Field(max_length=512)
+    refresh_token: Text = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
 class LogoutRequest(RequestBody):
-    all: bool = Field(default=False, description="End every session of yours, not just this one")
+    # Strict: `0`, `1` or `"true"` for a boolean is a client bug, refused like any wrong type.
+    all: StrictBool = Field(
+        default=False, description="End every session of yours, not just this one"
+    )
 
 
 class RegisterRequest(RequestBody):

@@ -23,12 +23,19 @@ console = Console(stderr=True)
 T = TypeVar("T")
 
 
+def _config_error(exc: ConfigError) -> typer.Exit:
+    # One line, never wrapped to the terminal width: it is read in logs as often as on a tty.
+    console.print(
+        f"[bold red]gatehouse: configuration error:[/] {exc}", highlight=False, soft_wrap=True
+    )
+    return typer.Exit(2)
+
+
 def _settings() -> Settings:
     try:
         return get_settings()
     except ConfigError as exc:
-        console.print(f"[bold red]gatehouse: configuration error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _config_error(exc) from None
 
 
 def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -41,6 +48,9 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except ConfigError as exc:
+        # Found while building the runtime, e.g. a signing key that is not a usable PEM.
+        raise _config_error(exc) from None
     except GatehouseError as exc:
         details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.details.items())
         console.print(

@@ -11,6 +11,7 @@ from gatehouse.errors import VersionConflict
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def sane_request_id(value: str | None) -> str | None:
@@ -18,6 +19,14 @@ def sane_request_id(value: str | None) -> str | None:
     if value and _SANE_REQUEST_ID.match(value):
         return value
     return None
+
+
+def header_text(value: str | None) -> str | None:
+    """A header value fit to store and show: control characters dropped (PostgreSQL
+    refuses a NUL in text, and CR/LF or escapes have no place in a session list)."""
+    if value is None:
+        return None
+    return _CONTROL.sub("", value) or None
 
 
 def etag(version: int) -> str:
@@ -59,6 +68,13 @@ def client_ip(
         if not _is_trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
+
+
+def is_trusted_proxy(
+    peer: str | None, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    """Whether the direct peer is one of our proxies, whose X-Forwarded-* we believe."""
+    return peer is not None and _is_trusted(peer, trusted)
 
 
 def _valid_ip(value: str) -> bool:

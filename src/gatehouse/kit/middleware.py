@@ -18,7 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.errors import envelope
 from gatehouse.kit.context import request_id_var
-from gatehouse.kit.http import SAFE_METHODS, client_ip, parse_networks, sane_request_id
+from gatehouse.kit.http import (
+    SAFE_METHODS,
+    client_ip,
+    is_trusted_proxy,
+    parse_networks,
+    sane_request_id,
+)
 
 log = structlog.get_logger("gatehouse.http")
 
@@ -75,8 +81,9 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["client_ip"] = ip
         state["request_id"] = request_id
+        # TLS ended here, or at one of our proxies (which may not send X-Forwarded-For).
         https = scope.get("scheme") == "https" or (
-            ip != peer and headers.get(b"x-forwarded-proto") == b"https"
+            is_trusted_proxy(peer, self.trusted) and headers.get(b"x-forwarded-proto") == b"https"
         )
         path: str = scope["path"]
         extra = list(_SECURITY_HEADERS)

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
-from gatehouse.kit.fields import Email, Name, Password
+from gatehouse.kit.fields import Email, Name, Password, Text
 from gatehouse.kit.schemas import PageMeta, RequestBody, Schema
 from gatehouse.users.models import Role
 
@@ -99,6 +99,7 @@ class ListParams(BaseModel):
     page_size: int = Field(default=20, ge=1, le=100)
     sort_by: SortField = SortField.created_at
     order: Order = Order.desc
-    search: str | None = Field(default=None, max_length=255)
+    # Text: a NUL is refused here (400), PostgreSQL would refuse it with a 500.
+    search: Text | None = Field(default=None, max_length=255)
     role: Role | None = None
     include_deleted: bool = False

@@ -1,0 +1,196 @@
+"""Shared pieces of the AC and VAL security tests: the operations the app serves, a
+small world of users to aim requests at, valid bodies, and a whole-database snapshot."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import structlog
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select, text, update
+
+from gatehouse.app import create_app
+from gatehouse.logging import configure_logging
+from gatehouse.users.models import User
+from tests.factories import Account, Api
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# A password the policy accepts for every generated account (not common, no email part).
+NEW_PASSWORD = "Glacier-Mango-7731"
+OWN, OTHER = "own", "other"
+USERS = User.__table__
+Operation = tuple[str, str]
+
+
+def build_app(api: Api) -> FastAPI:
+    return create_app(runtime=api.runtime)
+
+
+def documented_operations(app: FastAPI) -> set[Operation]:
+    """(METHOD, path) of every operation in the app's own OpenAPI document."""
+    return {
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+        if method.upper() in HTTP_METHODS
+    }
+
+
+def served_operations(app: FastAPI) -> set[Operation]:
+    """Every (METHOD, path) the app answers, documented or not (the docs pages, say)."""
+    return {
+        (method, str(context.path_format))
+        for context in iter_route_contexts(app.routes)
+        for method in context.methods or ()
+    }
+
+
+def body_operations(app: FastAPI) -> set[Operation]:
+    """Operations whose OpenAPI entry declares a JSON request body."""
+    return {
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    }
+
+
+def session_id(account: Account) -> uuid.UUID:
+    """The session (`sid`) behind an access token, read without verifying it."""
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    return uuid.UUID(claims["sid"])
+
+
+def new_email(prefix: str = "new") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@dataclass
+class World:
+    """Whom one request is aimed at: the caller (None = anonymous) and another user."""
+
+    actor: Account | None
+    other: Account
+    # A second session of the caller, so "end my own session" does not end the caller's.
+    actor_second_session: uuid.UUID | None = None
+
+    @property
+    def someone(self) -> Account:
+        """The caller, or the other user when the caller is anonymous."""
+        return self.actor or self.other
+
+
+async def make_world(api: Api, role: str | None, *, second_session: bool = False) -> World:
+    other = await api.user("user", name="Other Person")
+    actor = await api.user(role) if role else None
+    second = None
+    if actor is not None and second_session:
+        extra = Account(actor.id, actor.email, actor.password, actor.role)
+        second = session_id(await api.login(extra))
+    return World(actor=actor, other=other, actor_second_session=second)
+
+
+def target(world: World, variant: str) -> Account:
+    return world.actor if variant == OWN and world.actor is not None else world.other
+
+
+def fill_path(path: str, world: World, variant: str) -> str:
+    who = target(world, variant)
+    if "{session_id}" in path:
+        sid = (
+            world.actor_second_session
+            if who is world.actor and world.actor_second_session
+            else session_id(who)
+        )
+        path = path.replace("{session_id}", str(sid))
+    return path.replace("{user_id}", str(who.id))
+
+
+def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, Any] | None:
+    """A body the operation accepts from a caller allowed to make it."""
+    who = world.someone
+    if (method, path) == ("POST", "/api/v1/auth/token"):
+        return {"username": who.email, "password": who.password}
+    if (method, path) == ("POST", "/api/v1/auth/refresh"):
+        return {"refresh_token": who.refresh_token}
+    if (method, path) == ("POST", "/api/v1/auth/logout"):
+        return {"all": False}
+    if (method, path) == ("POST", "/api/v1/auth/register"):
+        return {"email": new_email("reg"), "name": "New Person", "password": NEW_PASSWORD}
+    if (method, path) == ("POST", "/api/v1/users"):
+        return {
+            "email": new_email("made"),
+            "name": "Made Person",
+            "password": NEW_PASSWORD,
+            "role": "user",
+        }
+    if (method, path) == ("POST", "/api/v1/users/me/password"):
+        return {"current_password": who.password, "new_password": NEW_PASSWORD}
+    if method in ("PUT", "PATCH") and path == "/api/v1/users/me":
+        return {"name": "Renamed Person"}
+    if (method, path) == ("PUT", "/api/v1/users/{user_id}"):
+        # The target keeps its role: the cell is about who may edit, not role rules.
+        return {"name": "Renamed Person", "role": target(world, variant).role.value}
+    if (method, path) == ("PATCH", "/api/v1/users/{user_id}"):
+        return {"name": "Renamed Person"}
+    if method in WRITE_METHODS and method != "DELETE":
+        raise AssertionError(f"no valid body known for {method} {path}: add one")
+    return None
+
+
+async def snapshot(api: Api) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare before and after."""
+    tables = {"users": "id", "sessions": "id", "refresh_tokens": "token_hash"}
+    result: dict[str, list[tuple[Any, ...]]] = {}
+    async with api.runtime.db.session(write=False) as s:
+        for table, key in tables.items():
+            rows = await s.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))
+            result[table] = [tuple(row) for row in rows]
+    return result
+
+
+async def user_row(api: Api, user_id: uuid.UUID) -> dict[str, Any]:
+    """The user's row as stored, every column."""
+    async with api.runtime.db.session(write=False) as s:
+        row = (await s.execute(select(USERS).where(USERS.c.id == user_id))).one()
+    return dict(row._mapping)
+
+
+async def set_role_in_db(api: Api, user_id: uuid.UUID, role: str) -> None:
+    """Change a role behind the API's back (no auth_version bump): the DB is the truth."""
+    async with api.runtime.db.session() as s:
+        await s.execute(update(USERS).where(USERS.c.id == user_id).values(role=role))
+
+
+@contextmanager
+def json_logs() -> Iterator[io.StringIO]:
+    """The app's log output as production writes it (one JSON object a line), captured.
+
+    Also keeps an unexpected 500 cheap: the unconfigured default renders tracebacks
+    with every local variable, which takes seconds.
+    """
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO", "json")
+    # Cached loggers would keep this configuration after the block: no caching.
+    structlog.configure(cache_logger_on_first_use=False)
+    stream = io.StringIO()
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**saved)

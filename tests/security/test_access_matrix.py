@@ -1,0 +1,169 @@
+"""AC-03 (and AC-06 over the same run): the role x operation x {own, other} matrix.
+
+The operations come from the app itself (its OpenAPI document plus every route it
+serves), so a new route without an entry in POLICY fails here before it ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from tests.factories import Api
+from tests.security.access_support import (
+    OTHER,
+    OWN,
+    Operation,
+    World,
+    build_app,
+    documented_operations,
+    fill_path,
+    make_world,
+    served_operations,
+    valid_body,
+)
+
+ROLES = ("anonymous", "readonly", "user", "admin")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Different answers for the caller's own resource and someone else's."""
+
+    own: int
+    other: int
+
+
+Expected = int | Split
+
+
+def allow(anonymous: Expected, readonly: Expected, user: Expected, admin: Expected) -> dict:
+    return {"anonymous": anonymous, "readonly": readonly, "user": user, "admin": admin}
+
+
+PUBLIC_200 = allow(200, 200, 200, 200)
+
+# DESIGN §5 roles table and the source contract, one row per operation.
+POLICY: dict[Operation, dict[str, Expected]] = {
+    ("GET", "/health"): PUBLIC_200,
+    ("GET", "/health/ready"): PUBLIC_200,
+    ("GET", "/.well-known/jwks.json"): PUBLIC_200,
+    ("GET", "/openapi.json"): PUBLIC_200,  # docs are on outside production (AC-14)
+    ("GET", "/api/v1/openapi.json"): PUBLIC_200,
+    ("GET", "/docs"): PUBLIC_200,
+    ("GET", "/redoc"): PUBLIC_200,
+    ("POST", "/api/v1/auth/token"): PUBLIC_200,
+    ("POST", "/api/v1/auth/refresh"): PUBLIC_200,
+    ("POST", "/api/v1/auth/register"): allow(201, 201, 201, 201),
+    ("POST", "/api/v1/auth/logout"): allow(401, 204, 204, 204),
+    ("GET", "/api/v1/users/me"): allow(401, 200, 200, 200),
+    ("PUT", "/api/v1/users/me"): allow(401, 403, 200, 200),
+    ("PATCH", "/api/v1/users/me"): allow(401, 403, 200, 200),
+    ("DELETE", "/api/v1/users/me"): allow(401, 204, 204, 204),
+    ("POST", "/api/v1/users/me/password"): allow(401, 204, 204, 204),
+    ("GET", "/api/v1/users/me/sessions"): allow(401, 200, 200, 200),
+    ("DELETE", "/api/v1/users/me/sessions"): allow(401, 204, 204, 204),
+    ("DELETE", "/api/v1/users/me/sessions/{session_id}"): allow(
+        401, Split(204, 404), Split(204, 404), Split(204, 404)
+    ),
+    ("GET", "/api/v1/users"): allow(401, 200, 403, 200),
+    ("POST", "/api/v1/users"): allow(401, 403, 403, 201),
+    ("GET", "/api/v1/users/{user_id}"): allow(401, 200, Split(200, 404), 200),
+    ("PUT", "/api/v1/users/{user_id}"): allow(401, 403, 403, 200),
+    ("PATCH", "/api/v1/users/{user_id}"): allow(401, 403, 403, 200),
+    # An admin may delete themself while another admin remains (one always does here).
+    ("DELETE", "/api/v1/users/{user_id}"): allow(401, 403, 403, 204),
+    ("GET", "/api/v1/users/{user_id}/sessions"): allow(401, 200, 403, 200),
+    ("DELETE", "/api/v1/users/{user_id}/sessions"): allow(401, 403, 403, 204),
+    ("DELETE", "/api/v1/users/{user_id}/sessions/{session_id}"): allow(401, 403, 403, 204),
+}
+
+# What no response may carry, whoever asks (AC-06).
+FORBIDDEN_KEYS = ('"password_hash"', '"auth_version"', '"token_hash"', '"failed_logins"')
+
+
+def cells() -> list[tuple[Operation, str, str]]:
+    """Every (operation, role, variant) the matrix checks; anonymous has no "own"."""
+    out = []
+    for operation in POLICY:
+        has_target = "{" in operation[1]
+        for role in ROLES:
+            variants = [OWN, OTHER] if has_target and role != "anonymous" else [OTHER]
+            out.extend((operation, role, variant) for variant in variants)
+    return out
+
+
+def expected_status(operation: Operation, role: str, variant: str) -> int:
+    rule = POLICY[operation][role]
+    if isinstance(rule, Split):
+        return rule.own if variant == OWN else rule.other
+    return rule
+
+
+async def test_every_served_route_has_a_policy_entry(api: Api) -> None:
+    app = build_app(api)
+    documented = documented_operations(app)
+    served = served_operations(app)
+    assert documented <= served
+    missing = sorted(served - POLICY.keys())
+    stale = sorted(POLICY.keys() - served)
+    assert missing == [], f"routes without an entry in POLICY: {missing}"
+    assert stale == [], f"POLICY entries for routes the app does not serve: {stale}"
+
+
+async def test_role_matrix_matches_the_policy_in_every_cell(api: Api) -> None:
+    # A spare admin, so an admin deleting themself is never the last admin.
+    await api.create_user("admin")
+    matrix = cells()
+    mismatches: list[str] = []
+    bodies: list[str] = []
+    worlds: dict[tuple[str, bool], World] = {}
+    for (method, path), role, variant in matrix:
+        # A world is reused until a request changes something (a 2xx write).
+        key = (role, "{session_id}" in path and variant == OWN)
+        if key not in worlds:
+            worlds[key] = await make_world(
+                api, None if role == "anonymous" else role, second_session=key[1]
+            )
+        world = worlds[key]
+        headers = world.actor.headers if world.actor else {}
+        response = await api.client.request(
+            method,
+            fill_path(path, world, variant),
+            json=valid_body(method, path, world, variant),
+            headers=headers,
+        )
+        want = expected_status((method, path), role, variant)
+        where = f"{role:9} {variant:5} {method:6} {path}"
+        if response.status_code != want:
+            mismatches.append(f"{where}: {response.status_code}, policy {want}")
+        if response.status_code >= 400:
+            error = response.json().get("error", {})
+            if error.get("request_id") != response.headers.get("x-request-id"):
+                mismatches.append(f"{where}: error without the envelope: {response.text}")
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and not challenge.startswith("Bearer"):
+            mismatches.append(f"{where}: 401 without WWW-Authenticate: Bearer")
+        bodies.append(response.text)
+        if method != "GET" and response.is_success:
+            worlds.clear()
+
+    print(f"\nAC-03: {len(matrix)} cells, {len(mismatches)} mismatches")
+    assert mismatches == []
+    assert len(matrix) >= 4 * len(POLICY)
+
+    # AC-06: nothing of the run carries a hash or an internal flag.
+    async with api.runtime.db.session(write=False) as s:
+        secrets = [row[0] for row in await s.execute(text("SELECT password_hash FROM users"))]
+        secrets += [
+            row[0] for row in await s.execute(text("SELECT token_hash FROM refresh_tokens"))
+        ]
+    leaks = [
+        f"response {i}: {marker}"
+        for i, body in enumerate(bodies)
+        for marker in (*FORBIDDEN_KEYS, "$2b$", *secrets)
+        if marker in body
+    ]
+    print(f"AC-06: {len(bodies)} responses x {len(FORBIDDEN_KEYS) + 1 + len(secrets)} markers")
+    assert leaks == []

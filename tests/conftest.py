@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gatehouse.app import create_app
 from gatehouse.config import AuthSettings, DatabaseSettings, ServerSettings, Settings
 from gatehouse.db import migrate
+from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
 from tests import services
 from tests.factories import Api
+from tests.logs import LogCapture, capture_json_logs
 
 BACKENDS = ["sqlite", "postgres"]
 TABLES = ["refresh_tokens", "sessions", "users"]
@@ -147,3 +149,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("SKIPPED SUITES (service not reachable)", sep="!", red=True)
         for name, reason in services.skipped_suites.items():
             terminalreporter.write_line(f"!!! {name}: {reason} — its tests did not run", red=True)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[LogCapture]:
+    """What the app logs during the test, as production writes it (JSON lines)."""
+    with capture_json_logs() as capture:
+        yield capture
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The JSON pipeline at WARNING: an unexpected 500 logs one line with its traceback,
+    # instead of structlog's default console dump of every frame's locals (seconds each).
+    configure_logging("WARNING", "json")

@@ -3,22 +3,16 @@ small world of users to aim requests at, valid bodies, and a whole-database snap
 
 from __future__ import annotations
 
-import io
-import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import structlog
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select, text, update
 
 from gatehouse.app import create_app
-from gatehouse.logging import configure_logging
 from gatehouse.users.models import User
 from tests.factories import Account, Api
 
@@ -169,28 +163,3 @@ async def set_role_in_db(api: Api, user_id: uuid.UUID, role: str) -> None:
     """Change a role behind the API's back (no auth_version bump): the DB is the truth."""
     async with api.runtime.db.session() as s:
         await s.execute(update(USERS).where(USERS.c.id == user_id).values(role=role))
-
-
-@contextmanager
-def json_logs() -> Iterator[io.StringIO]:
-    """The app's log output as production writes it (one JSON object a line), captured.
-
-    Also keeps an unexpected 500 cheap: the unconfigured default renders tracebacks
-    with every local variable, which takes seconds.
-    """
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("INFO", "json")
-    # Cached loggers would keep this configuration after the block: no caching.
-    structlog.configure(cache_logger_on_first_use=False)
-    stream = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.configure(**saved)

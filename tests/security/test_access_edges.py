@@ -20,7 +20,8 @@ from gatehouse.auth.repository import SessionRepository
 from gatehouse.config import DatabaseSettings
 from gatehouse.db.engine import Database
 from tests.factories import Api, assert_envelope
-from tests.security.access_support import build_app, documented_operations, json_logs, snapshot
+from tests.logs import capture_json_logs
+from tests.security.access_support import build_app, documented_operations, snapshot
 
 PROTECTED = ("/api/v1/users/me", "/api/v1/users")
 
@@ -125,10 +126,10 @@ async def test_an_unexpected_error_in_the_permission_lookup_is_a_plain_500(
         raise RuntimeError("secret internals at /srv/gatehouse")
 
     monkeypatch.setattr(SessionRepository, "principal_row", broken)
-    with json_logs() as logs:
+    with capture_json_logs() as logs:
         response = await api.client.get("/api/v1/users", headers=admin.headers)
     error = assert_envelope(response, 500, "INTERNAL_ERROR")
-    assert "secret internals" in logs.getvalue()  # the log has it, the client does not
+    assert "secret internals" in logs.text()  # the log has it, the client does not
     assert "secret internals" not in response.text
     assert "RuntimeError" not in response.text
     assert error["details"] == {}

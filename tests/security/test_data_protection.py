@@ -8,20 +8,17 @@ DP-07 (deprecation headers) waits for a deprecated route.
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import json
-import logging
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-import structlog
 import time_machine
 import uvicorn
 from fastapi import FastAPI
@@ -31,10 +28,10 @@ from gatehouse.app import create_app
 from gatehouse.cli import main as cli
 from gatehouse.config import get_settings
 from gatehouse.db import migrate
-from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
 from tests.conftest import make_settings
 from tests.factories import Api, assert_envelope
+from tests.logs import LogCapture
 
 T = TypeVar("T")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -56,25 +53,6 @@ def in_thread(work: Callable[..., T], *args: Any) -> T:
 def client_for(app: FastAPI, base_url: str = "http://testserver") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     return httpx.AsyncClient(transport=transport, base_url=base_url)
-
-
-@pytest.fixture
-def json_logs() -> Iterator[Callable[[], str]]:
-    """The production log pipeline (JSON lines), as text."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    configure_logging("INFO", "json")
-    structlog.configure(cache_logger_on_first_use=False)
-    buffer = io.StringIO()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(buffer)
-    try:
-        yield buffer.getvalue
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 # --- DP-01: nothing authenticated is cacheable ------------------------------------------
@@ -137,7 +115,7 @@ async def dead_database_app(
 
 
 async def test_database_down_is_a_bare_503(
-    dead_database_app: FastAPI, json_logs: Callable[[], str]
+    dead_database_app: FastAPI, json_logs: LogCapture
 ) -> None:
     async with client_for(dead_database_app) as client:
         login = await client.post(
@@ -152,7 +130,7 @@ async def test_database_down_is_a_bare_503(
         error = assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
         assert int(response.headers["retry-after"]) > 0
         assert not INTERNALS.search(response.text), response.text
-        assert error["request_id"] in json_logs()
+        assert error["request_id"] in json_logs.text()
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
 
@@ -200,7 +178,7 @@ async def test_huge_version_in_if_match_is_a_conflict_not_a_crash(api: Api) -> N
 
 
 async def test_a_crash_inside_a_route_is_a_500_traceable_by_request_id(
-    api: Api, json_logs: Callable[[], str]
+    api: Api, json_logs: LogCapture
 ) -> None:
     app = create_app(runtime=api.runtime)
 
@@ -214,7 +192,7 @@ async def test_a_crash_inside_a_route_is_a_500_traceable_by_request_id(
     assert error["request_id"] in error["message"]
     assert not INTERNALS.search(response.text), response.text
     assert response.headers["cache-control"] == "no-store"
-    lines = [json.loads(line) for line in json_logs().splitlines()]
+    lines = [json.loads(line) for line in json_logs.text().splitlines()]
     mine = [line for line in lines if line.get("request_id") == error["request_id"]]
     events = {line["event"]: line for line in mine}
     assert "ZeroDivisionError" in events["http.unhandled_error"]["exception"]

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from gatehouse.users.models import User
 from tests.factories import Api, assert_envelope
-from tests.security.access_support import NEW_PASSWORD, json_logs, new_email, snapshot
+from tests.logs import capture_json_logs
+from tests.security.access_support import NEW_PASSWORD, new_email, snapshot
 
 INJECTIONS = [
     "' OR '1'='1",
@@ -262,16 +263,16 @@ async def test_log_lines_stay_single_json_records_whatever_the_input(api: Api) -
             201,
         ),
     ]
-    with json_logs() as logs:
+    with capture_json_logs() as logs:
         for method, url, body, headers, status in requests:
             response = await api.client.request(method, url, json=body, headers=headers)
             assert response.status_code == status, (url, response.text)
             assert "\r" not in response.headers["x-request-id"]
-    lines = logs.getvalue().splitlines()
+    lines = logs.text().splitlines()
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all(isinstance(record, dict) and "event" in record for record in records)
     assert [r["event"] for r in records].count("http.request") == len(requests)
     assert not any(line.startswith("2025-01-01") for line in lines)
-    assert "\x1b" not in logs.getvalue()
+    assert "\x1b" not in logs.text()
     assert all(uuid.UUID(r["request_id"]) for r in records if r["event"] == "http.request")
     print(f"\nVAL-09: {len(requests)} hostile requests, {len(lines)} log lines, all single JSON")

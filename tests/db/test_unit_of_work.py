@@ -1,0 +1,213 @@
+"""One unit of work per request: committed once, before the answer; on any failure
+(a failing commit, a domain error, a crash) nothing of the request is stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.auth.models import Session
+from gatehouse.auth.repository import SessionRepository
+from gatehouse.errors import Conflict
+from gatehouse.users.models import User
+from tests.factories import PASSWORD, Api, assert_envelope
+
+USERS = "/api/v1/users"
+
+
+@dataclass
+class Commits:
+    calls: int = 0
+    fail_with: BaseException | None = None
+
+
+@contextmanager
+def commits(
+    monkeypatch: pytest.MonkeyPatch, fail_with: BaseException | None = None
+) -> Iterator[Commits]:
+    """Count AsyncSession commits; with `fail_with`, the first one raises it instead."""
+    real = AsyncSession.commit
+    seen = Commits(fail_with=fail_with)
+
+    async def commit(self: AsyncSession) -> None:
+        seen.calls += 1
+        if seen.fail_with is not None:
+            exc, seen.fail_with = seen.fail_with, None
+            raise exc
+        await real(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AsyncSession, "commit", commit)
+        yield seen
+
+
+def db_down() -> OperationalError:
+    return OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+
+async def count(api: Api, model: Any, *where: Any) -> int:
+    async with api.runtime.db.session(write=False) as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+def new_user() -> dict[str, str]:
+    return {"email": f"new-{uuid.uuid4().hex[:8]}@example.com", "name": "New", "password": PASSWORD}
+
+
+# --- a failing commit -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [(db_down(), 503, "SERVICE_UNAVAILABLE"), (RuntimeError("disk full"), 500, "INTERNAL_ERROR")],
+    ids=["database gone", "anything else"],
+)
+async def test_a_failing_commit_answers_5xx_and_stores_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch, failure: BaseException, status: int, code: str
+) -> None:
+    admin = await api.user("admin")
+    body = new_user()
+    with commits(monkeypatch, fail_with=failure) as seen:
+        response = await api.client.post(USERS, json=body, headers=admin.headers)
+    assert seen.calls == 1
+    error = assert_envelope(response, status, code)
+    assert "disk full" not in response.text
+    assert "server closed" not in response.text
+    assert error["request_id"]
+    assert await count(api, User, User.email == body["email"]) == 0
+    # Nothing half-stored: the same request succeeds afterwards.
+    again = await api.client.post(USERS, json=body, headers=admin.headers)
+    assert again.status_code == 201, again.text
+
+
+async def test_a_login_whose_commit_fails_issues_no_session(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await api.create_user("user")
+    with commits(monkeypatch, fail_with=db_down()):
+        response = await api.client.post(
+            "/api/v1/auth/token", json={"username": account.email, "password": account.password}
+        )
+    assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
+    assert "access_token" not in response.text
+    assert await count(api, Session, Session.user_id == account.id) == 0
+
+
+async def test_a_refresh_whose_commit_fails_keeps_the_old_token_usable(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await api.user("user")
+    with commits(monkeypatch, fail_with=db_down()):
+        failed = await api.client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}
+        )
+    assert_envelope(failed, 503, "SERVICE_UNAVAILABLE")
+    # The rotation was never stored, so the client's retry with the same token works.
+    retried = await api.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}
+    )
+    assert retried.status_code == 200, retried.text
+
+
+# --- a failure after a write -----------------------------------------------------------------
+
+
+async def test_a_domain_error_after_a_write_undoes_the_whole_request(api: Api) -> None:
+    admin = await api.user("admin")
+    taken = await api.create_user("user")
+    target = await api.create_user("user", name="Before Name")
+    response = await api.client.patch(
+        f"{USERS}/{target.id}",
+        json={"name": "After Name", "email": taken.email},
+        headers=admin.headers,
+    )
+    assert assert_envelope(response, 400, "VALIDATION_ERROR")["details"] == {
+        "email": ["Email already exists"]
+    }
+    now = await api.client.get(f"{USERS}/{target.id}", headers=admin.headers)
+    assert now.json()["name"] == "Before Name"
+    assert now.json()["email"] == target.email
+    assert now.headers["etag"] == '"1"'
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [(Conflict("injected"), 409, "CONFLICT"), (ZeroDivisionError(), 500, "INTERNAL_ERROR")],
+    ids=["domain error", "crash"],
+)
+async def test_a_fault_after_the_first_write_leaves_nothing_half_done(
+    api: Api, monkeypatch: pytest.MonkeyPatch, fault: Exception, status: int, code: str
+) -> None:
+    """Soft delete writes `deleted_at`, then ends the sessions; the second step fails."""
+    admin = await api.user("admin")
+    victim = await api.user("user")
+
+    async def broken(*_: Any, **__: Any) -> int:
+        raise fault
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SessionRepository, "revoke_all", broken)
+        with commits(monkeypatch) as seen:
+            response = await api.client.delete(f"{USERS}/{victim.id}", headers=admin.headers)
+    assert_envelope(response, status, code)
+    assert seen.calls == 0
+    assert await count(api, User, User.id == victim.id, User.deleted_at.is_(None)) == 1
+    # The victim's own token still works: the auth_version bump was undone too.
+    me = await api.client.get(f"{USERS}/me", headers=victim.headers)
+    assert me.status_code == 200, me.text
+
+
+# --- once per request -------------------------------------------------------------------------
+
+
+async def test_each_successful_request_commits_exactly_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await api.user("admin")
+    user = await api.user("user")
+    created = await api.client.post(USERS, json=new_user(), headers=admin.headers)
+    new_id = created.json()["id"]
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", f"{USERS}/me", {"headers": user.headers}),
+        ("GET", USERS, {"headers": admin.headers}),
+        ("POST", USERS, {"json": new_user(), "headers": admin.headers}),
+        ("PATCH", f"{USERS}/{new_id}", {"json": {"name": "Renamed"}, "headers": admin.headers}),
+        ("PATCH", f"{USERS}/me", {"json": {"name": "Me Renamed"}, "headers": user.headers}),
+        ("POST", "/api/v1/auth/token", {"json": {"username": user.email, "password": PASSWORD}}),
+        ("POST", "/api/v1/auth/refresh", {"json": {"refresh_token": user.refresh_token}}),
+        ("DELETE", f"{USERS}/{new_id}", {"headers": admin.headers}),
+    ]
+    for method, path, kwargs in requests:
+        with commits(monkeypatch) as seen:
+            response = await api.client.request(method, path, **kwargs)
+        assert response.status_code < 300, (method, path, response.text)
+        assert seen.calls == 1, (method, path, seen.calls)
+
+
+async def test_a_refused_request_commits_nothing(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = await api.user("admin")
+    user = await api.user("user")
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", USERS, {"json": new_user(), "headers": user.headers}),  # 403
+        ("POST", USERS, {"json": {"email": "x"}, "headers": admin.headers}),  # 400
+        ("DELETE", f"{USERS}/{uuid.uuid4()}", {"headers": admin.headers}),  # 404
+        (
+            "PATCH",
+            f"{USERS}/{user.id}",
+            {"json": {"name": "X"}, "headers": {**admin.headers, "If-Match": '"9"'}},
+        ),  # 409
+        ("GET", f"{USERS}/me", {}),  # 401
+    ]
+    for method, path, kwargs in requests:
+        with commits(monkeypatch) as seen:
+            response = await api.client.request(method, path, **kwargs)
+        assert response.status_code >= 400, (method, path)
+        assert seen.calls == 0, (method, path, response.status_code)

@@ -12,12 +12,13 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatehouse.app import create_app
-from gatehouse.config import AuthSettings, DatabaseSettings, ServerSettings, Settings
+from gatehouse.config import Settings
 from gatehouse.db import migrate
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
@@ -74,25 +75,25 @@ async def _admin_sql(url: str, statement: str) -> None:
 def make_settings(
     database_url: str, data_dir: Path, signing_key_pem: str, **overrides: Any
 ) -> Settings:
-    """Test settings: cheap bcrypt, a fixed key, and whatever a test overrides."""
-    auth = {
-        "bcrypt_rounds": 4,
-        "jwt_private_key": signing_key_pem,
-        **{k: v for k, v in overrides.items() if k in AuthSettings.model_fields},
-    }
-    server = {
+    """Test settings: cheap bcrypt, a fixed key, limits off, and what a test overrides."""
+    defaults: dict[str, Any] = {
         "env": "test",
         "data_dir": data_dir,
-        **{k: v for k, v in overrides.items() if k in ServerSettings.model_fields},
-    }
-    database = {
         "database_url": database_url,
-        **{k: v for k, v in overrides.items() if k in DatabaseSettings.model_fields},
+        "bcrypt_rounds": 4,
+        "jwt_private_key": signing_key_pem,
+        # Suites that are not about rate limits send far more than 100 requests an hour.
+        "rate_limit_enabled": False,
     }
+    values = {**defaults, **overrides}
+    sections = {name: field.annotation for name, field in Settings.model_fields.items()}
+    unknown = set(values) - {f for cls in sections.values() for f in cls.model_fields}  # type: ignore[union-attr]
+    assert not unknown, f"unknown settings: {unknown}"
     return Settings(
-        server=ServerSettings(**server),
-        database=DatabaseSettings(**database),
-        auth=AuthSettings(**auth),
+        **{
+            name: cls(**{k: v for k, v in values.items() if k in cls.model_fields})  # type: ignore[misc,union-attr]
+            for name, cls in sections.items()
+        }
     )
 
 
@@ -105,6 +106,26 @@ def backend(request: pytest.FixtureRequest) -> str:
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue(f"{backend}_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    services.require("Redis", services.REDIS_URL)
+    return services.REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"gatehouse-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

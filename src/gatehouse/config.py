@@ -175,6 +175,64 @@ class AuthSettings(Section):
         return self
 
 
+class RedisSettings(Section):
+    """Redis: shared cache and rate-limit counters. Unset: in-process memory (embedded)."""
+
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "gatehouse:"
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
+    redis_breaker_failures: int = Field(default=3, ge=1)
+    redis_breaker_reset_seconds: float = Field(default=5.0, gt=0)
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_principal_ttl_seconds: int | None = Field(default=None, ge=1)
+    cache_user_ttl_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class RateLimitSettings(Section):
+    """Limits as "N/period" (period: second, minute, hour, day), the `limits` notation."""
+
+    rate_limit_enabled: bool = True
+    rate_limit_fail_closed: bool = False
+    rate_limit_anonymous: str = "100/hour"
+    rate_limit_authenticated: str = "1000/hour"
+    rate_limit_login: str = "20/minute"
+    rate_limit_register: str = "10/hour"
+    rate_limit_refresh: str = "60/minute"
+    rate_limit_password_reset: str = "5/hour"  # noqa: S105 (a rate, not a password)
+    login_lockout_threshold: int = Field(default=5, ge=1)
+    login_lockout_base_seconds: int = Field(default=60, ge=1)
+    login_lockout_max_seconds: int = Field(default=900, ge=1)
+    login_failure_reset_seconds: int = Field(default=12 * 3600, ge=60)
+    login_account_delay_threshold: int = Field(default=10, ge=1)
+
+    @field_validator(
+        "rate_limit_anonymous",
+        "rate_limit_authenticated",
+        "rate_limit_login",
+        "rate_limit_register",
+        "rate_limit_refresh",
+        "rate_limit_password_reset",
+    )
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must look like 100/hour or 10/minute") from None
+        return value
+
+
 class Settings(BaseModel):
     """The root: every section, read from the environment once."""
 
@@ -183,6 +241,8 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property
     def is_production(self) -> bool:
@@ -263,6 +323,8 @@ def load_settings() -> Settings:
         ("server", ServerSettings),
         ("database", DatabaseSettings),
         ("auth", AuthSettings),
+        ("redis", RedisSettings),
+        ("rate_limit", RateLimitSettings),
     ):
         try:
             sections[key] = cls()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.tokens import SigningKey, TokenService
+from gatehouse.cache.redis import RedisClient
 from gatehouse.config import Settings
 from gatehouse.db.engine import Database
 
@@ -19,6 +20,7 @@ class Runtime:
     db: Database
     hasher: PasswordHasher
     tokens: TokenService
+    redis: RedisClient | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -28,7 +30,10 @@ class Runtime:
             db=Database(settings),
             hasher=PasswordHasher(settings.auth.bcrypt_rounds, settings.auth.password_hash_threads),
             tokens=TokenService(settings, SigningKey.load(settings)),
+            redis=RedisClient(settings.redis) if settings.redis.redis_url else None,
         )
 
     async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()
         await self.db.dispose()

@@ -1,0 +1,121 @@
+"""The shared Redis connection, behind a circuit breaker.
+
+Redis is an accelerator here, never the source of truth: when it is slow or down,
+callers get `RedisUnavailable` at once (no request waits on a dead Redis) and fall
+back to the database or to a per-process limiter. The breaker probes again after a
+pause, so recovery needs no restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gatehouse.config import RedisSettings
+
+log = structlog.get_logger("gatehouse.redis")
+T = TypeVar("T")
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer (or the breaker is open): use the fallback."""
+
+
+class CircuitBreaker:
+    """Closed → open after N failures in a row → one probe after `reset_seconds`."""
+
+    def __init__(
+        self, failures: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold = failures
+        self.reset_seconds = reset_seconds
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self._probing else "open"
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if self._probing or self.clock() - self.opened_at < self.reset_seconds:
+            return False
+        self._probing = True  # one caller probes; the others keep using the fallback
+        return True
+
+    def success(self) -> bool:
+        """Record a success; True when this closed an open breaker."""
+        recovered = self.opened_at is not None
+        self.failures = 0
+        self.opened_at = None
+        self._probing = False
+        return recovered
+
+    def failure(self) -> bool:
+        """Record a failure; True when this opened the breaker."""
+        self.failures += 1
+        if self._probing:
+            self._probing = False
+            self.opened_at = self.clock()
+            return False
+        if self.opened_at is None and self.failures >= self.threshold:
+            self.opened_at = self.clock()
+            return True
+        return False
+
+
+class RedisClient:
+    def __init__(self, settings: RedisSettings) -> None:
+        assert settings.redis_url is not None  # noqa: S101
+        self.prefix = settings.redis_prefix
+        self.redis: Redis = Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            health_check_interval=30,
+        )
+        self.breaker = CircuitBreaker(
+            settings.redis_breaker_failures, settings.redis_breaker_reset_seconds
+        )
+        self.stats: Counter[str] = Counter()
+        self._recovery_hooks: list[Callable[[], Awaitable[None]]] = []
+
+    def key(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(part) for part in parts)
+
+    def on_recovery(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` (once) each time Redis answers again after an outage."""
+        self._recovery_hooks.append(hook)
+
+    async def call(self, operation: Callable[[Redis], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            self.stats["short_circuited"] += 1
+            raise RedisUnavailable("circuit open")
+        try:
+            result = await operation(self.redis)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.stats["failures"] += 1
+            if self.breaker.failure():
+                self.stats["breaker_opened"] += 1
+                log.warning("redis.unavailable", error_type=type(exc).__name__)
+            raise RedisUnavailable(type(exc).__name__) from exc
+        if self.breaker.success():
+            self.stats["breaker_closed"] += 1
+            log.info("redis.recovered")
+            for hook in self._recovery_hooks:
+                await hook()
+        return result
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Byte-compile on install: a worker process that imports from source alone starts so
+# slowly that uvicorn's health check can kill it.
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 

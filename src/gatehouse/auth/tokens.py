@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +90,27 @@ class SigningKey:
             serialization.NoEncryption(),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            # Another worker process generated it first: everyone signs with that one.
+            return cls.from_pem(_read_when_written(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
         return cls(key)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.jwk]}
+
+
+def _read_when_written(path: Path, attempts: int = 50) -> str:
+    """The key file's content once its writer has finished (it is created, then filled)."""
+    for _ in range(attempts):
+        text = path.read_text()
+        if text.rstrip().endswith("-----END PRIVATE KEY-----"):
+            return text
+        time.sleep(0.1)
+    return path.read_text()
 
 
 class TokenService:

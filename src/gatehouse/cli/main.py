@@ -92,7 +92,8 @@ def serve(
     if problem:
         console.print(f"[bold red]gatehouse:[/] {problem}")
         raise typer.Exit(1)
-    console.print(f"Gatehouse is serving on http://{host}:{port}  (API docs: /docs)")
+    docs = "  (API docs: /docs)" if settings.docs_enabled else ""
+    console.print(f"Gatehouse is serving on http://{host}:{port}{docs}")
     uvicorn.run(
         "gatehouse.app:app_factory",
         factory=True,
@@ -102,6 +103,8 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,
+        # Generous: a worker that imports slowly must not be killed in a restart loop.
+        timeout_worker_healthcheck=30,
         proxy_headers=False,
     )
 
@@ -126,7 +129,8 @@ def _print_first_admin(email: str, password: str | None, *, url: str) -> None:
 def migrate(
     direction: Annotated[str, typer.Argument(help="upgrade or downgrade")] = "upgrade",
     revision: Annotated[
-        str | None, typer.Argument(help="Target (default: head; downgrade needs one, e.g. -1)")
+        str | None,
+        typer.Argument(help="Target (default: head). Downgrade needs one: base, an id, or -- -1"),
     ] = None,
 ) -> None:
     """Apply (or roll back) the database migrations."""

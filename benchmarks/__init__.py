@@ -1,0 +1,1 @@
+"""Benchmarks of a real Gatehouse server: `make bench` (`python -m benchmarks.run`)."""

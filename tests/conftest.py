@@ -25,6 +25,7 @@ from gatehouse.runtime import Runtime
 from tests import services
 from tests.factories import Api
 from tests.logs import LogCapture, capture_json_logs
+from tests.redis_server import DedicatedRedis
 
 BACKENDS = ["sqlite", "postgres"]
 TABLES = ["refresh_tokens", "sessions", "users"]
@@ -183,3 +184,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # The JSON pipeline at WARNING: an unexpected 500 logs one line with its traceback,
     # instead of structlog's default console dump of every frame's locals (seconds each).
     configure_logging("WARNING", "json")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[DedicatedRedis]:
+    """A redis-server of this test's own, started; killed afterwards."""
+    server = DedicatedRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

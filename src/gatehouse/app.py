@@ -20,6 +20,7 @@ from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from gatehouse.logging import configure_logging
+from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.runtime import Runtime
 from gatehouse.users.router import router as users_router
 
@@ -50,6 +51,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             database="sqlite" if settings.is_sqlite else "postgresql",
             version=__version__,
         )
+        if not settings.rate_limit.rate_limit_enabled:
+            log.warning(
+                "ratelimit.disabled",
+                message="GATEHOUSE_RATE_LIMIT_ENABLED=false: no request is rate limited",
+            )
         try:
             yield
         finally:
@@ -78,13 +84,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(
         BodyGuardMiddleware, max_body_bytes=settings.server.max_body_bytes, form_paths=[TOKEN_PATH]
     )
+    # Inside RequestContextMiddleware (it sets the client IP) and CORS (a 429 carries the
+    # CORS headers, and preflights are not counted); outside the body guard.
+    if settings.rate_limit.rate_limit_enabled:
+        app.add_middleware(RateLimitMiddleware)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID", "Location"],
+            expose_headers=[
+                "ETag",
+                "X-Request-ID",
+                "Location",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)

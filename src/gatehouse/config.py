@@ -198,7 +198,26 @@ class RedisSettings(Section):
 
 
 class RateLimitSettings(Section):
-    """Limits as "N/period" (period: second, minute, hour, day), the `limits` notation."""
+    """Limits as "N/period" (period: second, minute, hour, day), the `limits` notation.
+
+    Login brute-force protection (`gatehouse.auth.protection`), on while
+    `rate_limit_enabled` is true, in three layers; a refused attempt answers exactly
+    like a wrong password (401 INVALID_CREDENTIALS), except the per-IP layer (429):
+
+    - per (account, client IP): after `login_lockout_threshold` failures the pair is
+      locked for `login_lockout_base_seconds` x 2^(failures - threshold), at most
+      `login_lockout_max_seconds`; attempts during the lock are not counted.
+    - per account (from any IP): after `login_account_delay_threshold` failures, each
+      further failure makes the account wait `login_account_delay_base_seconds` x
+      2^(failures - threshold), at most `login_account_delay_max_seconds` (a soft,
+      short delay, so an attacker cannot lock the owner out for long; with the
+      defaults at most ~75 passwords an hour can be tried on one account).
+    - per client IP: at most `login_ip_failures` failed logins (any account, known or
+      not), then 429 RATE_LIMITED with Retry-After.
+
+    Both account counters reset after `login_failure_reset_seconds` without a failure
+    and on a successful login.
+    """
 
     rate_limit_enabled: bool = True
     rate_limit_fail_closed: bool = False
@@ -213,6 +232,9 @@ class RateLimitSettings(Section):
     login_lockout_max_seconds: int = Field(default=900, ge=1)
     login_failure_reset_seconds: int = Field(default=12 * 3600, ge=60)
     login_account_delay_threshold: int = Field(default=10, ge=1)
+    login_account_delay_base_seconds: int = Field(default=1, ge=1)
+    login_account_delay_max_seconds: int = Field(default=60, ge=1)
+    login_ip_failures: str = "100/hour"
 
     @field_validator(
         "rate_limit_anonymous",
@@ -221,6 +243,7 @@ class RateLimitSettings(Section):
         "rate_limit_register",
         "rate_limit_refresh",
         "rate_limit_password_reset",
+        "login_ip_failures",
     )
     @classmethod
     def _valid_limit(cls, value: str) -> str:

@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.principal import Principal
+from gatehouse.auth.protection import login_protection
 from gatehouse.auth.service import AuthService, ClientInfo
 from gatehouse.errors import Forbidden, NotAuthenticated
 from gatehouse.kit.http import SAFE_METHODS, header_text
@@ -48,8 +49,11 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_auth_service(session: SessionDep, runtime: RuntimeDep) -> AuthService:
-    return AuthService(session, runtime.settings.auth, runtime.hasher, runtime.tokens)
+def get_auth_service(request: Request, session: SessionDep, runtime: RuntimeDep) -> AuthService:
+    protection = login_protection(request.app.state, runtime.settings.rate_limit, runtime.redis)
+    return AuthService(
+        session, runtime.settings.auth, runtime.hasher, runtime.tokens, protection=protection
+    )
 
 
 def get_user_service(session: SessionDep, runtime: RuntimeDep) -> UserService:

@@ -5,11 +5,12 @@ The API, the CLI and (later) the worker each build one and pass it to the servic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.tokens import SigningKey, TokenService
 from gatehouse.cache.redis import RedisClient
+from gatehouse.cache.store import CACHE_INFO_KEY, Cache
 from gatehouse.config import Settings
 from gatehouse.db.engine import Database
 
@@ -21,6 +22,12 @@ class Runtime:
     hasher: PasswordHasher
     tokens: TokenService
     redis: RedisClient | None = None
+    cache: Cache = field(init=False)
+
+    def __post_init__(self) -> None:
+        # In memory only on SQLite (one process); see gatehouse.cache.store.
+        self.cache = Cache(self.settings.redis, self.redis, memory=self.settings.is_sqlite)
+        self.db.info[CACHE_INFO_KEY] = self.cache
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -34,6 +41,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.cache.close()
         if self.redis is not None:
             await self.redis.close()
         await self.db.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.models import RefreshToken, Session
+from gatehouse.cache.store import invalidate_user
 from gatehouse.users.models import User
 
 
@@ -61,9 +62,13 @@ class SessionRepository:
             update(Session)
             .where(Session.id == session_id, Session.revoked_at.is_(None))
             .values(revoked_at=now, revoked_reason=reason)
+            .returning(Session.user_id)
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(result, "rowcount", 0))
+        owners = result.scalars().all()
+        for user_id in owners:
+            invalidate_user(self.session, user_id)  # after commit, for every process
+        return bool(owners)
 
     async def revoke_all(
         self, user_id: uuid.UUID, now: datetime, reason: str, *, keep: uuid.UUID | None = None
@@ -77,6 +82,7 @@ class SessionRepository:
         if keep is not None:
             stmt = stmt.where(Session.id != keep)
         result = await self.session.execute(stmt)
+        invalidate_user(self.session, user_id)  # after commit, for every process
         return int(getattr(result, "rowcount", 0))
 
     async def add_refresh_token(self, token_hash: str, session_id: uuid.UUID) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
+from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
     InvalidCredentials,
@@ -51,18 +53,21 @@ class AuthService:
         settings: AuthSettings,
         hasher: PasswordHasher,
         tokens: TokenService,
+        protection: LoginProtection | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.hasher = hasher
         self.tokens = tokens
+        # None: no brute-force protection (GATEHOUSE_RATE_LIMIT_ENABLED=false, CLI).
+        self.protection = protection
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
     async def principal(self, bearer: str) -> Principal:
         """The caller behind an access token, as the database sees them right now."""
         claims = self.tokens.decode_access_token(bearer)
-        row = await self.sessions.principal_row(claims.user_id, claims.session_id)
+        row = await self._principal_row(claims.user_id, claims.session_id)
         if row is None or row[1] != claims.auth_version:
             raise NotAuthenticated("The session has ended; log in again", error="invalid_token")
         return Principal(
@@ -72,16 +77,39 @@ class AuthService:
             auth_version=row[1],
         )
 
+    async def _principal_row(
+        self, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> tuple[str, int] | None:
+        """(role, auth_version) from the cache, or from the database on a miss."""
+        cache = Cache.of(self.session)
+        if cache is None:
+            return await self.sessions.principal_row(user_id, session_id)
+        return await cache.principal(
+            user_id, session_id, lambda: self.sessions.principal_row(user_id, session_id)
+        )
+
     async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
-        """Password grant. Unknown email and wrong password cost and answer the same."""
+        """Password grant. Unknown email and wrong password cost and answer the same.
+
+        So does an attempt the brute-force protection refuses: the password is still
+        checked (one bcrypt call, as always) and the answer is the wrong-password one,
+        whatever the result. Only the per-IP budget answers differently (429).
+        """
         try:
             email = normalise_email(username)
         except ValueError:
             email = None
+        attempt = None
+        if self.protection is not None:
+            account = email or "invalid:" + username.strip().casefold()
+            attempt = await self.protection.begin(account, client.ip)
         user = await self.users.get_by_email(email) if email else None
-        if not await self.hasher.verify(password, user.password_hash if user else None):
+        verified = await self.hasher.verify(password, user.password_hash if user else None)
+        if not verified or (attempt is not None and attempt.refused):
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
+        if attempt is not None and self.protection is not None:
+            await self.protection.succeeded(attempt)
         now = utcnow()
         if self.hasher.needs_rehash(user.password_hash):
             await self.users.set_password_hash(user.id, await self.hasher.hash(password))

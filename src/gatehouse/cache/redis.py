@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from gatehouse.config import RedisSettings
 
 log = structlog.get_logger("gatehouse.redis")
 T = TypeVar("T")
+MAX_CONNECTIONS = 100  # per process
 
 
 class RedisUnavailable(Exception):
@@ -79,12 +80,18 @@ class RedisClient:
     def __init__(self, settings: RedisSettings) -> None:
         assert settings.redis_url is not None  # noqa: S101
         self.prefix = settings.redis_prefix
-        self.redis: Redis = Redis.from_url(
+        # A blocking pool: a burst of concurrent requests waits (up to the timeout) for
+        # a free connection. redis-py's default pool raises MaxConnectionsError past
+        # 100 connections, which would open the breaker on a healthy Redis.
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
+            max_connections=MAX_CONNECTIONS,
+            timeout=settings.redis_timeout_seconds,
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
             health_check_interval=30,
         )
+        self.redis: Redis = Redis.from_pool(pool)
         self.breaker = CircuitBreaker(
             settings.redis_breaker_failures, settings.redis_breaker_reset_seconds
         )

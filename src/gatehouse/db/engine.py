@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from gatehouse.config import Settings
@@ -23,6 +25,30 @@ from gatehouse.errors import GatehouseError
 # Execution option asking SQLite for `BEGIN IMMEDIATE`: a request that will write takes
 # the write lock before its first read, so it never fails to upgrade a read snapshot.
 SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
+_AFTER_COMMIT = "gatehouse.after_commit"
+
+log = structlog.get_logger("gatehouse.db")
+
+
+def after_commit(
+    session: AsyncSession | OrmSession, callback: Callable[[], Awaitable[None]]
+) -> None:
+    """Run `callback` once this unit of work has committed; never after a rollback.
+
+    For effects outside the database that must not run ahead of the data (e.g. cache
+    invalidation: invalidated before the commit, another process could cache the old
+    row again).
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[Callable[[], Awaitable[None]]] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:  # the data is committed: report, do not fail the request
+            log.exception("db.after_commit_failed")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -78,11 +104,15 @@ class Database:
         self.engine = create_engine(settings)
         self.is_sqlite = settings.is_sqlite
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Per-process objects every unit of work carries in `session.info` (the cache,
+        # so that a write can invalidate it after commit).
+        self.info: dict[str, Any] = {}
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A unit of work: committed once when the block ends, rolled back on error."""
         async with self.sessionmaker() as session:
+            session.info.update(self.info)
             if write and self.is_sqlite:
                 await session.connection(execution_options={SQLITE_IMMEDIATE: True})
             try:
@@ -90,6 +120,7 @@ class Database:
             except GatehouseError as exc:
                 if exc.persist:
                     await session.commit()
+                    await _run_after_commit(session)
                 else:
                     await session.rollback()
                 raise
@@ -97,6 +128,7 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
+            await _run_after_commit(session)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -31,11 +31,35 @@ _REQUEST_ID_HEADER = {
 }
 
 
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed in the current window (absent when limits are off)",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the current window, after this one; never below 0",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Reset": {
+        "description": "When the window ends and the budget is whole again (epoch seconds)",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (at least the time to the reset)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+# Rate limited: every /api/ operation (the OpenAPI document itself is not).
+_LIMITED_PREFIX = "/api/"
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
-COMMON = (400, 413, 415, 500, 503)
+COMMON = (400, 413, 415, 429, 500, 503)
 AUTHED = (*COMMON, 401, 403)
 
 
@@ -48,12 +72,18 @@ def install(app: FastAPI, *, title: str, version: str, description: str) -> None
         schema = get_openapi(
             title=title, version=version, description=description, routes=app.routes
         )
-        for path in schema.get("paths", {}).values():
+        for route, path in schema.get("paths", {}).items():
+            limited = route.startswith(_LIMITED_PREFIX)
             for operation in path.values():
                 responses = operation.get("responses", {})
                 responses.pop("422", None)
-                for response in responses.values():
-                    response.setdefault("headers", {}).update(_REQUEST_ID_HEADER)
+                for status, response in responses.items():
+                    headers = response.setdefault("headers", {})
+                    headers.update(_REQUEST_ID_HEADER)
+                    if limited:
+                        headers.update(_RATE_LIMIT_HEADERS)
+                    if status == "429":
+                        headers.update(_RETRY_AFTER_HEADER)
         components = schema.get("components", {}).get("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)

@@ -7,7 +7,7 @@ import secrets
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from gatehouse.errors import ValidationFailed
+from gatehouse.errors import EmailTaken, ValidationFailed
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
 from gatehouse.users.schemas import UserCreate
@@ -54,5 +54,9 @@ async def first_admin(runtime: Runtime) -> tuple[str, str | None] | None:
     email = settings.auth.admin_email or DEFAULT_ADMIN_EMAIL
     configured = settings.auth.admin_password
     password = configured.get_secret_value() if configured else secrets.token_urlsafe(15)
-    await create_admin(runtime, email=email, name="Administrator", password=password)
+    try:
+        await create_admin(runtime, email=email, name="Administrator", password=password)
+    except EmailTaken:
+        # Another process starting at the same moment made it: theirs is the first admin.
+        return None
     return email, None if configured else password

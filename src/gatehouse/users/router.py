@@ -130,11 +130,8 @@ async def replace_user(
     if_match: IfMatch = None,
 ) -> UserRead:
     """Update a user's name and role, and optionally email (admin)."""
-    user = await users.update(
-        actor, user_id, body.model_dump(exclude_none=True), parse_if_match(if_match)
-    )
-    response.headers["ETag"] = etag(user.version)
-    return UserRead.model_validate(user)
+    changes = body.model_dump(exclude_none=True)
+    return await _update(users, actor, user_id, changes, response, if_match)
 
 
 @router.patch("/{user_id}", response_model=UserRead, responses=errors(404, 409))
@@ -147,9 +144,19 @@ async def patch_user(
     if_match: IfMatch = None,
 ) -> UserRead:
     """Update some of a user's name, role and email (admin)."""
-    user = await users.update(
-        actor, user_id, body.model_dump(exclude_unset=True), parse_if_match(if_match)
-    )
+    changes = body.model_dump(exclude_unset=True)
+    return await _update(users, actor, user_id, changes, response, if_match)
+
+
+async def _update(
+    users: UserServiceDep,
+    actor: AdminUser,
+    user_id: uuid.UUID,
+    changes: dict[str, object],
+    response: Response,
+    if_match: str | None,
+) -> UserRead:
+    user = await users.update(actor, user_id, changes, parse_if_match(if_match))
     response.headers["ETag"] = etag(user.version)
     return UserRead.model_validate(user)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
+from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
     EmailTaken,
@@ -42,6 +45,28 @@ def is_email_conflict(exc: IntegrityError) -> bool:
     return "uq_users_email_live" in text or "users.email" in text
 
 
+# What a user read shows (UserRead and the ETag), as the cache stores it. Invalidated by
+# the ORM flush listener in gatehouse.cache.store whenever the row changes.
+_READ_FIELDS = ("email", "name", "role", "version")
+_READ_TIMES = ("created_at", "updated_at")
+
+
+def _user_fields(user: User) -> dict[str, Any]:
+    fields: dict[str, Any] = {name: getattr(user, name) for name in _READ_FIELDS}
+    fields.update({name: getattr(user, name).isoformat() for name in _READ_TIMES})
+    fields["id"] = str(user.id)
+    return fields
+
+
+def _user_from_fields(fields: dict[str, Any]) -> User:
+    """A detached, read-only User for the response; never added to a session."""
+    return User(
+        id=uuid.UUID(fields["id"]),
+        **{name: fields[name] for name in _READ_FIELDS},
+        **{name: datetime.fromisoformat(fields[name]) for name in _READ_TIMES},
+    )
+
+
 class UserService:
     def __init__(self, session: AsyncSession, settings: AuthSettings, hasher: PasswordHasher):
         self.session = session
@@ -59,10 +84,19 @@ class UserService:
         """Read one user; a plain user may read only themself (others look absent)."""
         if actor.user_id != user_id and not actor.can_read_users():
             raise UserNotFound(user_id)
-        user = await self.users.get(user_id)
+        cache = Cache.of(self.session)
+        if cache is None:
+            user = await self.users.get(user_id)
+        else:
+            fields = await cache.user(user_id, lambda: self._read_fields(user_id))
+            user = _user_from_fields(fields) if fields is not None else None
         if user is None:
             raise UserNotFound(user_id)
         return user
+
+    async def _read_fields(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+        user = await self.users.get(user_id)
+        return _user_fields(user) if user is not None else None
 
     async def create(self, data: UserCreate) -> User:
         self._check_password(data.password, email=data.email, name=data.name, field="password")

@@ -1,0 +1,142 @@
+"""Pure ASGI rate-limit middleware.
+
+It sits inside RequestContextMiddleware (which sets `state["client_ip"]` from the
+trusted-proxy rule, so a spoofed X-Forwarded-For changes nothing) and outside the
+body guard, so an over-limit caller is turned away before its body is read.
+
+Who is counted: a valid bearer token → its user (one budget across IPs); anything
+else → the client IP. The login (`POST /api/v1/auth/token`, both grants),
+registration, refresh and password-reset endpoints have buckets of their own, per
+client IP. Only `/api/` is limited, except the OpenAPI document; health, the JWKS,
+docs and static assets are not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gatehouse.auth.tokens import TokenService
+from gatehouse.errors import NotAuthenticated
+from gatehouse.kit.middleware import send_error
+from gatehouse.ratelimit.limiter import Policy, RateLimiter, RateLimitUnavailable
+from gatehouse.runtime import Runtime
+
+log = structlog.get_logger("gatehouse.ratelimit")
+_MAX_REPORTED = 10_000
+
+PASSWORD_RESET_PATH = "/api/v1/auth/password-reset"  # noqa: S105 (a path; the route is to come)
+_OWN_BUCKETS: Mapping[str, Policy] = {
+    "/api/v1/auth/token": Policy.login,
+    "/api/v1/auth/register": Policy.register,
+    "/api/v1/auth/refresh": Policy.refresh,
+    PASSWORD_RESET_PATH: Policy.password_reset,
+}
+_NOT_LIMITED = frozenset({"/api/v1/openapi.json"})
+
+
+def is_limited(path: str) -> bool:
+    return path.startswith("/api/") and path not in _NOT_LIMITED
+
+
+def _user_id(scope: Scope, tokens: TokenService) -> str | None:
+    """The user of a valid bearer token (signature and claims only: no database)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            try:
+                return str(tokens.decode_access_token(token.strip()).user_id)
+            except NotAuthenticated:  # an invalid token is simply anonymous
+                return None
+    return None
+
+
+def classify(scope: Scope, tokens: TokenService) -> tuple[Policy, str]:
+    """Which bucket this request counts against, and whose it is."""
+    ip = str(scope.get("state", {}).get("client_ip") or "unknown")
+    own = _OWN_BUCKETS.get(scope["path"]) if scope["method"] == "POST" else None
+    if own is not None:
+        return own, ip
+    user = _user_id(scope, tokens)
+    if user is not None:
+        return Policy.authenticated, user
+    return Policy.anonymous, ip
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._runtime: Runtime | None = None
+        self._limiter: RateLimiter | None = None
+        # 429s per bucket, for alerting on abnormal volume (the metrics issue exports them).
+        self.rejected: Counter[str] = Counter()
+        # One log line per caller and window, not one per refused request: an attack
+        # must not flood the log it is being watched through.
+        self._reported: dict[tuple[str, str], int] = {}
+
+    def limiter(self, runtime: Runtime) -> RateLimiter:
+        # Built on the first request: the app's runtime may come from its lifespan.
+        if self._limiter is None or self._runtime is not runtime:
+            self._runtime = runtime
+            self._limiter = RateLimiter(runtime.settings.rate_limit, runtime.redis)
+        return self._limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_limited(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        runtime: Runtime = scope["app"].state.runtime
+        policy, identity = classify(scope, runtime.tokens)
+        limiter = self.limiter(runtime)
+        try:
+            decision = await limiter.hit(policy, identity)
+        except RateLimitUnavailable:
+            retry = max(1, round(runtime.settings.redis.redis_breaker_reset_seconds))
+            await send_error(
+                send,
+                503,
+                "SERVICE_UNAVAILABLE",
+                f"Rate limiting is unavailable; retry in {retry} seconds",
+                headers=[(b"retry-after", str(retry).encode()), (b"cache-control", b"no-store")],
+            )
+            return
+        headers = decision.headers()
+        if not decision.allowed:
+            self._report(policy, identity, decision.reset)
+            retry = decision.retry_after()
+            await send_error(
+                send,
+                429,
+                "RATE_LIMITED",
+                f"Too many requests; retry in {retry} seconds",
+                headers=[
+                    *headers,
+                    (b"retry-after", str(retry).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            )
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _report(self, policy: Policy, identity: str, window_end: float) -> None:
+        self.rejected[policy.value] += 1
+        reset = math.ceil(window_end)  # as advertised; the store's own value drifts below a second
+        if self._reported.get((policy.value, identity)) == reset:
+            return
+        if len(self._reported) >= _MAX_REPORTED:
+            self._reported.clear()
+        self._reported[(policy.value, identity)] = reset
+        kind = "user" if policy is Policy.authenticated else "ip"
+        log.warning("ratelimit.exceeded", bucket=policy.value, key_kind=kind, reset=reset)

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatehouse.app import create_app
 from gatehouse.config import Settings
@@ -55,22 +54,13 @@ def postgres_url() -> Iterator[str]:
     services.require("PostgreSQL", services.POSTGRES_ADMIN_URL)
     name = f"gatehouse_test_{uuid.uuid4().hex[:10]}"
     admin_url = services.POSTGRES_ADMIN_URL
-    asyncio.run(_admin_sql(admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(services.admin_sql(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         migrate.upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin_sql(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+        asyncio.run(services.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def make_settings(

@@ -27,32 +27,44 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
 
-async def serve(env: dict[str, str], log: Path) -> ServerProcess:
-    """Start `gatehouse serve` on a free port and wait until /health answers."""
+async def start(env: dict[str, str], log: Path) -> ServerProcess:
+    """Start `gatehouse serve` on a free port (not waiting for it)."""
     port = free_port()
     with log.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
             GATEHOUSE, "serve", "--port", str(port), cwd=ROOT, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
         )  # fmt: skip
-    server = ServerProcess(proc, log, f"http://127.0.0.1:{port}")
+    return ServerProcess(proc, log, f"http://127.0.0.1:{port}")
+
+
+async def wait_healthy(server: ServerProcess) -> None:
+    """Until /health answers 200; a server that exits or never answers fails the test."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_LIMIT
     async with httpx.AsyncClient(timeout=2) as client:
         while loop.time() < deadline:
-            if proc.returncode is not None:
-                pytest.fail(f"server exited:\n{server.output()}")
+            if server.proc.returncode is not None:
+                pytest.fail(f"server exited ({server.proc.returncode}):\n{server.output()}")
             try:
-                if (await client.get(f"{server.url}/health")).status_code == 200:
-                    return server
+                response = await client.get(f"{server.url}/health")
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
+                continue
+            assert response.status_code == 200, response.text
+            return
     await stop(server)
-    pytest.fail(f"server did not start:\n{server.output()}")
+    pytest.fail(f"server did not answer /health within {STARTUP_LIMIT}s:\n{server.output()}")
 
 
-async def stop(server: ServerProcess) -> None:
-    if server.proc.returncode is None:
+async def serve(env: dict[str, str], log: Path) -> ServerProcess:
+    server = await start(env, log)
+    await wait_healthy(server)
+    return server
+
+
+async def stop(server: ServerProcess | None) -> None:
+    if server is not None and server.proc.returncode is None:
         server.proc.terminate()
         try:
             await asyncio.wait_for(server.proc.wait(), 20)

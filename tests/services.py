@@ -42,3 +42,16 @@ def require(name: str, url: str) -> None:
         pytest.fail(f"{reason} and REQUIRE_SERVICES=1", pytrace=False)
     skipped_suites[name] = reason
     pytest.skip(reason)
+
+
+async def admin_sql(statement: str, url: str = POSTGRES_ADMIN_URL) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE) on the admin database."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -24,13 +23,13 @@ from gatehouse.config import AuthSettings, DatabaseSettings, ServerSettings, Set
 from gatehouse.db import migrate as migrations
 from gatehouse.runtime import Runtime
 from tests import services
+from tests.processes import ServerProcess, start, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GATEHOUSE = str(BIN / "gatehouse")
 PYTHON = str(BIN / "python")
 STRONG = "plum-Kettle-42-river"
-STARTUP_LIMIT = 60.0  # seconds a server may take to answer /health before we give up
 
 
 @dataclass
@@ -101,15 +100,6 @@ class Cli:
         )
 
 
-async def _admin_sql(statement: str) -> None:
-    engine = create_async_engine(services.POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def cli(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cli]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
@@ -127,13 +117,13 @@ async def cli(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[C
         return
     services.require("PostgreSQL", services.POSTGRES_ADMIN_URL)
     name = f"gatehouse_cli_{uuid.uuid4().hex[:10]}"
-    await _admin_sql(f'CREATE DATABASE "{name}"')
+    await services.admin_sql(f'CREATE DATABASE "{name}"')
     url = make_url(services.POSTGRES_ADMIN_URL).set(database=name)
     rendered = url.render_as_string(hide_password=False)
     try:
         yield Cli("postgres", data_dir, rendered, env | {"GATEHOUSE_DATABASE_URL": rendered})
     finally:
-        await _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await services.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- migrate ---------------------------------------------------------------------------------
@@ -258,68 +248,12 @@ async def test_seed_makes_sample_users_of_every_role_with_sessions_once(cli: Cli
 # --- serve ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    proc: asyncio.subprocess.Process
-    log: Path
-    url: str
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-async def _start(cli: Cli, log: Path) -> Server:
-    port = _free_port()
-    with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            GATEHOUSE, "serve", "--port", str(port), cwd=ROOT, env=cli.env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
-        )  # fmt: skip
-    return Server(proc, log, f"http://127.0.0.1:{port}")
-
-
-async def _wait_healthy(server: Server) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_LIMIT
-    async with httpx.AsyncClient(timeout=2) as client:
-        while loop.time() < deadline:
-            if server.proc.returncode is not None:
-                pytest.fail(f"server exited ({server.proc.returncode}):\n{server.output()}")
-            try:
-                response = await client.get(f"{server.url}/health")
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-                continue
-            assert response.status_code == 200, response.text
-            assert response.json()["status"] == "ok"
-            return
-    pytest.fail(f"server did not answer /health within {STARTUP_LIMIT}s:\n{server.output()}")
-
-
-async def _stop(server: Server | None) -> None:
-    if server is None or server.proc.returncode is not None:
-        return
-    server.proc.terminate()
-    try:
-        await asyncio.wait_for(server.proc.wait(), 20)
-    except TimeoutError:
-        server.proc.kill()
-        await server.proc.wait()
-
-
 async def test_serve_refuses_an_unmigrated_database(cli: Cli, tmp_path: Path) -> None:
-    server = await _start(cli, tmp_path / "serve.log")
+    server = await start(cli.env, tmp_path / "serve.log")
     try:
         code = await asyncio.wait_for(server.proc.wait(), 60)
     finally:
-        await _stop(server)
+        await stop(server)
     assert code != 0
     out = server.output()
     assert "not up to date" in out
@@ -330,10 +264,10 @@ async def test_serve_prints_the_first_admin_once_and_those_credentials_log_in(
     cli: Cli, tmp_path: Path
 ) -> None:
     await cli.migrated()
-    server: Server | None = None
+    server: ServerProcess | None = None
     try:
-        server = await _start(cli, tmp_path / "first.log")
-        await _wait_healthy(server)
+        server = await start(cli.env, tmp_path / "first.log")
+        await wait_healthy(server)
         out = server.output()
         assert "First admin created" in out
         email = re.search(r"Email:\s+(\S+)", out)
@@ -354,14 +288,14 @@ async def test_serve_prints_the_first_admin_once_and_those_credentials_log_in(
             me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200, me.text
             assert me.json()["role"] == "admin"
-        await _stop(server)
+        await stop(server)
 
-        server = await _start(cli, tmp_path / "second.log")
-        await _wait_healthy(server)
+        server = await start(cli.env, tmp_path / "second.log")
+        await wait_healthy(server)
         again = server.output()
         assert "First admin created" not in again
         assert "Password" not in again
         assert password.group(1) not in again
     finally:
-        await _stop(server)
+        await stop(server)
     assert await cli.scalar("SELECT count(*) FROM users") == 1

@@ -21,7 +21,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -44,15 +44,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return in_thread(asyncio.run, coroutine)
 
 
-async def _admin_sql(statement: str) -> None:
-    engine = create_async_engine(services.POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database no migration has touched."""
@@ -61,12 +52,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         return
     services.require("PostgreSQL", services.POSTGRES_ADMIN_URL)
     name = f"gatehouse_test_mig_{uuid.uuid4().hex[:10]}"
-    run(_admin_sql(f'CREATE DATABASE "{name}"'))
+    run(services.admin_sql(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(services.POSTGRES_ADMIN_URL).set(database=name)
         yield url.render_as_string(hide_password=False)
     finally:
-        run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run(services.admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _inspect(url: str, work: Callable[[Connection], T]) -> T:

@@ -17,6 +17,7 @@ from gatehouse.auth.principal import Principal
 from gatehouse.auth.protection import login_protection
 from gatehouse.auth.service import AuthService, ClientInfo
 from gatehouse.errors import Forbidden, NotAuthenticated
+from gatehouse.kit.context import VERIFIED_TOKEN
 from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
@@ -71,7 +72,9 @@ async def get_principal(
 ) -> Principal:
     if not token:
         raise NotAuthenticated()
-    principal = await auth.principal(token)
+    verified = getattr(request.state, VERIFIED_TOKEN, None)
+    claims = verified[1] if verified is not None and verified[0] == token else None
+    principal = await auth.principal(token, claims)
     request.state.user_id = str(principal.user_id)
     return principal
 

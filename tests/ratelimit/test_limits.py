@@ -357,3 +357,22 @@ async def test_refusals_are_counted_per_bucket_and_logged_once_per_caller_and_wi
     while not isinstance(layer, RateLimitMiddleware):
         layer = layer.app
     assert layer.rejected["anonymous"] == 5
+
+
+async def test_a_bearer_token_is_verified_once_per_request(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limiter verifies the token for its key; the principal lookup reuses that."""
+    user = await api.user()
+    calls = 0
+    decode = api.runtime.tokens.decode_access_token
+
+    def counting(token: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return decode(token)
+
+    monkeypatch.setattr(api.runtime.tokens, "decode_access_token", counting)
+    response = await api.client.get("/api/v1/users/me", headers=user.headers)
+    assert response.status_code == 200
+    assert calls == 1

@@ -13,7 +13,12 @@ from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.repository import SessionRepository
-from gatehouse.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from gatehouse.auth.tokens import (
+    AccessClaims,
+    TokenService,
+    hash_refresh_token,
+    new_refresh_token,
+)
 from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
@@ -64,9 +69,12 @@ class AuthService:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
-    async def principal(self, bearer: str) -> Principal:
-        """The caller behind an access token, as the database sees them right now."""
-        claims = self.tokens.decode_access_token(bearer)
+    async def principal(self, bearer: str, claims: AccessClaims | None = None) -> Principal:
+        """The caller behind an access token, as the database sees them right now.
+
+        `claims`: the token's claims when this request already verified it.
+        """
+        claims = claims or self.tokens.decode_access_token(bearer)
         row = await self._principal_row(claims.user_id, claims.session_id)
         if row is None or row[1] != claims.auth_version:
             raise NotAuthenticated("The session has ended; log in again", error="invalid_token")

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.auth.tokens import TokenService
 from gatehouse.errors import NotAuthenticated
+from gatehouse.kit.context import VERIFIED_TOKEN
 from gatehouse.kit.middleware import send_error
 from gatehouse.ratelimit.limiter import Policy, RateLimiter, RateLimitUnavailable
 from gatehouse.runtime import Runtime
@@ -51,9 +52,12 @@ def _user_id(scope: Scope, tokens: TokenService) -> str | None:
             if scheme.lower() != "bearer" or not token.strip():
                 return None
             try:
-                return str(tokens.decode_access_token(token.strip()).user_id)
+                claims = tokens.decode_access_token(token.strip())
             except NotAuthenticated:  # an invalid token is simply anonymous
                 return None
+            # The principal dependency reuses this: one signature check per request.
+            scope.setdefault("state", {})[VERIFIED_TOKEN] = (token.strip(), claims)
+            return str(claims.user_id)
     return None
 
 

@@ -15,13 +15,17 @@ from typing import TypeVar
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gatehouse.config import RedisSettings
 
 log = structlog.get_logger("gatehouse.redis")
 T = TypeVar("T")
-MAX_CONNECTIONS = 100  # per process
+MAX_CONNECTIONS = 256  # per process
+# How long a call may wait for a free pooled connection: a local queue, not Redis being
+# slow, so it gets longer than the socket timeout and never opens the breaker.
+POOL_WAIT_SECONDS = 2.0
 
 
 class RedisUnavailable(Exception):
@@ -86,7 +90,7 @@ class RedisClient:
         pool = BlockingConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
             max_connections=MAX_CONNECTIONS,
-            timeout=settings.redis_timeout_seconds,
+            timeout=max(POOL_WAIT_SECONDS, settings.redis_timeout_seconds),
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
             health_check_interval=30,
@@ -111,11 +115,16 @@ class RedisClient:
             raise RedisUnavailable("circuit open")
         try:
             result = await operation(self.redis)
+        except RedisConnectionError as exc:
+            if _pool_exhausted(exc):
+                # Every pooled connection is busy in this process: this call falls back,
+                # but Redis itself answered, so the breaker stays as it is.
+                self.stats["pool_exhausted"] += 1
+                raise RedisUnavailable("pool exhausted") from exc
+            self._failed(exc)
+            raise RedisUnavailable(type(exc).__name__) from exc
         except (RedisError, OSError, TimeoutError) as exc:
-            self.stats["failures"] += 1
-            if self.breaker.failure():
-                self.stats["breaker_opened"] += 1
-                log.warning("redis.unavailable", error_type=type(exc).__name__)
+            self._failed(exc)
             raise RedisUnavailable(type(exc).__name__) from exc
         if self.breaker.success():
             self.stats["breaker_closed"] += 1
@@ -124,5 +133,15 @@ class RedisClient:
                 await hook()
         return result
 
+    def _failed(self, exc: BaseException) -> None:
+        self.stats["failures"] += 1
+        if self.breaker.failure():
+            self.stats["breaker_opened"] += 1
+            log.warning("redis.unavailable", error_type=type(exc).__name__)
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _pool_exhausted(exc: RedisConnectionError) -> bool:
+    return "No connection available" in str(exc)

@@ -321,7 +321,7 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names the variable."""
 
 
-def _describe(error: ValidationError, section: type[BaseSettings] | None) -> list[str]:
+def _describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"] if not isinstance(part, int)]
@@ -352,7 +352,7 @@ def load_settings() -> Settings:
         try:
             sections[key] = cls()
         except ValidationError as exc:
-            problems.extend(_describe(exc, cls))
+            problems.extend(_describe(exc))
     if problems:
         raise ConfigError("; ".join(problems))
     settings = Settings(**sections)

@@ -14,7 +14,6 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.protection import login_protection
 from gatehouse.auth.service import AuthService, ClientInfo
 from gatehouse.errors import Forbidden, NotAuthenticated
 from gatehouse.kit.context import VERIFIED_TOKEN
@@ -50,10 +49,9 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_auth_service(request: Request, session: SessionDep, runtime: RuntimeDep) -> AuthService:
-    protection = login_protection(request.app.state, runtime.settings.rate_limit, runtime.redis)
+def get_auth_service(session: SessionDep, runtime: RuntimeDep) -> AuthService:
     return AuthService(
-        session, runtime.settings.auth, runtime.hasher, runtime.tokens, protection=protection
+        session, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
     )
 
 

@@ -6,7 +6,7 @@ API, in a worker and in the CLI. The API maps each one to its status and envelop
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -33,6 +33,10 @@ class GatehouseError(Exception):
         super().__init__(self.message)
 
 
+# Where Pydantic says an error is; the field path alone is what a client needs.
+_LOC_SKIP = {"body", "query", "path", "header", "cookie"}
+
+
 class ValidationFailed(GatehouseError):
     status = 400
     code = "VALIDATION_ERROR"
@@ -40,6 +44,22 @@ class ValidationFailed(GatehouseError):
 
     def __init__(self, details: Mapping[str, list[str]], message: str | None = None) -> None:
         super().__init__(message, details=details)
+
+    @classmethod
+    def from_pydantic(cls, errors: Sequence[Any]) -> ValidationFailed:
+        """Pydantic errors as {"field.path": ["message", ...]}, never echoing the input."""
+        details: dict[str, list[str]] = {}
+        for error in errors:
+            loc = [str(part) for part in error.get("loc", ()) if str(part) not in _LOC_SKIP]
+            # Model-level validators report at the root of the body.
+            key = ".".join(loc) or "body"
+            message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
+            if error.get("type") == "extra_forbidden":
+                message = "Unknown field"
+            elif error.get("type") == "json_invalid":
+                key, message = "body", "Malformed JSON"
+            details.setdefault(key, []).append(message)
+        return cls(details)
 
 
 class EmailTaken(ValidationFailed):

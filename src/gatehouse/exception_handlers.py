@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,25 +36,6 @@ _HTTP_CODES = {
     429: ("RATE_LIMITED", "Too many requests"),
 }
 
-# Messages the client never needs to see in Pydantic's own words.
-_LOC_SKIP = {"body", "query", "path", "header", "cookie"}
-
-
-def validation_details(errors: Sequence[Any]) -> dict[str, list[str]]:
-    """Pydantic errors as {"field.path": ["message", ...]}, never echoing the input."""
-    details: dict[str, list[str]] = {}
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if str(part) not in _LOC_SKIP]
-        # Model-level validators report at the root of the body.
-        key = ".".join(loc) or "body"
-        message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
-        if error.get("type") == "extra_forbidden":
-            message = "Unknown field"
-        elif error.get("type") == "json_invalid":
-            key, message = "body", "Malformed JSON"
-        details.setdefault(key, []).append(message)
-    return details
-
 
 def error_response(exc: GatehouseError) -> JSONResponse:
     return JSONResponse(
@@ -74,7 +52,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
-    return error_response(ValidationFailed(validation_details(exc.errors())))
+    return error_response(ValidationFailed.from_pydantic(exc.errors()))
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""The long-lived parts of one process: settings, database, hasher, token keys.
+"""The long-lived parts of one process: settings, database, hasher, token keys, Redis,
+cache and login protection.
 
 The API, the CLI and (later) the worker each build one and pass it to the services.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gatehouse.auth.passwords import PasswordHasher
+from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.tokens import SigningKey, TokenService
 from gatehouse.cache.redis import RedisClient
 from gatehouse.cache.store import CACHE_INFO_KEY, Cache
@@ -23,11 +25,15 @@ class Runtime:
     tokens: TokenService
     redis: RedisClient | None = None
     cache: Cache = field(init=False)
+    # Brute-force protection for logins; None when GATEHOUSE_RATE_LIMIT_ENABLED=false.
+    protection: LoginProtection | None = field(init=False)
 
     def __post_init__(self) -> None:
         # In memory only on SQLite (one process); see gatehouse.cache.store.
         self.cache = Cache(self.settings.redis, self.redis, memory=self.settings.is_sqlite)
         self.db.info[CACHE_INFO_KEY] = self.cache
+        limits = self.settings.rate_limit
+        self.protection = LoginProtection(limits, self.redis) if limits.rate_limit_enabled else None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

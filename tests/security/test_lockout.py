@@ -23,7 +23,6 @@ import time_machine
 from fastapi import FastAPI
 
 from gatehouse.app import create_app
-from gatehouse.auth.protection import LoginProtection
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api, assert_envelope
 
@@ -248,7 +247,8 @@ async def test_one_ip_probing_unknown_accounts_is_throttled_with_bounded_state(
     assert all(1 <= seconds <= 3600 for seconds in retry_after)
 
     # State: one pair and one account entry per counted failure, plus the IP window.
-    protection: LoginProtection = app.state.login_protection
+    protection = runtime.protection
+    assert protection is not None
     if runtime.redis is None:
         assert len(protection.memory) <= 201
     else:

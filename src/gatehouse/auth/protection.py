@@ -391,16 +391,3 @@ class LoginProtection:
         if not self._degraded:
             self._degraded = True
             log.warning("login_protection.redis_unavailable", fallback="memory")
-
-
-def login_protection(
-    state: Any, settings: RateLimitSettings, redis: RedisClient | None
-) -> LoginProtection | None:
-    """The process's protection, kept on the app state; None when limits are off."""
-    if not settings.rate_limit_enabled:
-        return None
-    protection: LoginProtection | None = getattr(state, "login_protection", None)
-    if protection is None:
-        protection = LoginProtection(settings, redis)
-        state.login_protection = protection
-    return protection

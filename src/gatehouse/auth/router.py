@@ -30,7 +30,6 @@ from gatehouse.dependencies import (
     StaffUser,
 )
 from gatehouse.errors import UnsupportedGrantType, ValidationFailed
-from gatehouse.exception_handlers import validation_details
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
 from gatehouse.users.schemas import UserCreate, UserRead
 
@@ -57,7 +56,7 @@ def _parse(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(validation_details(exc.errors())) from None
+        raise ValidationFailed.from_pydantic(exc.errors()) from None
 
 
 async def _read_grant(request: Request) -> PasswordGrant | RefreshGrant:

@@ -31,9 +31,7 @@ async def create_admin(runtime: Runtime, *, email: str, name: str, password: str
     try:
         data = UserCreate(email=email, name=name, password=password, role=Role.admin)
     except ValidationError as exc:
-        from gatehouse.exception_handlers import validation_details
-
-        raise ValidationFailed(validation_details(exc.errors())) from None
+        raise ValidationFailed.from_pydantic(exc.errors()) from None
     async with runtime.db.session() as session:
         user = await UserService(session, runtime.settings.auth, runtime.hasher).create(data)
         return str(user.id)

@@ -27,7 +27,16 @@ from tests.logs import LogCapture, capture_json_logs
 from tests.redis_server import DedicatedRedis
 
 BACKENDS = ["sqlite", "postgres"]
-TABLES = ["refresh_tokens", "sessions", "users"]
+TABLES = [
+    "webhook_deliveries",
+    "webhook_subscriptions",
+    "email_messages",
+    "action_tokens",
+    "outbox_events",
+    "refresh_tokens",
+    "sessions",
+    "users",
+]
 
 
 @pytest.fixture(scope="session")

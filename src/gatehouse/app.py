@@ -18,11 +18,13 @@ from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
+from gatehouse.kit.jobs import NoJobQueue
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from gatehouse.logging import configure_logging
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.runtime import Runtime
 from gatehouse.users.router import router as users_router
+from gatehouse.worker.setup import start_jobs
 
 log = structlog.get_logger("gatehouse.app")
 
@@ -44,7 +46,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or Runtime.create(settings)
+        app.state.runtime = rt = runtime or Runtime.create(settings)
+        # A runtime handed in with its own job queue (tests) keeps it.
+        stop_jobs = await start_jobs(rt) if isinstance(rt.jobs, NoJobQueue) else None
         log.info(
             "app.started",
             env=settings.server.env.value,
@@ -59,8 +63,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             yield
         finally:
+            if stop_jobs is not None:
+                await stop_jobs()
             if owned:
-                await app.state.runtime.close()
+                await rt.close()
 
     app = FastAPI(
         title="Gatehouse",

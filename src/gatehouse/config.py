@@ -256,6 +256,79 @@ class RateLimitSettings(Section):
         return value
 
 
+class WorkerSettings(Section):
+    """Background work: the RabbitMQ broker, Celery, the outbox relay, email, webhooks.
+
+    Without `broker_url` (the embedded default) an in-process runner executes the same
+    jobs inside the API process and no event is published to RabbitMQ.
+    """
+
+    broker_url: SecretStr | None = None
+    events_exchange: str = Field(default="gatehouse.events", min_length=1, max_length=200)
+    # Celery queues are named "<prefix>.tasks", "<prefix>.webhooks", "<prefix>.dead".
+    task_queue_prefix: str = Field(default="gatehouse", min_length=1, max_length=100)
+    task_max_retries: int = Field(default=5, ge=0, le=20)
+    task_retry_backoff_max_seconds: int = Field(default=600, ge=1, le=900)
+    task_soft_time_limit_seconds: int = Field(default=120, ge=1, le=900)
+    task_time_limit_seconds: int = Field(default=150, ge=1, le=1200)
+    # Deliveries of one task message before the broker dead-letters it (a worker that
+    # dies on it every time); RabbitMQ 3.x has no default limit.
+    task_delivery_limit: int = Field(default=5, ge=1, le=100)
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    outbox_batch_size: int = Field(default=100, ge=1, le=1000)
+    outbox_sweep_seconds: float = Field(default=5.0, gt=0, le=300)
+    outbox_retention_days: int = Field(default=7, ge=1)
+    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: str = "starttls"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    email_from: str = "Gatehouse <no-reply@localhost>"
+    email_verification_ttl_seconds: int = Field(default=48 * 3600, ge=60)
+    password_reset_ttl_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Seconds to wait before each retry after the first attempt (Standard Webhooks'
+    # schedule: about 27 hours in all); the subscription is disabled when a delivery
+    # has used them all.
+    webhook_retry_schedule: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+
+    _split = field_validator("webhook_retry_schedule", mode="before")(_split_list)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _amqp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
+        return value
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _valid_security(cls, value: str) -> str:
+        if value not in {"starttls", "tls", "none"}:
+            raise ValueError("must be 'starttls', 'tls' or 'none'")
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: list[int]) -> list[int]:
+        if not value or any(int(step) < 0 for step in value):
+            raise ValueError("must be a comma-separated list of seconds, at least one")
+        return [int(step) for step in value]
+
+    @model_validator(mode="after")
+    def _limits(self) -> WorkerSettings:
+        if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:
+            raise ValueError(
+                "GATEHOUSE_TASK_TIME_LIMIT_SECONDS must be > GATEHOUSE_TASK_SOFT_TIME_LIMIT_SECONDS"
+            )
+        return self
+
+
 class Settings(BaseModel):
     """The root: every section, read from the environment once."""
 
@@ -266,6 +339,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @property
     def is_production(self) -> bool:
@@ -280,6 +354,11 @@ class Settings(BaseModel):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def broker_url(self) -> str | None:
+        url = self.worker.broker_url
+        return url.get_secret_value() if url is not None else None
 
     @property
     def docs_enabled(self) -> bool:
@@ -348,6 +427,7 @@ def load_settings() -> Settings:
         ("auth", AuthSettings),
         ("redis", RedisSettings),
         ("rate_limit", RateLimitSettings),
+        ("worker", WorkerSettings),
     ):
         try:
             sections[key] = cls()

@@ -2,6 +2,20 @@
 
 from gatehouse.auth.models import RefreshToken, Session
 from gatehouse.db.base import Base
+from gatehouse.emails.models import EmailMessage
+from gatehouse.events.models import OutboxEvent
+from gatehouse.recovery.models import ActionToken
 from gatehouse.users.models import User
+from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 
-__all__ = ["Base", "RefreshToken", "Session", "User"]
+__all__ = [
+    "ActionToken",
+    "Base",
+    "EmailMessage",
+    "OutboxEvent",
+    "RefreshToken",
+    "Session",
+    "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]

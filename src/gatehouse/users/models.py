@@ -37,6 +37,7 @@ class User(Base):
     )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Row version: the ETag, and SQLAlchemy checks it on every UPDATE.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Bumped when every outstanding access token must stop working at once

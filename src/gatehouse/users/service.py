@@ -24,6 +24,14 @@ from gatehouse.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from gatehouse.events import outbox
+from gatehouse.events.schemas import (
+    UserChanges,
+    UserCreated,
+    UserDeleted,
+    UserPasswordChanged,
+    UserUpdated,
+)
 from gatehouse.kit.time import utcnow
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
@@ -49,6 +57,55 @@ def is_email_conflict(exc: IntegrityError) -> bool:
 # the ORM flush listener in gatehouse.cache.store whenever the row changes.
 _READ_FIELDS = ("email", "name", "role", "version")
 _READ_TIMES = ("created_at", "updated_at")
+
+
+# Fields a user.updated event reports, with their new values (never a secret).
+_EVENT_FIELDS = ("email", "name", "role", "email_verified")
+
+
+def _public_state(user: User) -> dict[str, Any]:
+    return {
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "email_verified": user.email_verified_at is not None,
+    }
+
+
+async def announce_created(session: AsyncSession, user: User) -> None:
+    await outbox.record(
+        session,
+        UserCreated(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            role=Role(user.role),
+            email_verified=user.email_verified_at is not None,
+            version=user.version,
+        ),
+        aggregate_id=user.id,
+    )
+
+
+async def announce_changes(session: AsyncSession, user: User, before: dict[str, Any]) -> None:
+    """Record user.updated with the fields that differ from `before`, if any."""
+    after = _public_state(user)
+    changes = {name: after[name] for name in _EVENT_FIELDS if after[name] != before[name]}
+    if not changes:
+        return
+    await outbox.record(
+        session,
+        UserUpdated(user_id=user.id, changes=UserChanges(**changes), version=user.version),
+        aggregate_id=user.id,
+    )
+
+
+async def announce_password_changed(session: AsyncSession, user: User, reason: str) -> None:
+    await outbox.record(
+        session,
+        UserPasswordChanged(user_id=user.id, reason=reason, version=user.version),
+        aggregate_id=user.id,
+    )
 
 
 def _user_fields(user: User) -> dict[str, Any]:
@@ -108,6 +165,7 @@ class UserService:
         )
         self.users.add(user)
         await self._flush()
+        await announce_created(self.session, user)
         return user
 
     async def update(
@@ -119,6 +177,7 @@ class UserService:
     ) -> User:
         """Admin edit of any user: name, email, role."""
         user = await self._get_for_write(user_id, expected_version)
+        before = _public_state(user)
         new_role = changes.get("role")
         if new_role is not None and Role(str(new_role)).value != user.role:
             if user.id == actor.user_id:
@@ -130,8 +189,9 @@ class UserService:
         if changes.get("name") is not None:
             user.name = str(changes["name"])
         if changes.get("email") is not None:
-            user.email = str(changes["email"])
+            self._set_email(user, str(changes["email"]))
         await self._flush()
+        await announce_changes(self.session, user, before)
         return user
 
     async def delete(
@@ -146,15 +206,17 @@ class UserService:
         if actor.role is Role.readonly:
             raise Forbidden("Readonly accounts cannot change their profile")
         user = await self._get_for_write(actor.user_id, expected_version)
+        before = _public_state(user)
         if data.email is not None and data.email != user.email:
             if data.current_password is None:
                 raise ReauthenticationRequired()
             if not await self.hasher.verify(data.current_password, user.password_hash):
                 raise WrongPassword()
-            user.email = data.email
+            self._set_email(user, data.email)
         if data.name is not None:
             user.name = data.name
         await self._flush()
+        await announce_changes(self.session, user, before)
         return user
 
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
@@ -168,6 +230,7 @@ class UserService:
         user.password_hash = await self.hasher.hash(data.new_password)
         await self._flush()
         await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
+        await announce_password_changed(self.session, user, "changed")
 
     async def delete_me(self, actor: Principal) -> None:
         user = await self._get_for_write(actor.user_id, None)
@@ -181,6 +244,16 @@ class UserService:
         user.auth_version += 1
         await self._flush()
         await self.sessions.revoke_all(user.id, now, "user_deleted")
+        await outbox.record(
+            self.session, UserDeleted(user_id=user.id, version=user.version), aggregate_id=user.id
+        )
+
+    @staticmethod
+    def _set_email(user: User, email: str) -> None:
+        if email != user.email:
+            user.email = email
+            # A new address is unverified until its owner proves it.
+            user.email_verified_at = None
 
     async def _get_for_write(self, user_id: uuid.UUID, expected_version: int | None) -> User:
         user = await self.users.get(user_id)

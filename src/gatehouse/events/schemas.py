@@ -1,0 +1,157 @@
+"""Every event Gatehouse emits: its `data` model, the envelope, and their JSON Schemas.
+
+The envelope is source §2.4's exactly: `{event_type, event_id, timestamp, data}`. User
+events carry the user's row `version`, so a consumer can drop a stale one; no event
+ever carries a password, a hash or a token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from gatehouse.users.models import Role
+
+SCHEMA_BASE = "https://gatehouse.dev/schemas/events"
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserCreated(EventData):
+    """A user account was created (sign-up, admin create, first admin)."""
+
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    email_verified: bool
+    version: int
+
+
+class UserChanges(BaseModel):
+    """The fields that changed, with their new values; only these fields ever appear."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: str | None = None
+    name: str | None = None
+    role: Role | None = None
+    email_verified: bool | None = None
+
+
+class UserUpdated(EventData):
+    """A user's profile, role or verification changed."""
+
+    user_id: uuid.UUID
+    changes: UserChanges
+    version: int
+
+
+class UserDeleted(EventData):
+    """A user account was deleted (soft delete: it can no longer log in)."""
+
+    user_id: uuid.UUID
+    version: int
+
+
+class UserPasswordChanged(EventData):
+    """A user's password was changed or reset; every other session of theirs ended."""
+
+    user_id: uuid.UUID
+    reason: Literal["changed", "reset"]
+    version: int
+
+
+class WebhookDisabled(EventData):
+    """A webhook subscription was disabled after its deliveries kept failing."""
+
+    webhook_id: uuid.UUID
+    url: str
+    reason: str
+
+
+class WebhookTest(EventData):
+    """Sent on request to one subscription, to check the receiving end."""
+
+    webhook_id: uuid.UUID
+    message: str
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    "user.created": UserCreated,
+    "user.updated": UserUpdated,
+    "user.deleted": UserDeleted,
+    "user.password_changed": UserPasswordChanged,
+    "webhook.disabled": WebhookDisabled,
+    "webhook.test": WebhookTest,
+}
+
+
+def event_type_of(data: EventData) -> str:
+    for name, model in EVENT_TYPES.items():
+        if type(data) is model:
+            return name
+    raise KeyError(f"{type(data).__name__} is not a registered event")
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def envelope(
+    event_type: str, event_id: uuid.UUID, moment: datetime, data: EventData
+) -> dict[str, Any]:
+    return {
+        "event_type": event_type,
+        "event_id": str(event_id),
+        "timestamp": format_timestamp(moment),
+        "data": data.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def json_schema(event_type: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one event type's whole envelope."""
+    model = EVENT_TYPES[event_type]
+    data_schema = model.model_json_schema(mode="serialization")
+    defs = data_schema.pop("$defs", {})
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{SCHEMA_BASE}/{event_type}.json",
+        "title": event_type,
+        "description": (model.__doc__ or "").strip(),
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["event_type", "event_id", "timestamp", "data"],
+        "properties": {
+            "event_type": {"const": event_type},
+            "event_id": {"type": "string", "format": "uuid"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "data": data_schema,
+        },
+    }
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _strip_nulls(schema: Any) -> Any:
+    """None-valued fields are left out of `data`, so the schema need not allow null."""
+    if isinstance(schema, dict):
+        if "anyOf" in schema:
+            options = [o for o in schema["anyOf"] if o != {"type": "null"}]
+            if len(options) == 1:
+                rest = {k: v for k, v in schema.items() if k not in {"anyOf", "default"}}
+                return _strip_nulls({**rest, **options[0]})
+        return {k: _strip_nulls(v) for k, v in schema.items() if k != "default" or v is not None}
+    if isinstance(schema, list):
+        return [_strip_nulls(item) for item in schema]
+    return schema
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    return {name: _strip_nulls(json_schema(name)) for name in EVENT_TYPES}

@@ -1,0 +1,114 @@
+"""The in-process runner of the embedded default: no broker, the same job functions.
+
+Jobs run as asyncio tasks inside the API process. Nothing is kept in memory that the
+database does not also hold: the sweep at start-up and every few seconds finds pending
+rows again, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+
+import structlog
+
+from gatehouse.kit.context import current_request_id, request_id_var
+from gatehouse.runtime import Runtime
+from gatehouse.worker.maintenance import cleanup, sweep
+from gatehouse.worker.registry import Job, all_jobs
+
+log = structlog.get_logger("gatehouse.worker")
+
+CLEANUP_EVERY_SECONDS = 3600.0
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class InProcessRunner:
+    """A JobQueue that runs jobs on this event loop, a few at a time."""
+
+    def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
+        self.runtime = runtime
+        self.jobs: dict[str, Job] = all_jobs()
+        self.concurrency = concurrency or runtime.settings.worker.worker_concurrency
+        self.sweep_seconds = runtime.settings.worker.outbox_sweep_seconds
+        self._queue: asyncio.Queue[tuple[_Key, str | None]] = asyncio.Queue()
+        self._waiting: set[_Key] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = 0
+
+    def enqueue(self, name: str, **kwargs: str) -> None:
+        if name not in self.jobs:
+            log.error("worker.unknown_job", job=name)
+            return
+        key: _Key = (name, tuple(sorted(kwargs.items())))
+        # The same job already waiting will see this work too.
+        if key in self._waiting:
+            return
+        self._waiting.add(key)
+        self._queue.put_nowait((key, current_request_id()))
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._consume(), name=f"gatehouse-job-{n}")
+            for n in range(self.concurrency)
+        ]
+        self._tasks.append(asyncio.create_task(self._schedule(), name="gatehouse-sweep"))
+        log.info("worker.embedded_started", concurrency=self.concurrency)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def drain(self, within: float = 30.0) -> None:
+        """Wait until no job is queued or running (tests, graceful shutdown)."""
+        # A job that enqueues another adds to the count before it finishes itself.
+        async with asyncio.timeout(within):
+            await self._queue.join()
+
+    async def run_now(self, name: str, kwargs: Mapping[str, str] | None = None) -> None:
+        await self.jobs[name](self.runtime, dict(kwargs or {}))
+
+    async def _consume(self) -> None:
+        while True:
+            key, request_id = await self._queue.get()
+            self._waiting.discard(key)
+            self._running += 1
+            try:
+                await self._run(key, request_id)
+            finally:
+                self._running -= 1
+                self._queue.task_done()
+
+    async def _run(self, key: _Key, request_id: str | None) -> None:
+        name, args = key
+        token = request_id_var.set(request_id)
+        try:
+            with structlog.contextvars.bound_contextvars(job=name, request_id=request_id):
+                await self.jobs[name](self.runtime, dict(args))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The row keeps its state; the next sweep tries again.
+            log.exception("worker.job_failed", job=name)
+        finally:
+            request_id_var.reset(token)
+
+    async def _schedule(self) -> None:
+        last_cleanup = 0.0
+        while True:
+            try:
+                await sweep(self.runtime)
+                if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
+                    await cleanup(self.runtime)
+                    last_cleanup = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker.schedule_failed")
+            await asyncio.sleep(self.sweep_seconds)

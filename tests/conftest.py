@@ -21,7 +21,8 @@ from gatehouse.config import Settings
 from gatehouse.db import migrate
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
-from tests import services
+from gatehouse.worker.embedded import InProcessRunner
+from tests import rabbitmq, services
 from tests.factories import Api
 from tests.logs import LogCapture, capture_json_logs
 from tests.redis_server import DedicatedRedis
@@ -163,6 +164,30 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def api(client: httpx.AsyncClient, runtime: Runtime) -> Api:
     return Api(client, runtime)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """An AMQP URL on a vhost of this run's own (RabbitMQ suites only)."""
+    yield from rabbitmq.run_vhost()
+
+
+@pytest.fixture
+def broker_overrides(rabbitmq_url: str) -> dict[str, Any]:
+    """Settings for a test that publishes: the run's vhost, names of the test's own."""
+    return {"broker_url": rabbitmq_url, **rabbitmq.unique_names()}
+
+
+@pytest.fixture
+async def runner(runtime: Runtime) -> AsyncIterator[InProcessRunner]:
+    """The embedded default's in-process job runner, running on `runtime`."""
+    jobs = InProcessRunner(runtime)
+    runtime.use_jobs(jobs)
+    await jobs.start()
+    try:
+        yield jobs
+    finally:
+        await jobs.stop()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

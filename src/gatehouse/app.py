@@ -22,8 +22,10 @@ from gatehouse.kit.jobs import NoJobQueue
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from gatehouse.logging import configure_logging
 from gatehouse.ratelimit import RateLimitMiddleware
+from gatehouse.recovery.router import router as recovery_router
 from gatehouse.runtime import Runtime
 from gatehouse.users.router import router as users_router
+from gatehouse.webhooks.router import router as webhooks_router
 from gatehouse.worker.setup import start_jobs
 
 log = structlog.get_logger("gatehouse.app")
@@ -82,7 +84,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     exception_handlers.install(app)
     openapi.install(app, title="Gatehouse", version=__version__, description=DESCRIPTION)
 
-    for router in (health_router, jwks_router, auth_router, sessions_router, users_router):
+    for router in (
+        health_router,
+        jwks_router,
+        auth_router,
+        recovery_router,
+        sessions_router,
+        users_router,
+        webhooks_router,
+    ):
         app.include_router(router)
     if settings.docs_enabled:
         _mount_docs(app)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
 
 Job = Callable[[Runtime, Mapping[str, str]], Awaitable[None]]
@@ -45,3 +48,15 @@ def cleanups() -> list[Sweep]:
     from gatehouse.webhooks import tasks as webhooks
 
     return [events.cleanup, emails.cleanup, webhooks.cleanup]
+
+
+Reaction = Callable[[AsyncSession, Runtime, OutboxEvent], Awaitable[None]]
+
+
+def reactions() -> list[Reaction]:
+    """Gatehouse's own reactions to its events, run by `events.dispatch` in its
+    transaction (welcome and verification emails, webhook deliveries)."""
+    from gatehouse.emails import reactions as emails
+    from gatehouse.webhooks import reactions as webhooks
+
+    return [emails.on_event, webhooks.on_event]

@@ -1,0 +1,7 @@
+"""Email verification and password reset."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

@@ -1,0 +1,7 @@
+"""Admin API for webhook subscriptions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from tests import services
@@ -45,7 +46,12 @@ def run_vhost() -> Iterator[str]:
         _ctl("delete_vhost", vhost)
 
 
-def unique_names() -> dict[str, str]:
+def unique_names() -> dict[str, Any]:
     """Settings naming this test's own exchange and queues."""
     tag = uuid.uuid4().hex[:10]
-    return {"events_exchange": f"gatehouse.events.{tag}", "task_queue_prefix": f"gatehouse-{tag}"}
+    return {
+        "events_exchange": f"gatehouse.events.{tag}",
+        "task_queue_prefix": f"gatehouse-{tag}",
+        # Tests bind the queues they read; the catch-all would hide an unroutable event.
+        "events_recent_length": 0,
+    }

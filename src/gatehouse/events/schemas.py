@@ -7,6 +7,7 @@ ever carries a password, a hash or a token.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from gatehouse.users.models import Role
 
 SCHEMA_BASE = "https://gatehouse.dev/schemas/events"
+# UTC, to the millisecond: 2026-01-15T10:30:00.000Z
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
 class EventData(BaseModel):
@@ -36,7 +39,8 @@ class UserCreated(EventData):
 class UserChanges(BaseModel):
     """The fields that changed, with their new values; only these fields ever appear."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # An update that changed nothing a consumer sees records no event at all.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"minProperties": 1})
 
     email: str | None = None
     name: str | None = None
@@ -54,6 +58,20 @@ class UserUpdated(EventData):
 
 class UserDeleted(EventData):
     """A user account was deleted (soft delete: it can no longer log in)."""
+
+    user_id: uuid.UUID
+    version: int
+
+
+class UserRestored(EventData):
+    """A deleted user account was restored by an admin within the erasure grace period."""
+
+    user_id: uuid.UUID
+    version: int
+
+
+class UserErased(EventData):
+    """A deleted user's personal data was erased for good: delete your copy of it."""
 
     user_id: uuid.UUID
     version: int
@@ -86,6 +104,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "user.created": UserCreated,
     "user.updated": UserUpdated,
     "user.deleted": UserDeleted,
+    "user.restored": UserRestored,
+    "user.erased": UserErased,
     "user.password_changed": UserPasswordChanged,
     "webhook.disabled": WebhookDisabled,
     "webhook.test": WebhookTest,
@@ -130,7 +150,9 @@ def json_schema(event_type: str) -> dict[str, Any]:
         "properties": {
             "event_type": {"const": event_type},
             "event_id": {"type": "string", "format": "uuid"},
-            "timestamp": {"type": "string", "format": "date-time"},
+            # What format_timestamp writes; the pattern also checks it where a validator
+            # does not assert "format".
+            "timestamp": {"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN},
             "data": data_schema,
         },
     }
@@ -155,3 +177,11 @@ def _strip_nulls(schema: Any) -> Any:
 
 def all_schemas() -> dict[str, dict[str, Any]]:
     return {name: _strip_nulls(json_schema(name)) for name in EVENT_TYPES}
+
+
+def schema_documents() -> dict[str, str]:
+    """`docs/events/schemas/<event_type>.json` file names and their exact text."""
+    return {
+        f"{name}.json": json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+        for name, schema in all_schemas().items()
+    }

@@ -2,15 +2,84 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+
+from gatehouse.events import service
+from gatehouse.events.outbox import DISPATCH_JOB, RELAY_JOB
+from gatehouse.events.publisher import EventPublisher
 from gatehouse.runtime import Runtime
 from gatehouse.worker.registry import Job
 
-JOBS: dict[str, Job] = {}
+log = structlog.get_logger("gatehouse.events")
+
+# Batches one job runs before it hands over to a fresh one, so that a large backlog
+# never makes one task outlive its time limit or starve the other jobs.
+MAX_BATCHES = 20
+# The relay and the dispatcher lock the same rows, and each skips what another holds
+# (as relays skip each other's): a batch that took nothing while rows still wait is
+# tried again a moment later, instead of leaving those rows to the next sweep. The
+# other unit of work holds them for milliseconds.
+HELD_RETRIES = 5
+HELD_PAUSE_SECONDS = 0.05
+
+
+async def _drain(
+    runtime: Runtime,
+    name: str,
+    batch: Callable[[Runtime], Awaitable[int]],
+    waiting: Callable[[Runtime], Awaitable[bool]],
+) -> None:
+    idle = 0
+    for _ in range(MAX_BATCHES):
+        if await batch(runtime):
+            idle = 0
+            continue
+        if idle == HELD_RETRIES or not await waiting(runtime):
+            return
+        idle += 1
+        await asyncio.sleep(HELD_PAUSE_SECONDS * idle)
+    runtime.jobs.enqueue(name)
+
+
+async def _relay_waiting(runtime: Runtime) -> bool:
+    # With the broker unreachable, waiting rows are no reason to try again at once.
+    if runtime.settings.broker_url is None or not runtime.part(EventPublisher).connected:
+        return False
+    return (await service.due_work(runtime)).relay
+
+
+async def _dispatch_waiting(runtime: Runtime) -> bool:
+    return (await service.due_work(runtime)).dispatch
+
+
+async def relay(runtime: Runtime, args: Mapping[str, str]) -> None:
+    """Publish due outbox rows to RabbitMQ until none is left."""
+    await _drain(runtime, RELAY_JOB, service.relay_batch, _relay_waiting)
+
+
+async def dispatch(runtime: Runtime, args: Mapping[str, str]) -> None:
+    """Run Gatehouse's own reactions for undispatched outbox rows until none is left."""
+    await _drain(runtime, DISPATCH_JOB, service.dispatch_batch, _dispatch_waiting)
+
+
+JOBS: dict[str, Job] = {RELAY_JOB: relay, DISPATCH_JOB: dispatch}
 
 
 async def sweep(runtime: Runtime) -> None:
-    """Enqueue this feature's due work."""
+    """Enqueue the relay and the dispatcher when rows wait for them (a lost kick only
+    delays an event until here)."""
+    due = await service.due_work(runtime)
+    if due.relay:
+        runtime.jobs.enqueue(RELAY_JOB)
+    if due.dispatch:
+        runtime.jobs.enqueue(DISPATCH_JOB)
 
 
 async def cleanup(runtime: Runtime) -> None:
-    """Remove this feature's expired rows."""
+    """Delete outbox rows past their retention that need nothing more."""
+    deleted = await service.delete_expired(runtime)
+    if deleted:
+        log.info("outbox.cleaned", deleted=deleted)

@@ -29,6 +29,12 @@ install: $(BIN)/.installed ## Install Python dependencies (from uv.lock)
 run: install migrate ## Migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite)
 	$(BIN)/gatehouse serve
 
+worker: install ## Run background jobs from RabbitMQ (needs GATEHOUSE_BROKER_URL)
+	$(BIN)/gatehouse worker
+
+beat: install ## Send the periodic jobs, one per deployment (needs GATEHOUSE_BROKER_URL)
+	$(BIN)/gatehouse beat
+
 migrate: install ## Apply database migrations
 	$(BIN)/gatehouse migrate
 
@@ -38,14 +44,18 @@ makemigration: install ## New migration from model changes: make makemigration m
 test: install ## Whole test suite (SQLite always; PostgreSQL when reachable)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy, event schemas current
 	$(BIN)/ruff check src tests migrations scripts
 	$(BIN)/ruff format --check src tests migrations scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/export_event_schemas.py --check
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format src tests migrations scripts
 	$(BIN)/ruff check --fix src tests migrations scripts
+
+schemas: install ## Regenerate the events' JSON Schemas (docs/events/schemas)
+	$(BIN)/python scripts/export_event_schemas.py
 
 bench: install ## Benchmarks (requests/s of the hot paths)
 	$(BIN)/python -m benchmarks.run
@@ -56,4 +66,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse
 
-.PHONY: help install run migrate makemigration test lint format bench seed clean
+.PHONY: help install run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -57,8 +57,21 @@ class InProcessRunner:
         self._tasks.append(asyncio.create_task(self._schedule(), name="gatehouse-sweep"))
         log.info("worker.embedded_started", concurrency=self.concurrency)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop sweeping, let the jobs at hand finish (up to `grace` seconds), then stop.
+
+        A job cut off mid-way loses nothing (its row is still pending for the next
+        start), but finishing it spares a retry, and on SQLite a transaction cancelled
+        mid-statement can hold the write lock for a while.
+        """
+        scheduler, consumers = self._tasks[-1:], self._tasks[:-1]
+        for task in scheduler:
+            task.cancel()
+        try:
+            await self.drain(grace)
+        except TimeoutError:
+            log.warning("worker.embedded_stop_timeout", pending=len(self._waiting))
+        for task in consumers:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):

@@ -42,12 +42,15 @@ def sweeps() -> list[Sweep]:
 
 
 def cleanups() -> list[Sweep]:
-    """Remove what is past its retention (published events, used tokens...)."""
+    """Remove what is past its retention (published events, used tokens, erased users'
+    data, expired audit rows...)."""
+    from gatehouse.auth import tasks as auth
     from gatehouse.emails import tasks as emails
     from gatehouse.events import tasks as events
+    from gatehouse.privacy import tasks as privacy
     from gatehouse.webhooks import tasks as webhooks
 
-    return [events.cleanup, emails.cleanup, webhooks.cleanup]
+    return [events.cleanup, emails.cleanup, webhooks.cleanup, auth.cleanup, privacy.cleanup]
 
 
 Reaction = Callable[[AsyncSession, Runtime, OutboxEvent], Awaitable[None]]

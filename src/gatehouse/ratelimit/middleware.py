@@ -6,9 +6,9 @@ body guard, so an over-limit caller is turned away before its body is read.
 
 Who is counted: a valid bearer token → its user (one budget across IPs); anything
 else → the client IP. The login (`POST /api/v1/auth/token`, both grants),
-registration, refresh and password-reset endpoints have buckets of their own, per
-client IP. Only `/api/` is limited, except the OpenAPI document; health, the JWKS,
-docs and static assets are not.
+registration, refresh and mail-sending (password-reset and verification requests)
+endpoints have buckets of their own, per client IP. Only `/api/` is limited, except
+the OpenAPI document; health, the JWKS, docs and static assets are not.
 """
 
 from __future__ import annotations
@@ -30,12 +30,17 @@ from gatehouse.runtime import Runtime
 log = structlog.get_logger("gatehouse.ratelimit")
 _MAX_REPORTED = 10_000
 
-PASSWORD_RESET_PATH = "/api/v1/auth/password-reset"  # noqa: S105 (a path; the route is to come)
+# The two endpoints that send mail share the password-reset bucket: each call can put
+# an email in someone's inbox. The token endpoints are anonymous requests like any
+# other (a 256-bit token is not guessed at 100 tries an hour).
+PASSWORD_RESET_PATH = "/api/v1/auth/password-reset/request"  # noqa: S105 (a path)
+VERIFY_EMAIL_REQUEST_PATH = "/api/v1/auth/verify-email/request"
 _OWN_BUCKETS: Mapping[str, Policy] = {
     "/api/v1/auth/token": Policy.login,
     "/api/v1/auth/register": Policy.register,
     "/api/v1/auth/refresh": Policy.refresh,
     PASSWORD_RESET_PATH: Policy.password_reset,
+    VERIFY_EMAIL_REQUEST_PATH: Policy.password_reset,
 }
 _NOT_LIMITED = frozenset({"/api/v1/openapi.json"})
 

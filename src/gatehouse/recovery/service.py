@@ -1,0 +1,179 @@
+"""Email verification and password reset by emailed, single-use, expiring tokens.
+
+Never commits: the caller's unit of work does. The request use cases answer the same
+whether or not the address has an account; only the mail tells its owner anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.audit.trail import Entry, record
+from gatehouse.auth.passwords import PasswordHasher, password_problems
+from gatehouse.auth.repository import SessionRepository
+from gatehouse.config import Settings
+from gatehouse.emails.service import queue_email
+from gatehouse.emails.templates import Kind
+from gatehouse.errors import GatehouseError, ValidationFailed
+from gatehouse.kit.time import utcnow
+from gatehouse.recovery.models import ActionToken
+from gatehouse.recovery.repository import ActionTokenRepository
+from gatehouse.users.models import User
+from gatehouse.users.repository import UserRepository
+from gatehouse.users.service import (
+    announce_changes,
+    announce_password_changed,
+    public_state,
+)
+
+# One mail of a kind per account per window, however often it is asked for: the
+# request endpoints are public, and someone else's inbox is not ours to flood.
+REQUEST_WINDOW_SECONDS = 60
+
+
+class InvalidToken(GatehouseError):
+    """Unknown, expired and used tokens get this one answer: nothing to tell apart."""
+
+    status = 400
+    code = "INVALID_TOKEN"
+    default_message = "This link is invalid, has expired or was already used; ask for a new one"
+
+
+def _window_key(user: User, now: datetime) -> str:
+    return f"request:{user.id}:{int(now.timestamp()) // REQUEST_WINDOW_SECONDS}"
+
+
+def _requested(action: str, email: str, user: User | None) -> Entry:
+    """A mail asked for: the address typed is personal data; whether it has an account
+    is for the trail alone (the API answers the same either way)."""
+    return Entry(
+        action,
+        target_type="user" if user is not None else None,
+        target_id=str(user.id) if user is not None else None,
+        details={"account_found": user is not None},
+        pii={"identifier": email},
+    )
+
+
+def _on_user(action: str, user: User) -> Entry:
+    # Whoever holds the emailed token acts as the account's owner.
+    return Entry(
+        action,
+        actor_id=user.id,
+        actor_role=user.role,
+        target_type="user",
+        target_id=str(user.id),
+    )
+
+
+class RecoveryService:
+    def __init__(self, session: AsyncSession, settings: Settings, hasher: PasswordHasher) -> None:
+        self.session = session
+        self.settings = settings
+        self.hasher = hasher
+        self.users = UserRepository(session)
+        self.tokens = ActionTokenRepository(session)
+        self.sessions = SessionRepository(session)
+
+    async def request_verification(self, email: str) -> None:
+        """Mail a verification link to a live account whose address is not verified."""
+        user = await self.users.get_by_email(email)
+        record(self.session, _requested("auth.email_verify_request", email, user))
+        if user is None or user.email_verified_at is not None:
+            return
+        await queue_email(
+            self.session,
+            self.settings,
+            kind=Kind.verify_email,
+            user=user,
+            dedupe_key=_window_key(user, utcnow()),
+        )
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a password-reset link to a live account."""
+        user = await self.users.get_by_email(email)
+        record(self.session, _requested("auth.password_reset_request", email, user))
+        if user is None:
+            return
+        await queue_email(
+            self.session,
+            self.settings,
+            kind=Kind.password_reset,
+            user=user,
+            dedupe_key=_window_key(user, utcnow()),
+        )
+
+    async def verify_email(self, token: str) -> User:
+        """Mark the address the token was sent to verified, if it is still the account's."""
+        now = utcnow()
+        row, user = await self._check(token, Kind.verify_email, now)
+        await self._consume(row, user, now)
+        if user.email_verified_at is None:
+            before = public_state(user)
+            user.email_verified_at = now
+            await self.session.flush()
+            await announce_changes(self.session, user, before)
+        record(self.session, _on_user("auth.email_verify", user))
+        return user
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Set a new password; every session ends and every other reset link dies."""
+        now = utcnow()
+        row, user = await self._check(token, Kind.password_reset, now)
+        problems = password_problems(
+            new_password, self.settings.auth, email=user.email, name=user.name
+        )
+        if problems:
+            # Before the token is used: the owner can try again with a better password.
+            self._failed(Kind.password_reset, "validation_error", user)
+            raise ValidationFailed({"new_password": problems})
+        await self._consume(row, user, now)
+        user.password_hash = await self.hasher.hash(new_password)
+        user.auth_version += 1
+        await self.session.flush()
+        await self.tokens.use_up(user.id, Kind.password_reset.value, now)
+        await self.sessions.revoke_all(user.id, now, "password_reset")
+        await announce_password_changed(self.session, user, "reset")
+        record(self.session, _on_user("auth.password_reset", user))
+
+    async def _check(self, token: str, kind: Kind, now: datetime) -> tuple[ActionToken, User]:
+        row = await self.tokens.find(token, kind.value)
+        if row is None:
+            self._failed(kind, "invalid_token", cause="unknown")
+            raise InvalidToken()
+        user = await self.users.get(row.user_id)
+        if row.used_at is not None or row.expires_at <= now:
+            cause = "used" if row.used_at is not None else "expired"
+            self._failed(kind, "invalid_token", user, cause=cause)
+            raise InvalidToken()
+        # An old link must not act on an address the account no longer has.
+        if user is None or user.email != row.email:
+            self._failed(kind, "invalid_token", user, cause="stale")
+            raise InvalidToken()
+        return row, user
+
+    async def _consume(self, row: ActionToken, user: User, now: datetime) -> None:
+        if not await self.tokens.consume(row.id, now):
+            self._failed(Kind(row.purpose), "invalid_token", user, cause="used")
+            raise InvalidToken()
+
+    def _failed(
+        self, kind: Kind, reason: str, user: User | None = None, *, cause: str | None = None
+    ) -> None:
+        """Audit a refused confirmation; written although the request rolls back. The
+        answer is one INVALID_TOKEN whatever the cause; the trail keeps the cause."""
+        action = "auth.email_verify" if kind is Kind.verify_email else "auth.password_reset"
+        record(
+            self.session,
+            Entry(
+                action,
+                outcome="failure",
+                reason=reason,
+                target_type="user" if user is not None else None,
+                target_id=str(user.id) if user is not None else None,
+                details={"token": cause} if cause is not None else {},
+            ),
+            always=True,
+        )

@@ -15,6 +15,8 @@ class GatehouseError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
     default_message: ClassVar[str] = "Something went wrong"
+    # The service already wrote this refusal's audit row; the 403 handler adds none.
+    audited: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -104,6 +106,7 @@ class Forbidden(GatehouseError):
 
 
 class RegistrationDisabled(Forbidden):
+    audited = True
     code = "REGISTRATION_DISABLED"
     default_message = "Self-registration is switched off"
 
@@ -128,6 +131,13 @@ class SessionNotFound(NotFound):
         super().__init__(f"Session with ID '{session_id}' not found")
 
 
+class WebhookNotFound(NotFound):
+    code = "WEBHOOK_NOT_FOUND"
+
+    def __init__(self, webhook_id: object) -> None:
+        super().__init__(f"Webhook with ID '{webhook_id}' not found")
+
+
 class Conflict(GatehouseError):
     status = 409
     code = "CONFLICT"
@@ -142,6 +152,11 @@ class VersionConflict(Conflict):
 class LastAdmin(Conflict):
     code = "LAST_ADMIN"
     default_message = "The last active admin cannot be demoted or deleted"
+
+
+class WebhookInactive(Conflict):
+    code = "WEBHOOK_DISABLED"
+    default_message = "The webhook is disabled; enable it first"
 
 
 class ServiceUnavailable(GatehouseError):

@@ -6,7 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
+from gatehouse.webhooks.service import fan_out
 
 
 async def on_event(session: AsyncSession, runtime: Runtime, event: OutboxEvent) -> None:
-    return None
+    """Owe the event to each enabled subscription that wants it; deliver after commit."""
+    await fan_out(session, event)

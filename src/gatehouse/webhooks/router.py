@@ -1,7 +1,167 @@
-"""Admin API for webhook subscriptions."""
+"""Admin API for webhook subscriptions: admins manage them, readonly users may look."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from gatehouse.dependencies import AdminUser, RuntimeDep, SessionDep, StaffUser
+from gatehouse.kit.http import etag, parse_if_match
+from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.kit.schemas import PageMeta
+from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
+from gatehouse.webhooks.repository import PENDING
+from gatehouse.webhooks.schemas import (
+    DeliveryList,
+    DeliveryParams,
+    DeliveryRead,
+    ListParams,
+    WebhookCreate,
+    WebhookList,
+    WebhookPatch,
+    WebhookRead,
+    WebhookWithSecret,
+)
+from gatehouse.webhooks.service import WebhookService
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=errors(*AUTHED))
+
+
+def get_webhook_service(session: SessionDep, runtime: RuntimeDep) -> WebhookService:
+    return WebhookService(session, runtime.settings.worker)
+
+
+WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag you read; a stale one answers 409 instead of overwriting",
+    ),
+]
+ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}
+
+
+def _with_secret(subscription: WebhookSubscription, response: Response) -> WebhookWithSecret:
+    response.headers["ETag"] = etag(subscription.version)
+    return WebhookWithSecret.model_validate(subscription)
+
+
+def _read(subscription: WebhookSubscription, response: Response) -> WebhookRead:
+    response.headers["ETag"] = etag(subscription.version)
+    return WebhookRead.model_validate(subscription)
+
+
+def _delivery(row: WebhookDelivery) -> DeliveryRead:
+    read = DeliveryRead.model_validate(row)
+    if row.status != PENDING:
+        read.next_attempt_at = None
+    return read
+
+
+@router.post(
+    "",
+    response_model=WebhookWithSecret,
+    status_code=status.HTTP_201_CREATED,
+    responses={201: {"headers": ETAG_HEADER}},
+)
+async def create_webhook(
+    body: WebhookCreate, _: AdminUser, webhooks: WebhookServiceDep, response: Response
+) -> WebhookWithSecret:
+    """Subscribe a URL to events (admin); the signing `secret` is shown only here."""
+    subscription = await webhooks.create(body)
+    response.headers["Location"] = f"/api/v1/webhooks/{subscription.id}"
+    return _with_secret(subscription, response)
+
+
+@router.get("", response_model=WebhookList)
+async def list_webhooks(
+    _: StaffUser, webhooks: WebhookServiceDep, params: Annotated[ListParams, Query()]
+) -> WebhookList:
+    """List webhook subscriptions, newest first (admin, readonly)."""
+    rows, total = await webhooks.list(params)
+    return WebhookList(
+        data=[WebhookRead.model_validate(row) for row in rows],
+        meta=PageMeta.build(params.page, params.page_size, total),
+    )
+
+
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    responses={**errors(404), 200: {"headers": ETAG_HEADER}},
+)
+async def get_webhook(
+    webhook_id: uuid.UUID, _: StaffUser, webhooks: WebhookServiceDep, response: Response
+) -> WebhookRead:
+    """Read one subscription, without its secret (admin, readonly)."""
+    return _read(await webhooks.get(webhook_id), response)
+
+
+@router.patch("/{webhook_id}", response_model=WebhookRead, responses=errors(404, 409))
+async def update_webhook(
+    webhook_id: uuid.UUID,
+    body: WebhookPatch,
+    _: AdminUser,
+    webhooks: WebhookServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> WebhookRead:
+    """Change the URL, event types, description, or enable/disable it (admin)."""
+    subscription = await webhooks.update(
+        webhook_id, body.model_dump(exclude_unset=True), parse_if_match(if_match)
+    )
+    return _read(subscription, response)
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
+async def delete_webhook(
+    webhook_id: uuid.UUID, _: AdminUser, webhooks: WebhookServiceDep, if_match: IfMatch = None
+) -> None:
+    """Delete a subscription and its delivery history (admin)."""
+    await webhooks.delete(webhook_id, parse_if_match(if_match))
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret", response_model=WebhookWithSecret, responses=errors(404, 409)
+)
+async def rotate_secret(
+    webhook_id: uuid.UUID,
+    _: AdminUser,
+    webhooks: WebhookServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> WebhookWithSecret:
+    """Replace the signing secret (admin); the new one is shown only here."""
+    subscription = await webhooks.rotate_secret(webhook_id, parse_if_match(if_match))
+    return _with_secret(subscription, response)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryList, responses=errors(404))
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    _: StaffUser,
+    webhooks: WebhookServiceDep,
+    params: Annotated[DeliveryParams, Query()],
+) -> DeliveryList:
+    """Recent deliveries of a subscription, newest first (admin, readonly)."""
+    rows, total = await webhooks.deliveries(webhook_id, params)
+    return DeliveryList(
+        data=[_delivery(row) for row in rows],
+        meta=PageMeta.build(params.page, params.page_size, total),
+    )
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(404, 409),
+)
+async def send_test(
+    webhook_id: uuid.UUID, _: AdminUser, webhooks: WebhookServiceDep
+) -> DeliveryRead:
+    """Send a signed `webhook.test` event to this subscription only (admin)."""
+    return _delivery(await webhooks.send_test(webhook_id))

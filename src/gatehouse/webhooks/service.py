@@ -1,0 +1,273 @@
+"""The rules about webhook subscriptions. Never commits: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from gatehouse.audit.trail import Entry, record
+from gatehouse.config import WorkerSettings
+from gatehouse.errors import ValidationFailed, VersionConflict, WebhookInactive, WebhookNotFound
+from gatehouse.events.models import OutboxEvent
+from gatehouse.events.schemas import WebhookTest, envelope
+from gatehouse.kit.context import current_request_id
+from gatehouse.kit.jobs import enqueue_after_commit
+from gatehouse.kit.time import utcnow
+from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
+from gatehouse.webhooks.repository import WebhookRepository
+from gatehouse.webhooks.schemas import (
+    ALL_EVENTS,
+    DeliveryParams,
+    ListParams,
+    WebhookCreate,
+)
+from gatehouse.webhooks.signing import new_secret
+from gatehouse.webhooks.targets import TargetRefused, check_url, parse_url
+
+DELIVER_JOB = "webhooks.deliver"
+TEST_EVENT = "webhook.test"
+DISABLED_BY_ADMIN = "Disabled by an admin"
+# A create or update waits at most this long for DNS to vet the target.
+RESOLVE_TIMEOUT_SECONDS = 3.0
+
+
+def _origin(url: str) -> str:
+    """What the audit trail keeps of a target URL: scheme, host and port.
+
+    A path or query may carry a credential of the receiver's (hooks.example.com/T0/B0/
+    <token>, ?key=...), so neither is ever recorded.
+    """
+    target = parse_url(url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{target.scheme}://{host}:{target.port}"
+
+
+def _state(subscription: WebhookSubscription) -> dict[str, Any]:
+    """The audited view of a subscription: never its secret, URL path or query."""
+    return {
+        "url": _origin(subscription.url),
+        "event_types": list(subscription.event_types),
+        "enabled": subscription.enabled,
+    }
+
+
+def wants(subscription: WebhookSubscription, event_type: str) -> bool:
+    types = subscription.event_types
+    return ALL_EVENTS in types or event_type in types
+
+
+async def fan_out(session: AsyncSession, event: OutboxEvent) -> list[uuid.UUID]:
+    """Owe `event` to every enabled subscription that wants it (once each); the new
+    deliveries' ids, each kicked after commit."""
+    if event.event_type == TEST_EVENT:
+        return []  # a test goes to the one subscription it was asked for, never fanned out
+    repo = WebhookRepository(session)
+    created: list[uuid.UUID] = []
+    for subscription in await repo.enabled():
+        if not wants(subscription, event.event_type):
+            continue
+        delivery_id = await repo.add_delivery(
+            {
+                "subscription_id": subscription.id,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "payload": event.payload,
+                "request_id": event.request_id,
+                "next_attempt_at": utcnow(),
+                "created_at": utcnow(),
+            }
+        )
+        if delivery_id is not None:
+            created.append(delivery_id)
+            enqueue_after_commit(session, DELIVER_JOB, delivery_id=str(delivery_id))
+    return created
+
+
+class WebhookService:
+    def __init__(self, session: AsyncSession, settings: WorkerSettings) -> None:
+        self.session = session
+        self.settings = settings
+        self.repo = WebhookRepository(session)
+
+    async def list(self, params: ListParams) -> tuple[Sequence[WebhookSubscription], int]:
+        rows, total = await self.repo.page(params.page, params.page_size)
+        self._audit(
+            "webhook.read",
+            None,
+            details={"view": "list", "page": params.page, "returned": len(rows)},
+        )
+        return rows, total
+
+    async def get(self, webhook_id: uuid.UUID) -> WebhookSubscription:
+        """Read one subscription (audited as `webhook.read`)."""
+        subscription = await self._find(webhook_id)
+        self._audit("webhook.read", webhook_id, details={"view": "get"})
+        return subscription
+
+    async def _find(self, webhook_id: uuid.UUID) -> WebhookSubscription:
+        subscription = await self.repo.get(webhook_id)
+        if subscription is None:
+            raise WebhookNotFound(webhook_id)
+        return subscription
+
+    def _audit(
+        self, action: str, webhook_id: uuid.UUID | None, details: dict[str, Any] | None = None
+    ) -> None:
+        record(
+            self.session,
+            Entry(
+                action,
+                target_type="webhook",
+                target_id=str(webhook_id) if webhook_id is not None else None,
+                details=details or {},
+            ),
+        )
+
+    async def create(self, data: WebhookCreate) -> WebhookSubscription:
+        """A new subscription with a fresh secret (read it from the result, once)."""
+        await self._check_target(data.url)
+        subscription = WebhookSubscription(
+            url=data.url,
+            event_types=data.event_types,
+            description=data.description,
+            secret=new_secret(),
+        )
+        self.repo.add(subscription)
+        await self._flush()
+        self._audit("webhook.create", subscription.id, details=_state(subscription))
+        return subscription
+
+    async def update(
+        self, webhook_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
+    ) -> WebhookSubscription:
+        subscription = await self._get_for_write(webhook_id, expected_version)
+        before = {**_state(subscription), "description": subscription.description}
+        before_url = subscription.url
+        if changes.get("url") is not None and changes["url"] != subscription.url:
+            await self._check_target(str(changes["url"]))
+            subscription.url = str(changes["url"])
+        if changes.get("event_types") is not None:
+            subscription.event_types = list(changes["event_types"])
+        if changes.get("description") is not None:
+            subscription.description = str(changes["description"])
+        enabled = changes.get("enabled")
+        if enabled is True and not subscription.enabled:
+            subscription.enabled = True
+            subscription.disabled_reason = None
+            # What waited while it was off is due again now.
+            for delivery_id in await self.repo.resume(subscription.id, utcnow()):
+                enqueue_after_commit(self.session, DELIVER_JOB, delivery_id=str(delivery_id))
+        elif enabled is False and subscription.enabled:
+            subscription.enabled = False
+            subscription.disabled_reason = DISABLED_BY_ADMIN
+        await self._flush()
+        self._audit_update(subscription, before, before_url)
+        return subscription
+
+    def _audit_update(
+        self, subscription: WebhookSubscription, before: dict[str, Any], before_url: str
+    ) -> None:
+        """Which fields changed, with old and new safe values: the URL as its origin only
+        (a changed path shows as a change with equal origins), the description by name
+        (free text an admin typed)."""
+        after = {**_state(subscription), "description": subscription.description}
+        changed = [name for name in after if after[name] != before[name] and name != "url"]
+        if subscription.url != before_url:
+            changed.insert(0, "url")
+        details: dict[str, Any] = {"fields": changed}
+        for name in ("url", "event_types", "enabled"):
+            if name in changed:
+                details[name] = {"from": before[name], "to": after[name]}
+        self._audit("webhook.update", subscription.id, details=details)
+
+    async def delete(self, webhook_id: uuid.UUID, expected_version: int | None) -> None:
+        """Remove a subscription and its deliveries (pending ones are never sent)."""
+        subscription = await self._get_for_write(webhook_id, expected_version)
+        state = _state(subscription)
+        await self.repo.delete(subscription)
+        await self._flush()
+        self._audit("webhook.delete", webhook_id, details=state)
+
+    async def rotate_secret(
+        self, webhook_id: uuid.UUID, expected_version: int | None
+    ) -> WebhookSubscription:
+        """A new secret; every attempt from now on is signed with it alone."""
+        subscription = await self._get_for_write(webhook_id, expected_version)
+        subscription.secret = new_secret()
+        await self._flush()
+        self._audit("webhook.rotate_secret", webhook_id, details={"fields": ["secret"]})
+        return subscription
+
+    async def deliveries(
+        self, webhook_id: uuid.UUID, params: DeliveryParams
+    ) -> tuple[Sequence[WebhookDelivery], int]:
+        await self._find(webhook_id)
+        status = params.status.value if params.status is not None else None
+        rows, total = await self.repo.deliveries_page(
+            webhook_id, params.page, params.page_size, status
+        )
+        details: dict[str, Any] = {"view": "deliveries", "page": params.page, "returned": len(rows)}
+        if status is not None:
+            details["status"] = status
+        self._audit("webhook.read", webhook_id, details=details)
+        return rows, total
+
+    async def send_test(self, webhook_id: uuid.UUID) -> WebhookDelivery:
+        """Queue a `webhook.test` delivery for this subscription only."""
+        subscription = await self._find(webhook_id)
+        if not subscription.enabled:
+            raise WebhookInactive()
+        event_id = uuid.uuid4()
+        now = utcnow()
+        data = WebhookTest(
+            webhook_id=subscription.id, message="A test event, sent on an admin's request"
+        )
+        delivery = WebhookDelivery(
+            id=uuid.uuid4(),
+            subscription_id=subscription.id,
+            event_id=event_id,
+            event_type=TEST_EVENT,
+            payload=envelope(TEST_EVENT, event_id, now, data),
+            request_id=current_request_id(),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self.repo.add_delivery_row(delivery)
+        await self._flush()
+        self._audit(
+            "webhook.test",
+            webhook_id,
+            details={"delivery_id": str(delivery.id), "event_id": str(event_id)},
+        )
+        enqueue_after_commit(self.session, DELIVER_JOB, delivery_id=str(delivery.id))
+        return delivery
+
+    async def _get_for_write(
+        self, webhook_id: uuid.UUID, expected_version: int | None
+    ) -> WebhookSubscription:
+        subscription = await self._find(webhook_id)
+        if expected_version is not None and expected_version != subscription.version:
+            raise VersionConflict()
+        return subscription
+
+    async def _check_target(self, url: str) -> None:
+        try:
+            await check_url(
+                url,
+                allow_private=self.settings.webhook_allow_private_targets,
+                within=min(RESOLVE_TIMEOUT_SECONDS, self.settings.webhook_timeout_seconds),
+            )
+        except TargetRefused as exc:
+            raise ValidationFailed({"url": [str(exc)]}) from None
+
+    async def _flush(self) -> None:
+        try:
+            await self.session.flush()
+        except StaleDataError:
+            raise VersionConflict() from None

@@ -1,0 +1,34 @@
+"""Signing secrets and signatures of the Standard Webhooks spec (standardwebhooks.com).
+
+The signature of a delivery is `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))
+where the key is the secret's base64 part, decoded. The receiver recomputes it with
+the secret it was given and compares in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SECRET_BYTES = 32  # the spec asks for 24 to 64 random bytes
+SIGNATURE_VERSION = "v1"
+
+
+def new_secret() -> str:
+    """A fresh signing secret: `whsec_` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key a secret stands for."""
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value for one delivery attempt."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"

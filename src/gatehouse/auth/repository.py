@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.models import RefreshToken, Session
@@ -107,3 +107,16 @@ class SessionRepository:
             .execution_options(synchronize_session=False)
         )
         return getattr(result, "rowcount", 0) == 1
+
+    async def delete_ended_before(self, cutoff: datetime) -> int:
+        """Forget sessions (and their refresh tokens) that ended before `cutoff`."""
+        result = await self.session.execute(
+            delete(Session).where(
+                or_(
+                    Session.revoked_at < cutoff,
+                    Session.expires_at < cutoff,
+                    Session.absolute_expires_at < cutoff,
+                )
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

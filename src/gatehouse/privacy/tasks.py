@@ -1,0 +1,23 @@
+"""This feature's scheduled cleanup: erase users past the grace period, then drop audit
+rows past their retention."""
+
+from __future__ import annotations
+
+import structlog
+
+from gatehouse.audit.service import purge_expired
+from gatehouse.privacy.service import purge_erased
+from gatehouse.runtime import Runtime
+
+log = structlog.get_logger("gatehouse.privacy")
+
+
+async def cleanup(runtime: Runtime) -> None:
+    """Erase soft-deleted users whose grace period is over; apply the audit retention."""
+    # Half the job's soft time limit for erasures: a backlog waits for the next hourly
+    # run rather than keep the retention below from running.
+    budget = runtime.settings.worker.task_soft_time_limit_seconds / 2
+    erased = await purge_erased(runtime, budget_seconds=budget)
+    removed = await purge_expired(runtime.db, runtime.settings.audit.audit_retention_days)
+    if erased or removed:
+        log.info("privacy.cleanup", users_erased=erased, audit_rows_removed=removed)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gatehouse.app import create_app
 from gatehouse.config import Settings
@@ -29,6 +30,7 @@ from tests.redis_server import DedicatedRedis
 
 BACKENDS = ["sqlite", "postgres"]
 TABLES = [
+    "audit_events",
     "webhook_deliveries",
     "webhook_subscriptions",
     "email_messages",
@@ -38,6 +40,16 @@ TABLES = [
     "sessions",
     "users",
 ]
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Delete every row a test may have written (tables in foreign-key order)."""
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # The audit table is append-only; only maintenance may empty it.
+            await conn.execute(text("SELECT set_config('gatehouse.audit_maintenance', 'on', true)"))
+        for table in TABLES:
+            await conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture(scope="session")
@@ -147,9 +159,7 @@ async def runtime(
     try:
         yield rt
     finally:
-        async with rt.db.engine.begin() as conn:
-            for table in TABLES:
-                await conn.execute(text(f"DELETE FROM {table}"))
+        await empty_tables(rt.db.engine)
         await rt.close()
 
 

@@ -16,12 +16,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gatehouse.app import create_app
 from gatehouse.config import (
     PREFIX,
+    AuditSettings,
     AuthSettings,
     ConfigError,
     DatabaseSettings,
+    RateLimitSettings,
+    RedisSettings,
     Section,
     ServerSettings,
     Settings,
+    WorkerSettings,
     get_settings,
     load_settings,
 )
@@ -29,7 +33,15 @@ from gatehouse.runtime import Runtime
 from tests.conftest import make_settings
 from tests.factories import assert_envelope
 
-SECTIONS: list[type[Section]] = [ServerSettings, DatabaseSettings, AuthSettings]
+SECTIONS: list[type[Section]] = [
+    AuditSettings,
+    ServerSettings,
+    DatabaseSettings,
+    AuthSettings,
+    RedisSettings,
+    RateLimitSettings,
+    WorkerSettings,
+]
 GATEHOUSE = Path(sys.executable).parent / "gatehouse"
 
 
@@ -80,6 +92,19 @@ def test_every_setting_is_read_from_a_gatehouse_variable() -> None:
         ),
         ("GATEHOUSE_BCRYPT_ROUNDS", "11", lambda s: s.auth.bcrypt_rounds, 11),
         ("GATEHOUSE_REGISTRATION_ENABLED", "false", lambda s: s.auth.registration_enabled, False),
+        (
+            "GATEHOUSE_BROKER_URL",
+            "amqp://u:p@mq:5672/gh",
+            lambda s: s.broker_url,
+            "amqp://u:p@mq:5672/gh",
+        ),
+        (
+            "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE",
+            "1, 60,3600",
+            lambda s: s.worker.webhook_retry_schedule,
+            [1, 60, 3600],
+        ),
+        ("GATEHOUSE_SMTP_SECURITY", "tls", lambda s: s.worker.smtp_security, "tls"),
     ],
 )
 def test_a_gatehouse_variable_sets_its_setting(
@@ -125,6 +150,16 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("GATEHOUSE_MAX_BODY_BYTES", "10"),
         ("GATEHOUSE_DATABASE_POOL_MAX", "1"),
         ("GATEHOUSE_REFRESH_TOKEN_MAX_SECONDS", "120"),
+        ("GATEHOUSE_BROKER_URL", "redis://localhost:6379/0"),
+        ("GATEHOUSE_SMTP_SECURITY", "ssl3"),
+        ("GATEHOUSE_WEBHOOK_RETRY_SCHEDULE", "5,-1"),
+        ("GATEHOUSE_WEBHOOK_RETRY_SCHEDULE", ""),
+        # Past RabbitMQ's consumer timeout a running task's channel would be closed.
+        ("GATEHOUSE_TASK_TIME_LIMIT_SECONDS", "3600"),
+        ("GATEHOUSE_TASK_RETRY_BACKOFF_MAX_SECONDS", "3600"),
+        ("GATEHOUSE_TASK_TIME_LIMIT_SECONDS", "60"),
+        ("GATEHOUSE_AUDIT_RETENTION_DAYS", "364"),
+        ("GATEHOUSE_AUDIT_KEY", "short"),
     ],
 )
 def test_a_wrong_value_is_one_line_naming_the_variable(
@@ -212,6 +247,7 @@ def production_env(
     monkeypatch.setenv("GATEHOUSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("GATEHOUSE_DATABASE_URL", "postgresql+asyncpg://gatehouse:pw@db/gatehouse")
     monkeypatch.setenv("GATEHOUSE_JWT_PRIVATE_KEY", signing_key_pem)
+    monkeypatch.setenv("GATEHOUSE_AUDIT_KEY", "an-audit-key-of-at-least-32-characters")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -234,6 +270,7 @@ def test_a_sound_production_configuration_starts(production_env: None) -> None:
         ("GATEHOUSE_CORS_ORIGINS", "https://app.example.com,*"),
         ("GATEHOUSE_BCRYPT_ROUNDS", "9"),
         ("GATEHOUSE_ADMIN_PASSWORD", "Adm1n-from-the-env"),
+        ("GATEHOUSE_AUDIT_KEY", None),
     ],
 )
 def test_production_refuses_an_unsafe_setting(
@@ -309,3 +346,14 @@ def test_serve_with_a_bad_variable_exits_with_one_line_naming_it(
     assert variable in output
     assert "hunter2" not in output
     assert "serving" not in output.lower()
+
+
+def test_every_setting_is_documented() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    missing = [
+        f"{PREFIX}{name.upper()}"
+        for section in SECTIONS
+        for name in section.model_fields
+        if f"{PREFIX}{name.upper()}" not in doc
+    ]
+    assert missing == []

@@ -13,6 +13,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from gatehouse import __version__, exception_handlers
+from gatehouse.audit.router import router as audit_router
 from gatehouse.auth.router import TOKEN_PATH, jwks_router, sessions_router
 from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
@@ -21,6 +22,7 @@ from gatehouse.kit import openapi
 from gatehouse.kit.jobs import NoJobQueue
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from gatehouse.logging import configure_logging
+from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
 from gatehouse.runtime import Runtime
@@ -91,7 +93,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         recovery_router,
         sessions_router,
         users_router,
+        privacy_router,
         webhooks_router,
+        audit_router,
     ):
         app.include_router(router)
     if settings.docs_enabled:

@@ -265,6 +265,9 @@ class WorkerSettings(Section):
 
     broker_url: SecretStr | None = None
     events_exchange: str = Field(default="gatehouse.events", min_length=1, max_length=200)
+    # "<exchange>.recent": a bounded queue bound with "#", so every event type is
+    # routable even before a consumer binds it; 0 declares none.
+    events_recent_length: int = Field(default=10000, ge=0, le=10_000_000)
     # Celery queues are named "<prefix>.tasks", "<prefix>.webhooks", "<prefix>.dead".
     task_queue_prefix: str = Field(default="gatehouse", min_length=1, max_length=100)
     task_max_retries: int = Field(default=5, ge=0, le=20)
@@ -329,6 +332,33 @@ class WorkerSettings(Section):
         return self
 
 
+class AuditSettings(Section):
+    """The audit trail and the retention of personal data (source §3.7, §4.4)."""
+
+    # Keys the audit chain's HMAC: with it outside the database, a superuser cannot
+    # rewrite rows and recompute the chain. Unset: generated into the data dir.
+    audit_key: SecretStr | None = None
+    audit_retention_days: int = Field(default=365, ge=1)
+    audit_page_max: int = Field(default=500, ge=10, le=5000)
+    # Soft-deleted users are purged (personal data erased) this long after deletion.
+    erasure_grace_days: int = Field(default=30, ge=0, le=3650)
+    inactive_user_days: int = Field(default=730, ge=30)
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _at_least_a_year(cls, value: int) -> int:
+        if value < 365:
+            raise ValueError("must be at least 365 (audit records are kept for a year or more)")
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+
 class Settings(BaseModel):
     """The root: every section, read from the environment once."""
 
@@ -340,6 +370,7 @@ class Settings(BaseModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @property
     def is_production(self) -> bool:
@@ -382,6 +413,11 @@ class Settings(BaseModel):
         if self.auth.jwt_private_key is None:
             problems.append(
                 "GATEHOUSE_JWT_PRIVATE_KEY: production needs a configured signing key, "
+                "not one generated into the data dir"
+            )
+        if self.audit.audit_key is None:
+            problems.append(
+                "GATEHOUSE_AUDIT_KEY: production needs a configured audit key, "
                 "not one generated into the data dir"
             )
         if "*" in self.server.cors_origins:
@@ -428,6 +464,7 @@ def load_settings() -> Settings:
         ("redis", RedisSettings),
         ("rate_limit", RateLimitSettings),
         ("worker", WorkerSettings),
+        ("audit", AuditSettings),
     ):
         try:
             sections[key] = cls()

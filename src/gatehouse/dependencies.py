@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import AuthService, ClientInfo
 from gatehouse.errors import Forbidden, NotAuthenticated
-from gatehouse.kit.context import VERIFIED_TOKEN
+from gatehouse.kit.context import VERIFIED_TOKEN, Actor, actor_var
 from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
@@ -74,6 +74,7 @@ async def get_principal(
     claims = verified[1] if verified is not None and verified[0] == token else None
     principal = await auth.principal(token, claims)
     request.state.user_id = str(principal.user_id)
+    actor_var.set(Actor(principal.user_id, principal.role.value))
     return principal
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from gatehouse.audit.trail import Entry, record
 from gatehouse.errors import (
     GatehouseError,
     ServiceUnavailable,
@@ -45,9 +46,31 @@ def error_response(exc: GatehouseError) -> JSONResponse:
     )
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatehouseError)  # noqa: S101
+    if exc.status == 403 and not exc.audited:
+        await _audit_denial(request, exc)
     return error_response(exc)
+
+
+async def _audit_denial(request: Request, exc: GatehouseError) -> None:
+    """A refused request is audited (`authz.denied`) in a transaction of its own: the
+    request's own unit of work has rolled back."""
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return
+    route = request.scope.get("route")
+    entry = Entry(
+        "authz.denied",
+        outcome="denied",
+        reason=exc.code.lower(),
+        details={"method": request.method, "route": getattr(route, "path", request.url.path)},
+    )
+    try:
+        async with runtime.db.session() as session:
+            record(session, entry)
+    except Exception:  # the refusal stands; its audit row is reported missing
+        log.exception("audit.write_failed", action=entry.action)
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:

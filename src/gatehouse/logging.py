@@ -67,6 +67,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # uvicorn's access log would repeat our own request line, without the request id.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aiormq logs every failed connect at ERROR with a traceback; the relay reports an
+    # outage itself, once (outbox.broker_unavailable).
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
     for name in ("uvicorn", "uvicorn.error"):

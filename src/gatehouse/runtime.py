@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
+from gatehouse.audit.chain import load_key
+from gatehouse.audit.trail import AUDIT_KEY_INFO
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.tokens import SigningKey, TokenService
@@ -38,6 +40,8 @@ class Runtime:
     hasher: PasswordHasher
     tokens: TokenService
     redis: RedisClient | None = None
+    # Keys the audit trail's HMAC chain (gatehouse.audit.chain).
+    audit_key: bytes = b""
     cache: Cache = field(init=False)
     # Brute-force protection for logins; None when GATEHOUSE_RATE_LIMIT_ENABLED=false.
     protection: LoginProtection | None = field(init=False)
@@ -50,6 +54,7 @@ class Runtime:
         self.cache = Cache(self.settings.redis, self.redis, memory=self.settings.is_sqlite)
         self.db.info[CACHE_INFO_KEY] = self.cache
         self.db.info[JOBS_INFO_KEY] = self.jobs
+        self.db.info[AUDIT_KEY_INFO] = self.audit_key
         limits = self.settings.rate_limit
         self.protection = LoginProtection(limits, self.redis) if limits.rate_limit_enabled else None
 
@@ -62,6 +67,7 @@ class Runtime:
             hasher=PasswordHasher(settings.auth.bcrypt_rounds, settings.auth.password_hash_threads),
             tokens=TokenService(settings, SigningKey.load(settings)),
             redis=RedisClient(settings.redis) if settings.redis.redis_url else None,
+            audit_key=load_key(settings),
         )
 
     def use_jobs(self, jobs: JobQueue) -> None:

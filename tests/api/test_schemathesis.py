@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 import pytest
 import schemathesis
 from schemathesis.python import asgi
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatehouse.app import create_app
@@ -39,7 +38,7 @@ from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from gatehouse.users.schemas import UserCreate
 from gatehouse.users.service import UserService
-from tests.conftest import TABLES, make_settings
+from tests.conftest import empty_tables, make_settings
 from tests.factories import PASSWORD, Api
 
 T = TypeVar("T")
@@ -98,9 +97,7 @@ async def _create_accounts(settings: Settings, accounts: list[tuple[str, Role]])
 async def _empty_tables(database_url: str) -> None:
     engine = create_async_engine(database_url)
     try:
-        async with engine.begin() as conn:
-            for table in TABLES:
-                await conn.execute(text(f"DELETE FROM {table}"))
+        await empty_tables(engine)
     finally:
         await engine.dispose()
 
@@ -178,6 +175,16 @@ RULES_BEYOND_SCHEMA = [
     "PUT /api/v1/users/me",
     "PATCH /api/v1/users/me",
     "POST /api/v1/users/me/password",
+    # The target rule (public addresses only) is beyond JSON Schema.
+    "POST /api/v1/webhooks",
+    "PATCH /api/v1/webhooks/{webhook_id}",
+    # Email syntax; and an unknown action token is `400 INVALID_TOKEN`, like a refresh token.
+    "POST /api/v1/auth/verify-email/request",
+    "POST /api/v1/auth/verify-email",
+    "POST /api/v1/auth/password-reset/request",
+    "POST /api/v1/auth/password-reset",
+    # A signed cursor and the configured page maximum are beyond JSON Schema.
+    "GET /api/v1/audit-events",
 ]
 # Schemathesis' default also allows 3xx, 429 and any 5xx for valid data; we never
 # redirect, have no rate limiter yet, and a 5xx is never acceptable.

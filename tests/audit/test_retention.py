@@ -105,3 +105,16 @@ def test_retention_below_a_year_stops_start_up(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
     monkeypatch.setenv("GATEHOUSE_AUDIT_RETENTION_DAYS", "365")
     assert load_settings().audit.audit_retention_days == 365
+
+
+async def test_a_purge_that_removes_every_row_keeps_the_chain_verifiable(
+    runtime: Runtime,
+) -> None:
+    await audit_at(runtime, NOW - timedelta(days=500), "a")
+    await audit_at(runtime, NOW - timedelta(days=400), "b")
+    assert await purge_expired(runtime.db, RETENTION, now=NOW) == 2
+    assert await labels(runtime) == [RETENTION_ACTION]
+    verdict = await verify_chain(runtime.db, runtime.audit_key)
+    assert verdict.ok, verdict.problem
+    await audit_at(runtime, NOW, "c")
+    assert (await verify_chain(runtime.db, runtime.audit_key)).ok

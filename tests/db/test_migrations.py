@@ -31,7 +31,7 @@ from tests import services
 
 T = TypeVar("T")
 VERSIONS = migrate.ROOT / "migrations" / "versions"
-TABLES = {"users", "sessions", "refresh_tokens"}
+TABLES = {"users", "sessions", "refresh_tokens", "outbox_events", "audit_events"}
 FILE_NAME = re.compile(r"^(?P<date>\d{8})_(?P<description>[a-z0-9]+(?:_[a-z0-9]+)*)\.py$")
 
 

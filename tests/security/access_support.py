@@ -14,6 +14,8 @@ from sqlalchemy import select, text, update
 
 from gatehouse.app import create_app
 from gatehouse.users.models import User
+from gatehouse.webhooks.schemas import WebhookCreate
+from gatehouse.webhooks.service import WebhookService
 from tests.factories import Account, Api
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
@@ -21,6 +23,8 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # A password the policy accepts for every generated account (not common, no email part).
 NEW_PASSWORD = "Glacier-Mango-7731"
 OWN, OTHER = "own", "other"
+# Never resolved in tests (example.com has no such name), so never refused as private.
+WEBHOOK_URL = "https://hooks.example.com/gatehouse"
 USERS = User.__table__
 Operation = tuple[str, str]
 
@@ -76,6 +80,8 @@ class World:
     other: Account
     # A second session of the caller, so "end my own session" does not end the caller's.
     actor_second_session: uuid.UUID | None = None
+    # A webhook subscription for the /api/v1/webhooks/{webhook_id} operations.
+    webhook_id: uuid.UUID | None = None
 
     @property
     def someone(self) -> Account:
@@ -90,7 +96,16 @@ async def make_world(api: Api, role: str | None, *, second_session: bool = False
     if actor is not None and second_session:
         extra = Account(actor.id, actor.email, actor.password, actor.role)
         second = session_id(await api.login(extra))
-    return World(actor=actor, other=other, actor_second_session=second)
+    return World(
+        actor=actor, other=other, actor_second_session=second, webhook_id=await make_webhook(api)
+    )
+
+
+async def make_webhook(api: Api) -> uuid.UUID:
+    async with api.runtime.db.session() as session:
+        service = WebhookService(session, api.runtime.settings.worker)
+        hook = await service.create(WebhookCreate(url=WEBHOOK_URL, event_types=["user.deleted"]))
+    return hook.id
 
 
 def target(world: World, variant: str) -> Account:
@@ -106,6 +121,7 @@ def fill_path(path: str, world: World, variant: str) -> str:
             else session_id(who)
         )
         path = path.replace("{session_id}", str(sid))
+    path = path.replace("{webhook_id}", str(world.webhook_id or uuid.UUID(int=0)))
     return path.replace("{user_id}", str(who.id))
 
 
@@ -127,6 +143,13 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
             "password": NEW_PASSWORD,
             "role": "user",
         }
+    if path in ("/api/v1/auth/verify-email/request", "/api/v1/auth/password-reset/request"):
+        return {"email": who.email}
+    if path == "/api/v1/auth/verify-email":
+        # Public, and the same for every role: an unknown token is 400 INVALID_TOKEN.
+        return {"token": "not-a-token-anyone-was-sent"}
+    if path == "/api/v1/auth/password-reset":
+        return {"token": "not-a-token-anyone-was-sent", "new_password": NEW_PASSWORD}
     if (method, path) == ("POST", "/api/v1/users/me/password"):
         return {"current_password": who.password, "new_password": NEW_PASSWORD}
     if method in ("PUT", "PATCH") and path == "/api/v1/users/me":
@@ -136,6 +159,12 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"name": "Renamed Person", "role": target(world, variant).role.value}
     if (method, path) == ("PATCH", "/api/v1/users/{user_id}"):
         return {"name": "Renamed Person"}
+    if (method, path) == ("POST", "/api/v1/webhooks"):
+        return {"url": WEBHOOK_URL, "event_types": ["user.deleted"]}
+    if (method, path) == ("PATCH", "/api/v1/webhooks/{webhook_id}"):
+        return {"description": "Renamed"}
+    if path.endswith(("/rotate-secret", "/test", "/restore")):
+        return None  # no body
     if method in WRITE_METHODS and method != "DELETE":
         raise AssertionError(f"no valid body known for {method} {path}: add one")
     return None

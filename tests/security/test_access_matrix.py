@@ -57,6 +57,11 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("POST", "/api/v1/auth/refresh"): PUBLIC_200,
     ("POST", "/api/v1/auth/register"): allow(201, 201, 201, 201),
     ("POST", "/api/v1/auth/logout"): allow(401, 204, 204, 204),
+    # Public: the same answer for everyone (a token nobody was sent is 400 INVALID_TOKEN).
+    ("POST", "/api/v1/auth/verify-email/request"): allow(202, 202, 202, 202),
+    ("POST", "/api/v1/auth/verify-email"): allow(400, 400, 400, 400),
+    ("POST", "/api/v1/auth/password-reset/request"): allow(202, 202, 202, 202),
+    ("POST", "/api/v1/auth/password-reset"): allow(400, 400, 400, 400),
     ("GET", "/api/v1/users/me"): allow(401, 200, 200, 200),
     ("PUT", "/api/v1/users/me"): allow(401, 403, 200, 200),
     ("PATCH", "/api/v1/users/me"): allow(401, 403, 200, 200),
@@ -77,6 +82,20 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("GET", "/api/v1/users/{user_id}/sessions"): allow(401, 200, 403, 200),
     ("DELETE", "/api/v1/users/{user_id}/sessions"): allow(401, 403, 403, 204),
     ("DELETE", "/api/v1/users/{user_id}/sessions/{session_id}"): allow(401, 403, 403, 204),
+    ("GET", "/api/v1/webhooks"): allow(401, 200, 403, 200),
+    ("POST", "/api/v1/webhooks"): allow(401, 403, 403, 201),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): allow(401, 200, 403, 200),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): allow(401, 403, 403, 200),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): allow(401, 403, 403, 204),
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): allow(401, 403, 403, 200),
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): allow(401, 403, 403, 202),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): allow(401, 200, 403, 200),
+    ("GET", "/api/v1/users/me/export"): allow(401, 200, 200, 200),
+    ("GET", "/api/v1/users/{user_id}/export"): allow(401, Split(200, 403), Split(200, 404), 200),
+    # The matrix's target is a live user: restoring it is a conflict, not a success.
+    ("POST", "/api/v1/users/{user_id}/restore"): allow(401, 403, 403, 409),
+    ("GET", "/api/v1/audit-events"): allow(401, 403, 403, 200),
+    ("GET", "/api/v1/audit-events/export"): allow(401, 403, 403, 200),
 }
 
 # What no response may carry, whoever asks (AC-06).

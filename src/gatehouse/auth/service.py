@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gatehouse.audit.trail import Entry, record
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
@@ -22,6 +23,7 @@ from gatehouse.auth.tokens import (
 from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
+    GatehouseError,
     InvalidCredentials,
     InvalidGrant,
     NotAuthenticated,
@@ -29,6 +31,7 @@ from gatehouse.errors import (
     SessionNotFound,
     UserNotFound,
 )
+from gatehouse.kit.context import actor_var
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
 from gatehouse.users.models import Role, User
@@ -49,6 +52,11 @@ class TokenPair:
 class ClientInfo:
     ip: str | None
     user_agent: str | None
+
+
+def _is_self(user_id: uuid.UUID) -> bool:
+    actor = actor_var.get()
+    return actor is not None and actor.user_id == user_id
 
 
 class AuthService:
@@ -107,13 +115,25 @@ class AuthService:
             email = normalise_email(username)
         except ValueError:
             email = None
+        identifier = email or username.strip().casefold()[:255]
         attempt = None
         if self.protection is not None:
             account = email or "invalid:" + username.strip().casefold()
-            attempt = await self.protection.begin(account, client.ip)
+            try:
+                attempt = await self.protection.begin(account, client.ip)
+            except GatehouseError:
+                self._login_failed(identifier, None, "rate_limited")
+                raise
         user = await self.users.get_by_email(email) if email else None
         verified = await self.hasher.verify(password, user.password_hash if user else None)
         if not verified or (attempt is not None and attempt.refused):
+            if user is None:
+                reason = "unknown_user"
+            elif attempt is not None and attempt.refused:
+                reason = "locked"
+            else:
+                reason = "invalid_password"
+            self._login_failed(identifier, user, reason)
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
         if attempt is not None and self.protection is not None:
@@ -132,7 +152,48 @@ class AuthService:
                 ip=client.ip,
             )
         )
+        record(
+            self.session,
+            Entry(
+                "auth.login",
+                actor_id=user.id,
+                actor_role=user.role,
+                target_type="user",
+                target_id=str(user.id),
+                details={"session_id": str(login.id)},
+                pii={"identifier": identifier},
+            ),
+        )
         return await self._issue(user, login)
+
+    def _login_failed(self, identifier: str, user: User | None, reason: str) -> None:
+        """Audit a refused login; written although the request's transaction rolls back."""
+        record(
+            self.session,
+            Entry(
+                "auth.login",
+                outcome="failure",
+                reason=reason,
+                target_type="user" if user is not None else None,
+                target_id=str(user.id) if user is not None else None,
+                pii={"identifier": identifier},
+            ),
+            always=True,
+        )
+
+    def _refresh_failed(self, reason: str, login: Session | None = None) -> None:
+        record(
+            self.session,
+            Entry(
+                "auth.refresh_reuse" if reason == "reuse_detected" else "auth.refresh",
+                outcome="failure",
+                reason=reason,
+                target_type="user" if login is not None else None,
+                target_id=str(login.user_id) if login is not None else None,
+                details={"session_id": str(login.id)} if login is not None else {},
+            ),
+            always=True,
+        )
 
     async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
         """Rotate: the presented token is spent, a new one is issued in the same family.
@@ -143,20 +204,25 @@ class AuthService:
         token_hash = hash_refresh_token(refresh_token)
         stored = await self.sessions.get_refresh_token(token_hash)
         if stored is None:
+            self._refresh_failed("unknown_token")
             raise InvalidGrant()
         now = utcnow()
         login = await self.sessions.get(stored.session_id)
         if login is None or login.revoked_at is not None:
+            self._refresh_failed("session_ended", login)
             raise InvalidGrant()
         if stored.used_at is not None or not await self.sessions.consume_refresh_token(
             token_hash, now
         ):
             await self.sessions.revoke(login.id, now, "refresh_token_reuse")
+            self._refresh_failed("reuse_detected", login)
             raise InvalidGrant(persist=True)
         if now >= login.expires_at or now >= login.absolute_expires_at:
+            self._refresh_failed("session_expired", login)
             raise InvalidGrant("The session has expired; log in again")
         user = await self.users.get(login.user_id)
         if user is None:
+            self._refresh_failed("user_deleted", login)
             raise InvalidGrant()
         login.expires_at = min(
             now + timedelta(seconds=self.settings.refresh_token_idle_seconds),
@@ -164,10 +230,30 @@ class AuthService:
         )
         login.last_used_at = now
         login.ip = client.ip or login.ip
+        record(
+            self.session,
+            Entry(
+                "auth.refresh",
+                actor_id=user.id,
+                actor_role=user.role,
+                target_type="user",
+                target_id=str(user.id),
+                details={"session_id": str(login.id)},
+            ),
+        )
         return await self._issue(user, login)
 
     async def logout(self, actor: Principal, *, everywhere: bool) -> None:
         now = utcnow()
+        record(
+            self.session,
+            Entry(
+                "auth.logout_all" if everywhere else "auth.logout",
+                target_type="user",
+                target_id=str(actor.user_id),
+                details={"session_id": str(actor.session_id)},
+            ),
+        )
         if not everywhere:
             await self.sessions.revoke(actor.session_id, now, "logout")
             return
@@ -178,15 +264,38 @@ class AuthService:
             await self.session.flush()
 
     async def register(self, data: UserCreate) -> User:
-        if not self.settings.registration_enabled:
-            raise RegistrationDisabled()
-        return await UserService(self.session, self.settings, self.hasher).create(
-            data.model_copy(update={"role": Role.user})
+        attempt = Entry(
+            "auth.register", target_type="user", pii={"email": data.email, "name": data.name}
         )
+        try:
+            if not self.settings.registration_enabled:
+                raise RegistrationDisabled()
+            user = await UserService(self.session, self.settings, self.hasher).create(
+                data.model_copy(update={"role": Role.user}), audit=False
+            )
+        except GatehouseError as exc:
+            attempt.outcome, attempt.reason = "failure", exc.code.lower()
+            record(self.session, attempt, always=True)
+            raise
+        attempt.actor_id, attempt.actor_role = user.id, user.role
+        attempt.target_id = str(user.id)
+        record(self.session, attempt)
+        return user
 
     async def list_sessions(self, user_id: uuid.UUID) -> list[Session]:
         await self._require_user(user_id)
-        return list(await self.sessions.list_active(user_id, utcnow()))
+        found = list(await self.sessions.list_active(user_id, utcnow()))
+        if not _is_self(user_id):
+            record(
+                self.session,
+                Entry(
+                    "session.list",
+                    target_type="user",
+                    target_id=str(user_id),
+                    details={"returned": len(found)},
+                ),
+            )
+        return found
 
     async def end_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
         await self._require_user(user_id)
@@ -194,10 +303,29 @@ class AuthService:
         if login is None or login.user_id != user_id or login.revoked_at is not None:
             raise SessionNotFound(session_id)
         await self.sessions.revoke(session_id, utcnow(), "ended_by_request")
+        record(
+            self.session,
+            Entry(
+                "session.end",
+                target_type="user",
+                target_id=str(user_id),
+                details={"session_id": str(session_id)},
+            ),
+        )
 
     async def end_sessions(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
         await self._require_user(user_id)
-        return await self.sessions.revoke_all(user_id, utcnow(), "ended_by_request", keep=keep)
+        ended = await self.sessions.revoke_all(user_id, utcnow(), "ended_by_request", keep=keep)
+        record(
+            self.session,
+            Entry(
+                "session.end_all",
+                target_type="user",
+                target_id=str(user_id),
+                details={"ended": ended},
+            ),
+        )
+        return ended
 
     async def _require_user(self, user_id: uuid.UUID) -> None:
         if await self.users.get(user_id) is None:

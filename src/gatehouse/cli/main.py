@@ -1,4 +1,5 @@
-"""`gatehouse`: serve, migrate, create-admin, seed."""
+"""`gatehouse`: serve, migrate, create-admin, seed, worker, beat, dead-letters, audit,
+users."""
 
 from __future__ import annotations
 
@@ -189,6 +190,122 @@ def seed(
         raise typer.Exit(2)
     report = _run(settings, lambda runtime: run_seed(runtime, count=count))
     console.print(report)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(value: str | None, settings: Settings) -> str:
+    level = (value or settings.server.log_level).upper()
+    if level not in LOG_LEVELS:
+        console.print(f"[bold red]gatehouse:[/] --loglevel must be one of {', '.join(LOG_LEVELS)}")
+        raise typer.Exit(2)
+    return level
+
+
+def _broker_settings(command: str) -> Settings:
+    settings = _settings()
+    if settings.broker_url is None:
+        console.print(
+            f"[bold red]gatehouse:[/] `gatehouse {command}` needs GATEHOUSE_BROKER_URL "
+            "(amqp://…). Without a broker, `gatehouse serve` runs the background jobs "
+            "in its own process: no worker or beat is needed.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    return settings
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default GATEHOUSE_WORKER_CONCURRENCY)"),
+    ] = None,
+    loglevel: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (default GATEHOUSE_LOG_LEVEL)")
+    ] = None,
+    queues: Annotated[
+        str, typer.Option(help="Queues to consume, comma-separated: tasks, webhooks")
+    ] = "tasks,webhooks",
+) -> None:
+    """Run background jobs from RabbitMQ (Celery worker)."""
+    from gatehouse.worker.setup import run_worker
+
+    settings = _broker_settings("worker")
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    if not chosen or not set(chosen) <= {"tasks", "webhooks"}:
+        console.print("[bold red]gatehouse:[/] --queues takes tasks, webhooks or both")
+        raise typer.Exit(2)
+    code = run_worker(
+        settings,
+        concurrency=concurrency or settings.worker.worker_concurrency,
+        loglevel=_log_level(loglevel, settings),
+        queues=chosen,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def beat(
+    loglevel: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (default GATEHOUSE_LOG_LEVEL)")
+    ] = None,
+) -> None:
+    """Publish the periodic jobs (outbox sweep, cleanup): run exactly one."""
+    from gatehouse.worker.setup import run_beat
+
+    settings = _broker_settings("beat")
+    run_beat(settings, loglevel=_log_level(loglevel, settings))
+
+
+@app.command("dead-letters")
+def dead_letters(
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Move them back to their queue, to run again")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many (default: show 20, replay all)")
+    ] = None,
+) -> None:
+    """Show the jobs in the dead-letter queue, or replay them once the cause is fixed."""
+    from kombu.exceptions import OperationalError
+
+    from gatehouse.worker.dead_letters import peek_dead_letters, replay_dead_letters
+
+    settings = _broker_settings("dead-letters")
+    try:
+        if replay:
+            moved = replay_dead_letters(settings, limit)
+        else:
+            count, letters = peek_dead_letters(settings, limit or 20)
+    except (OperationalError, OSError) as exc:
+        console.print(f"[bold red]gatehouse:[/] cannot reach the broker: {exc}")
+        raise typer.Exit(1) from None
+    if replay:
+        for letter in moved:
+            console.print(f"replayed {letter.job} {letter.task_id} → {letter.queue}")
+        console.print(f"{len(moved)} dead letter(s) replayed.")
+        return
+    console.print(f"{count} dead letter(s) in {settings.worker.task_queue_prefix}.dead")
+    for letter in letters:
+        console.print(
+            f"{letter.died_at}  {letter.job}  {letter.reason} in {letter.queue}  "
+            f"task {letter.task_id}  request {letter.request_id or '-'}  {letter.arguments}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _add_groups() -> None:
+    from gatehouse.cli.data import audit_app, users_app
+
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(users_app, name="users")
+
+
+_add_groups()
 
 
 if __name__ == "__main__":  # pragma: no cover

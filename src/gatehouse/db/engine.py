@@ -26,6 +26,11 @@ from gatehouse.errors import GatehouseError
 # the write lock before its first read, so it never fails to upgrade a read snapshot.
 SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
 _AFTER_COMMIT = "gatehouse.after_commit"
+_BEFORE_COMMIT = "gatehouse.before_commit"
+_AFTER_ROLLBACK = "gatehouse.after_rollback"
+# session.info keys every unit of work carries.
+DATABASE_INFO_KEY = "gatehouse.database"
+WRITE_INFO_KEY = "gatehouse.write"
 
 log = structlog.get_logger("gatehouse.db")
 
@@ -40,6 +45,40 @@ def after_commit(
     row again).
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def before_commit(
+    session: AsyncSession | OrmSession, callback: Callable[[AsyncSession], Awaitable[None]]
+) -> None:
+    """Run `callback(session)` just before this unit of work commits, inside it.
+
+    For writes that must be last in the transaction (the audit chain's lock is then
+    held only for the commit itself).
+    """
+    session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
+
+
+def after_rollback(
+    session: AsyncSession | OrmSession, callback: Callable[[], Awaitable[None]]
+) -> None:
+    """Run `callback` after this unit of work rolled back (e.g. audit a failed attempt)."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
+async def _run_before_commit(session: AsyncSession) -> None:
+    while callbacks := session.info.pop(_BEFORE_COMMIT, []):
+        for callback in callbacks:
+            await callback(session)
+
+
+async def _run_after_rollback(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    callbacks: list[Callable[[], Awaitable[None]]] = session.info.pop(_AFTER_ROLLBACK, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            log.exception("db.after_rollback_failed")
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
@@ -113,22 +152,35 @@ class Database:
         """A unit of work: committed once when the block ends, rolled back on error."""
         async with self.sessionmaker() as session:
             session.info.update(self.info)
+            session.info[DATABASE_INFO_KEY] = self
+            session.info[WRITE_INFO_KEY] = write
             if write and self.is_sqlite:
                 await session.connection(execution_options={SQLITE_IMMEDIATE: True})
             try:
                 yield session
             except GatehouseError as exc:
                 if exc.persist:
-                    await session.commit()
-                    await _run_after_commit(session)
+                    await self._commit(session)
                 else:
                     await session.rollback()
+                    await _run_after_rollback(session)
                 raise
             except BaseException:
                 await session.rollback()
+                await _run_after_rollback(session)
                 raise
+            await self._commit(session)
+
+    async def _commit(self, session: AsyncSession) -> None:
+        try:
+            await _run_before_commit(session)
             await session.commit()
-            await _run_after_commit(session)
+        except BaseException:
+            await session.rollback()
+            await _run_after_rollback(session)
+            raise
+        session.info.pop(_AFTER_ROLLBACK, None)
+        await _run_after_commit(session)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -1,5 +1,6 @@
 """Imports every model so that metadata (Alembic, tests) sees all tables."""
 
+from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import RefreshToken, Session
 from gatehouse.db.base import Base
 from gatehouse.emails.models import EmailMessage
@@ -10,6 +11,7 @@ from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ActionToken",
+    "AuditEvent",
     "Base",
     "EmailMessage",
     "OutboxEvent",

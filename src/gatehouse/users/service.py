@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from gatehouse.audit.trail import Entry, record
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
@@ -39,6 +40,7 @@ from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCr
 
 
 class WrongPassword(Forbidden):
+    audited = True
     code = "INVALID_CURRENT_PASSWORD"
     default_message = "The current password is not correct"
 
@@ -63,7 +65,7 @@ _READ_TIMES = ("created_at", "updated_at")
 _EVENT_FIELDS = ("email", "name", "role", "email_verified")
 
 
-def _public_state(user: User) -> dict[str, Any]:
+def public_state(user: User) -> dict[str, Any]:
     return {
         "email": user.email,
         "name": user.name,
@@ -89,7 +91,7 @@ async def announce_created(session: AsyncSession, user: User) -> None:
 
 async def announce_changes(session: AsyncSession, user: User, before: dict[str, Any]) -> None:
     """Record user.updated with the fields that differ from `before`, if any."""
-    after = _public_state(user)
+    after = public_state(user)
     changes = {name: after[name] for name in _EVENT_FIELDS if after[name] != before[name]}
     if not changes:
         return
@@ -106,6 +108,25 @@ async def announce_password_changed(session: AsyncSession, user: User, reason: s
         UserPasswordChanged(user_id=user.id, reason=reason, version=user.version),
         aggregate_id=user.id,
     )
+
+
+def _on_user(action: str, user_id: uuid.UUID, **fields: Any) -> Entry:
+    return Entry(action, target_type="user", target_id=str(user_id), **fields)
+
+
+def _audit_changes(session: AsyncSession, user: User, before: dict[str, Any]) -> None:
+    """Audit an edit: which fields changed; the role's values (not personal), and the
+    email or name values as personal data (erasable)."""
+    after = public_state(user)
+    changed = [name for name in _EVENT_FIELDS if after[name] != before[name]]
+    if not changed:
+        return
+    details: dict[str, Any] = {"fields": changed}
+    if "role" in changed:
+        details["role"] = {"from": before["role"], "to": after["role"]}
+    pii = {name: after[name] for name in ("email", "name") if name in changed}
+    action = "user.role_change" if "role" in changed else "user.update"
+    record(session, _on_user(action, user.id, details=details, pii=pii))
 
 
 def _user_fields(user: User) -> dict[str, Any]:
@@ -135,11 +156,28 @@ class UserService:
     async def list(self, actor: Principal, params: ListParams) -> tuple[Sequence[User], int]:
         if params.include_deleted and not actor.is_admin:
             raise Forbidden("Only admins can list deleted users")
-        return await self.users.page(params)
+        users, total = await self.users.page(params)
+        record(
+            self.session,
+            Entry(
+                "user.list",
+                target_type="user",
+                details={
+                    "filters": params.model_dump(mode="json", exclude_defaults=True),
+                    "returned": len(users),
+                },
+            ),
+        )
+        return users, total
 
     async def get(self, actor: Principal, user_id: uuid.UUID) -> User:
         """Read one user; a plain user may read only themself (others look absent)."""
         if actor.user_id != user_id and not actor.can_read_users():
+            record(
+                self.session,
+                _on_user("authz.denied", user_id, outcome="denied", reason="not_permitted"),
+                always=True,
+            )
             raise UserNotFound(user_id)
         cache = Cache.of(self.session)
         if cache is None:
@@ -149,13 +187,16 @@ class UserService:
             user = _user_from_fields(fields) if fields is not None else None
         if user is None:
             raise UserNotFound(user_id)
+        if actor.user_id != user_id:
+            record(self.session, _on_user("user.read", user_id))
         return user
 
     async def _read_fields(self, user_id: uuid.UUID) -> dict[str, Any] | None:
         user = await self.users.get(user_id)
         return _user_fields(user) if user is not None else None
 
-    async def create(self, data: UserCreate) -> User:
+    async def create(self, data: UserCreate, *, audit: bool = True) -> User:
+        """A new account; `audit=False` when the caller audits it (sign-up)."""
         self._check_password(data.password, email=data.email, name=data.name, field="password")
         user = User(
             email=data.email,
@@ -166,6 +207,16 @@ class UserService:
         self.users.add(user)
         await self._flush()
         await announce_created(self.session, user)
+        if audit:
+            record(
+                self.session,
+                _on_user(
+                    "user.create",
+                    user.id,
+                    details={"role": user.role},
+                    pii={"email": user.email, "name": user.name},
+                ),
+            )
         return user
 
     async def update(
@@ -177,7 +228,7 @@ class UserService:
     ) -> User:
         """Admin edit of any user: name, email, role."""
         user = await self._get_for_write(user_id, expected_version)
-        before = _public_state(user)
+        before = public_state(user)
         new_role = changes.get("role")
         if new_role is not None and Role(str(new_role)).value != user.role:
             if user.id == actor.user_id:
@@ -192,6 +243,7 @@ class UserService:
             self._set_email(user, str(changes["email"]))
         await self._flush()
         await announce_changes(self.session, user, before)
+        _audit_changes(self.session, user, before)
         return user
 
     async def delete(
@@ -206,23 +258,36 @@ class UserService:
         if actor.role is Role.readonly:
             raise Forbidden("Readonly accounts cannot change their profile")
         user = await self._get_for_write(actor.user_id, expected_version)
-        before = _public_state(user)
+        before = public_state(user)
         if data.email is not None and data.email != user.email:
             if data.current_password is None:
                 raise ReauthenticationRequired()
             if not await self.hasher.verify(data.current_password, user.password_hash):
+                record(
+                    self.session,
+                    _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
+                    always=True,
+                )
                 raise WrongPassword()
             self._set_email(user, data.email)
         if data.name is not None:
             user.name = data.name
         await self._flush()
         await announce_changes(self.session, user, before)
+        _audit_changes(self.session, user, before)
         return user
 
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
         """New password; every other session of the caller ends, this one goes on."""
         user = await self._get_for_write(actor.user_id, None)
         if not await self.hasher.verify(data.current_password, user.password_hash):
+            record(
+                self.session,
+                _on_user(
+                    "auth.password_change", user.id, outcome="failure", reason="wrong_password"
+                ),
+                always=True,
+            )
             raise WrongPassword()
         self._check_password(
             data.new_password, email=user.email, name=user.name, field="new_password"
@@ -231,6 +296,7 @@ class UserService:
         await self._flush()
         await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
         await announce_password_changed(self.session, user, "changed")
+        record(self.session, _on_user("auth.password_change", user.id))
 
     async def delete_me(self, actor: Principal) -> None:
         user = await self._get_for_write(actor.user_id, None)
@@ -247,6 +313,7 @@ class UserService:
         await outbox.record(
             self.session, UserDeleted(user_id=user.id, version=user.version), aggregate_id=user.id
         )
+        record(self.session, _on_user("user.delete", user.id))
 
     @staticmethod
     def _set_email(user: User, email: str) -> None:

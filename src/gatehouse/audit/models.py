@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gatehouse.db.base import Base
+from gatehouse.kit.types import UTCDateTime
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AuditEvent(Base):
+    """One audited action: append-only, each row chained to the one before by an HMAC.
+
+    Personal data (the identifier typed at login, an email or name that changed, the
+    client's IP and user agent) lives in `pii` only, and the chain covers its digest,
+    not the data itself: erasing a person nulls `pii` and the chain still verifies.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Position in the chain: contiguous, assigned under the chain lock.
+    seq: Mapped[int] = mapped_column(BigId, unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Dotted, from a fixed vocabulary (gatehouse.audit.actions), e.g. "auth.login".
+    action: Mapped[str] = mapped_column(String(100))
+    # success | failure | denied
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(100), default=None)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    actor_role: Mapped[str | None] = mapped_column(String(50), default=None)
+    target_type: Mapped[str | None] = mapped_column(String(50), default=None)
+    target_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Safe details: changed field names, roles, counts; never personal data or secrets.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pii: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    pii_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("idx_audit_events_actor", "actor_id", "id"),
+        Index("idx_audit_events_target", "target_id", "id"),
+        Index(
+            "idx_audit_events_action",
+            "action",
+            "id",
+            postgresql_ops={"action": "varchar_pattern_ops"},
+        ),
+        Index("idx_audit_events_outcome", "outcome", "id"),
+        Index("idx_audit_events_occurred_at", "occurred_at", "id"),
+        # "What did request X do?": without it, a full scan (the query API's request_id).
+        Index("idx_audit_events_request", "request_id", "id"),
+    )

@@ -1,0 +1,150 @@
+"""Every SQL statement of the audit query API.
+
+Pages are keyset pages, newest first: `WHERE key < :cursor ORDER BY key DESC LIMIT n+1`;
+nothing counts rows or skips them with OFFSET, so a page costs the same on the
+millionth row as on the first. The key is `id`, whose indexes `(column, id)` hand rows
+over in that order for each equality filter. With a time range the key is
+`(occurred_at, id)` instead, read from the `(occurred_at, id)` index: ordered by id,
+the database would walk every row newer than the range (or older, for the last page)
+to find the few inside it, because nothing tells it that ids and times rise together,
+and they need not: a clock stepped back, or rows written at a travelled time, break it.
+Both orders are the same as long as the clock only moves forward.
+tests/audit/test_scale.py checks the plans at 1,000,000 rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.schemas import AuditFilters
+
+LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ended: the last row's keys."""
+
+    id: int
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, row: AuditEvent) -> Position:
+        return cls(row.id, row.occurred_at)
+
+
+def ordered_by_time(filters: AuditFilters) -> bool:
+    return filters.since is not None or filters.until is not None
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = (
+        prefix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return escaped + "%"
+
+
+def filter_clauses(filters: AuditFilters, *, dialect: str) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.actor_id is not None:
+        clauses.append(AuditEvent.actor_id == filters.actor_id)
+    if filters.target_id is not None:
+        clauses.append(AuditEvent.target_id == filters.target_id)
+    if filters.target_type is not None:
+        clauses.append(AuditEvent.target_type == filters.target_type)
+    if filters.action is not None:
+        # A LIKE with a constant prefix: PostgreSQL turns it into a range on the
+        # varchar_pattern_ops index.
+        clauses.append(AuditEvent.action.like(_like_prefix(filters.action), escape=LIKE_ESCAPE))
+        if dialect == "sqlite":
+            # SQLite's LIKE ignores ASCII case; PostgreSQL's does not. Same answer on both.
+            clauses.append(func.substr(AuditEvent.action, 1, len(filters.action)) == filters.action)
+    if filters.outcome is not None:
+        clauses.append(AuditEvent.outcome == filters.outcome.value)
+    if filters.since is not None:
+        clauses.append(AuditEvent.occurred_at >= filters.since)
+    if filters.until is not None:
+        clauses.append(AuditEvent.occurred_at < filters.until)
+    if filters.request_id is not None:
+        clauses.append(AuditEvent.request_id == filters.request_id)
+    return clauses
+
+
+def page_statement(
+    filters: AuditFilters, *, after: Position | None, limit: int, dialect: str
+) -> Select[AuditEvent]:
+    """One page, newest first: `limit` rows past `after`, and one more to tell whether
+    another page follows."""
+    stmt = select(AuditEvent).where(*filter_clauses(filters, dialect=dialect))
+    if ordered_by_time(filters):
+        if after is not None:
+            key = tuple_(AuditEvent.occurred_at, AuditEvent.id)
+            stmt = stmt.where(key < (after.occurred_at, after.id))
+        stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    else:
+        if after is not None:
+            stmt = stmt.where(AuditEvent.id < after.id)
+        stmt = stmt.order_by(AuditEvent.id.desc())
+    return stmt.limit(limit + 1)
+
+
+def export_statement(
+    filters: AuditFilters, *, after: Position | None, through: int, size: int, dialect: str
+) -> Select[AuditEvent]:
+    """The next export batch, oldest first: rows past `after`, none above id `through`."""
+    stmt = select(AuditEvent).where(
+        *filter_clauses(filters, dialect=dialect), AuditEvent.id <= through
+    )
+    if ordered_by_time(filters):
+        if after is not None:
+            key = tuple_(AuditEvent.occurred_at, AuditEvent.id)
+            stmt = stmt.where(key > (after.occurred_at, after.id))
+        stmt = stmt.order_by(AuditEvent.occurred_at.asc(), AuditEvent.id.asc())
+    else:
+        if after is not None:
+            stmt = stmt.where(AuditEvent.id > after.id)
+        stmt = stmt.order_by(AuditEvent.id.asc())
+    return stmt.limit(size)
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    async def _plan_for_these_values(self) -> None:
+        # asyncpg prepares statements, and after five runs PostgreSQL may switch to one
+        # generic plan for every value: blind to the prefix and the time range, it
+        # walks an index far past the page (measured at 1M rows: 40-70 ms a page for
+        # an actor over a year, instead of 3 ms). Planning per value costs ~0.2 ms.
+        if self.dialect == "postgresql":
+            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+    async def page(
+        self, filters: AuditFilters, *, after: Position | None, limit: int
+    ) -> Sequence[AuditEvent]:
+        """Up to `limit + 1` rows, newest first."""
+        await self._plan_for_these_values()
+        stmt = page_statement(filters, after=after, limit=limit, dialect=self.dialect)
+        return (await self.session.scalars(stmt)).all()
+
+    async def last_id(self) -> int | None:
+        last: int | None = await self.session.scalar(select(func.max(AuditEvent.id)))
+        return last
+
+    async def batch(
+        self, filters: AuditFilters, *, after: Position | None, through: int, size: int
+    ) -> Sequence[AuditEvent]:
+        await self._plan_for_these_values()
+        stmt = export_statement(
+            filters, after=after, through=through, size=size, dialect=self.dialect
+        )
+        return (await self.session.scalars(stmt)).all()

@@ -1,0 +1,78 @@
+"""`gatehouse audit ...` and `gatehouse users ...`: the audit trail and personal data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gatehouse.audit.chain import Verdict
+from gatehouse.audit.service import verify_chain
+from gatehouse.runtime import Runtime
+
+audit_app = typer.Typer(help="The audit trail: check that nobody altered it.")
+users_app = typer.Typer(help="Accounts: find and purge inactive ones.")
+out = Console()
+console = Console(stderr=True)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; name the first row altered, removed or inserted (exit 1)."""
+    from gatehouse.cli.main import _run, _settings
+
+    async def work(runtime: Runtime) -> Verdict:
+        return await verify_chain(runtime.db, runtime.audit_key)
+
+    verdict = _run(_settings(), work)
+    if verdict.problem is None:
+        out.print(f"audit chain OK: {verdict.checked} rows verified")
+        return
+    console.print(
+        f"[bold red]audit chain broken[/] after {verdict.checked} good rows: {verdict.problem}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+@users_app.command("inactive")
+def users_inactive(
+    days: Annotated[
+        int | None,
+        typer.Option(help="No login for this many days (default GATEHOUSE_INACTIVE_USER_DAYS)"),
+    ] = None,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Delete and erase them now (cannot be undone)")
+    ] = False,
+) -> None:
+    """List accounts without a login for a long time; erase them only with --purge."""
+    from gatehouse.cli.main import _run, _settings
+    from gatehouse.privacy.service import list_inactive, purge_inactive
+
+    settings = _settings()
+    window = days if days is not None else settings.audit.inactive_user_days
+    rows = _run(settings, lambda runtime: list_inactive(runtime, window))
+    table = Table(
+        "id", "email", "role", "last login", "created", title=f"No login for {window} days"
+    )
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.email,
+            row.role,
+            row.last_login_at.isoformat() if row.last_login_at else "never",
+            row.created_at.isoformat(),
+        )
+    out.print(table)
+    out.print(f"{len(rows)} inactive account(s)")
+    if not purge:
+        if rows:
+            out.print("Nothing was changed; add --purge to delete and erase them.")
+        return
+    result = _run(settings, lambda runtime: purge_inactive(runtime, window))
+    out.print(f"{result.erased} account(s) deleted and erased")
+    for skipped in result.skipped:
+        out.print(f"kept {skipped.email} ({skipped.id}): {skipped.reason}")

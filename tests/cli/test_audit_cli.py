@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,3 +39,36 @@ async def test_audit_verify_passes_then_names_the_altered_row(cli: Cli) -> None:
     assert broken.code == 1
     assert f"row id {second} (seq 2)" in broken.out
     assert "altered" in broken.out
+
+
+async def test_users_inactive_lists_and_purges_only_with_the_flag(cli: Cli) -> None:
+    await cli.migrated()
+    for who in ("boss", "sleeper"):
+        await cli.ok(
+            "create-admin", "--email", f"{who}@example.com", "--password-stdin", stdin=STRONG
+        )
+    engine = create_async_engine(cli.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE users SET role = 'user', created_at = :old, last_login_at = :old"
+                    " WHERE email = 'sleeper@example.com'"
+                ),
+                {"old": datetime.now(UTC) - timedelta(days=800)},
+            )
+    finally:
+        await engine.dispose()
+
+    listed = await cli.ok("users", "inactive")
+    assert "sleeper@example.com" in listed.out
+    assert "boss@example.com" not in listed.out
+    assert "1 inactive account(s)" in listed.out
+    assert "add --purge" in listed.out
+    assert await cli.scalar("SELECT count(*) FROM users WHERE deleted_at IS NULL") == 2
+
+    purged = await cli.ok("users", "inactive", "--purge")
+    assert "1 account(s) deleted and erased" in purged.out
+    assert await cli.scalar("SELECT count(*) FROM users WHERE email = 'sleeper@example.com'") == 0
+    assert "0 inactive account(s)" in (await cli.ok("users", "inactive")).out
+    assert "audit chain OK" in (await cli.ok("audit", "verify")).out

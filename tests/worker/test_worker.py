@@ -110,9 +110,11 @@ async def test_a_retry_countdown_waits_in_the_brokers_delay_queues_then_runs(
     waiting, _ = await asyncio.to_thread(queue_depth, stack.broker_url, "celery_delayed_2")
     assert waiting >= 1
     assert stack.workers.runs(request_id) == []
-    runs = await wait_until(lambda: stack.workers.runs(request_id), what="the delayed job")
-    # At least once: a busy machine may see the sweep retried; each run is that job.
-    assert {run["job"] for run in runs} == {"maintenance.sweep"}
+    # The sweep may kick other jobs (events.relay), which carry its request id along.
+    await wait_until(
+        lambda: [r for r in stack.workers.runs(request_id) if r["job"] == "maintenance.sweep"],
+        what="the delayed job",
+    )
 
 
 async def test_a_task_that_fails_for_good_is_dead_lettered_and_replayed_once_fixed(

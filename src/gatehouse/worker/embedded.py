@@ -64,6 +64,8 @@ class InProcessRunner:
         start), but finishing it spares a retry, and on SQLite a transaction cancelled
         mid-statement can hold the write lock for a while.
         """
+        if not self._tasks:
+            return  # never started: nothing runs (its queued kicks are in the database too)
         scheduler, consumers = self._tasks[-1:], self._tasks[:-1]
         for task in scheduler:
             task.cancel()

@@ -97,6 +97,8 @@ def make_settings(
         "jwt_private_key": signing_key_pem,
         # Suites that are not about rate limits send far more than 100 requests an hour.
         "rate_limit_enabled": False,
+        # Independent of whether the web apps were built into web/dist.
+        "web_dir": data_dir / "no-web",
     }
     values = {**defaults, **overrides}
     sections = {name: field.annotation for name, field in Settings.model_fields.items()}

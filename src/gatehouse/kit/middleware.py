@@ -37,8 +37,30 @@ _SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The web apps are bundled (no CDN); Mantine-style libraries inject <style> elements.
+_APP_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    b"form-action 'self'",
+)
 # Swagger UI and ReDoc pages load their own scripts and styles.
 _DOCS_PATHS = ("/docs", "/redoc")
+# The API's own paths; every other path belongs to the web apps (gatehouse.web).
+_API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json")
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def is_app_path(path: str) -> bool:
+    """A web-app path: neither the API's nor the API docs'."""
+    return not _under(path, _API_PATHS) and not _under(path, _DOCS_PATHS)
+
+
+def _is_json_response(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    return any(k.lower() == b"content-type" and _is_json(v) for k, v in headers)
 
 
 async def send_error(
@@ -90,9 +112,12 @@ class RequestContextMiddleware:
         https = scope.get("scheme") == "https" or (
             is_trusted_proxy(peer, self.trusted) and headers.get(b"x-forwarded-proto") == b"https"
         )
+        state["https"] = https  # the cookie-mode cookies' Secure attribute follows it
         path: str = scope["path"]
         extra = list(_SECURITY_HEADERS)
-        if not path.startswith(_DOCS_PATHS):
+        # A web-app path gets the app's CSP, unless the answer is JSON (a 404 envelope).
+        app_path = is_app_path(path)
+        if not app_path and not path.startswith(_DOCS_PATHS):
             extra.append(_API_CSP)
         if https:
             extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
@@ -112,6 +137,8 @@ class RequestContextMiddleware:
                 out = list(message.get("headers", []))
                 out.append((b"x-request-id", request_id.encode()))
                 out.extend(h for h in extra if h[0] not in present)
+                if app_path and b"content-security-policy" not in present:
+                    out.append(_API_CSP if _is_json_response(out) else _APP_CSP)
                 message["headers"] = out
             await send(message)
 

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gatehouse import __version__, exception_handlers
+from gatehouse import __version__, exception_handlers, web
 from gatehouse.audit.router import router as audit_router
 from gatehouse.auth.router import TOKEN_PATH, jwks_router, sessions_router
 from gatehouse.auth.router import router as auth_router
@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(router)
     if settings.docs_enabled:
         _mount_docs(app)
+    # Last: every API route and the docs win over the web apps' catch-all.
+    web.install(app, settings)
 
     app.add_middleware(
         BodyGuardMiddleware, max_body_bytes=settings.server.max_body_bytes, form_paths=[TOKEN_PATH]
@@ -113,7 +115,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CORSMiddleware,
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "X-Request-ID",
+                "X-CSRF-Token",
+                "X-Token-Transport",
+            ],
+            # Cookie mode across origins; never with "*" (it would echo any origin).
+            allow_credentials="*" not in settings.server.cors_origins,
             expose_headers=[
                 "ETag",
                 "X-Request-ID",

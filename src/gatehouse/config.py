@@ -99,8 +99,16 @@ class ServerSettings(Section):
     docs_enabled: bool | None = None
     log_level: str = "INFO"
     log_format: str | None = None
+    # The built web apps (gatehouse.web); None: `web/dist` in the working directory.
+    web_dir: Path | None = None
 
     _split = field_validator("cors_origins", "trusted_proxies", mode="before")(_split_list)
+
+    @field_validator("web_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # An empty variable must not become Path("."), the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -164,6 +172,8 @@ class AuthSettings(Section):
     registration_enabled: bool = True
     admin_email: str | None = None
     admin_password: SecretStr | None = None
+    # Secure attribute of the cookie-mode cookies; None: only on requests that came over TLS.
+    cookie_secure: bool | None = None
 
     @model_validator(mode="after")
     def _lifetimes(self) -> AuthSettings:

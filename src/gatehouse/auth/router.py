@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, Body, Header, Request, Response, status
 from pydantic import BaseModel, ValidationError
 
+from gatehouse.auth.cookies import (
+    CSRF_HEADER,
+    REFRESH_COOKIE,
+    TRANSPORT_HEADER,
+    TokenTransport,
+    check_csrf,
+    clear_session_cookies,
+    set_session_cookies,
+)
 from gatehouse.auth.schemas import (
     JWKS,
+    CookieTokenResponse,
     LogoutRequest,
     OAuthForm,
     PasswordGrant,
@@ -31,6 +41,7 @@ from gatehouse.dependencies import (
 )
 from gatehouse.errors import UnsupportedGrantType, ValidationFailed
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
+from gatehouse.runtime import Runtime
 from gatehouse.users.schemas import UserCreate, UserRead
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -42,10 +53,38 @@ _CREDENTIAL_PARAMS = frozenset({"username", "password", "refresh_token", "client
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+TransportHeader = Annotated[
+    TokenTransport | None,
+    Header(
+        alias=TRANSPORT_HEADER,
+        description="`cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` "
+        "cookie, not in the body (browser apps); `json` (default): in the body",
+    ),
+]
+CsrfHeader = Annotated[
+    str | None,
+    Header(
+        alias=CSRF_HEADER,
+        description="Cookie mode: the value of the `gatehouse_csrf` cookie",
+    ),
+]
+AnyTokenResponse = TokenResponse | CookieTokenResponse
+
+
 def _token_response(pair: TokenPair, response: Response) -> TokenResponse:
     response.headers.update(_NO_STORE)
     return TokenResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+def _cookie_response(
+    pair: TokenPair, request: Request, response: Response, runtime: Runtime
+) -> CookieTokenResponse:
+    response.headers.update(_NO_STORE)
+    csrf = set_session_cookies(response, request, pair.refresh_token, runtime.settings.auth)
+    return CookieTokenResponse(
+        access_token=pair.access_token, expires_in=pair.expires_in, csrf_token=csrf
     )
 
 
@@ -112,42 +151,93 @@ _TOKEN_BODY = {
 
 @router.post(
     "/token",
-    response_model=TokenResponse,
+    response_model=AnyTokenResponse,
     responses=errors(*COMMON, 401),
     openapi_extra={"requestBody": _TOKEN_BODY},
 )
 async def issue_token(
-    request: Request, auth: AuthServiceDep, client: ClientDep, response: Response
-) -> TokenResponse:
+    request: Request,
+    auth: AuthServiceDep,
+    client: ClientDep,
+    runtime: RuntimeDep,
+    response: Response,
+    transport: TransportHeader = None,
+) -> AnyTokenResponse:
     """Log in (password grant) or rotate a refresh token (refresh_token grant).
 
     JSON as in the source, or the OAuth2 form, so Swagger UI's Authorize button works.
+    Browser apps log in with `X-Token-Transport: cookie`: the refresh token is then set
+    as an HttpOnly cookie instead of returned (the refresh_token grant is JSON mode only).
     """
     grant = await _read_grant(request)
+    cookie_mode = transport is TokenTransport.cookie
     if isinstance(grant, RefreshGrant):
+        if cookie_mode:
+            raise ValidationFailed(
+                {
+                    TRANSPORT_HEADER: [
+                        "The refresh_token grant is JSON mode only; "
+                        "refresh from the cookie at POST /api/v1/auth/refresh"
+                    ]
+                }
+            )
         pair = await auth.refresh(grant.refresh_token, client)
     else:
         pair = await auth.login(grant.username, grant.password, client)
+    if cookie_mode:
+        return _cookie_response(pair, request, response, runtime)
     return _token_response(pair, response)
 
 
-@router.post("/refresh", response_model=TokenResponse, responses=errors(*COMMON))
+@router.post("/refresh", response_model=AnyTokenResponse, responses=errors(*COMMON, 403))
 async def refresh(
-    body: RefreshRequest, auth: AuthServiceDep, client: ClientDep, response: Response
-) -> TokenResponse:
-    """Trade a refresh token for a new pair; the old refresh token stops working."""
-    pair = await auth.refresh(body.refresh_token, client)
-    return _token_response(pair, response)
+    request: Request,
+    auth: AuthServiceDep,
+    client: ClientDep,
+    runtime: RuntimeDep,
+    response: Response,
+    transport: TransportHeader = None,
+    csrf: CsrfHeader = None,
+    body: RefreshRequest | None = Body(default=None),
+) -> AnyTokenResponse:
+    """Trade a refresh token for a new pair; the old refresh token stops working.
+
+    JSON mode: the token in the body. Cookie mode: no body (or `{}`), the
+    `gatehouse_refresh` cookie, and `X-CSRF-Token` equal to the `gatehouse_csrf` cookie
+    (else `403 CSRF_FAILED`); the new refresh token is set as a cookie again.
+    """
+    if body is not None and body.refresh_token is not None:
+        # A token in the body wins: JSON mode, as before cookie mode existed.
+        pair = await auth.refresh(body.refresh_token, client)
+        if transport is TokenTransport.cookie:
+            return _cookie_response(pair, request, response, runtime)
+        return _token_response(pair, response)
+    token = request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise ValidationFailed(
+            {"refresh_token": ["Field required (or the gatehouse_refresh cookie in cookie mode)"]}
+        )
+    check_csrf(request, csrf, runtime.settings.server)
+    pair = await auth.refresh(token, client)
+    # A token from the cookie goes back into the cookie, never into a script's reach.
+    return _cookie_response(pair, request, response, runtime)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(*AUTHED))
 async def logout(
     actor: CurrentUser,
     auth: AuthServiceDep,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
     body: LogoutRequest | None = Body(default=None),
 ) -> None:
-    """End this session, or every session of yours with `{"all": true}`."""
+    """End this session, or every session of yours with `{"all": true}`.
+
+    Also expires the cookie-mode cookies (`gatehouse_refresh`, `gatehouse_csrf`).
+    """
     await auth.logout(actor, everywhere=bool(body and body.all))
+    clear_session_cookies(response, request, runtime.settings.auth)
 
 
 @router.post(

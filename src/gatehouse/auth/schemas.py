@@ -42,7 +42,11 @@ class OAuthForm(BaseModel):
 
 
 class RefreshRequest(RequestBody):
-    refresh_token: Text = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
+    refresh_token: Text | None = Field(
+        default=None,
+        max_length=REFRESH_TOKEN_MAX_LENGTH,
+        description="Required in JSON mode; omit it in cookie mode (the gatehouse_refresh cookie)",
+    )
 
 
 class LogoutRequest(RequestBody):
@@ -63,6 +67,17 @@ class TokenResponse(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class CookieTokenResponse(BaseModel):
+    """Cookie mode: the refresh token is in the HttpOnly `gatehouse_refresh` cookie."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the access token expires")
+    csrf_token: str = Field(
+        description="Also in the gatehouse_csrf cookie; send it as X-CSRF-Token to refresh"
+    )
 
 
 class SessionRead(Schema):

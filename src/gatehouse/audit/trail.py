@@ -23,6 +23,7 @@ from gatehouse.db.engine import (
     DATABASE_INFO_KEY,
     WRITE_INFO_KEY,
     Database,
+    after_commit,
     after_rollback,
     before_commit,
 )
@@ -103,9 +104,14 @@ async def _append_pending(session: AsyncSession) -> None:
     database: Database = session.info[DATABASE_INFO_KEY]
     if database.is_sqlite and not session.info.get(WRITE_INFO_KEY, True):
         # A SQLite read transaction cannot become a writer safely (its snapshot may be
-        # stale): the audit of a read gets a transaction of its own.
-        async with database.session() as own:
-            await append(own, key, entries)
+        # stale): the audit of a read gets a transaction of its own, once the read has
+        # given its connection back (holding one while waiting for another starves the
+        # pool under concurrent reads).
+        async def write_after() -> None:
+            async with database.session() as own:
+                await append(own, key, entries)
+
+        after_commit(session, write_after)
         return
     await append(session, key, entries)
 

@@ -4,13 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Uuid
+from sqlalchemy import JSON, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatehouse.db.base import Base
-from gatehouse.kit.types import UTCDateTime
-
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from gatehouse.kit.types import BigId, UTCDateTime
 
 
 class AuditEvent(Base):

@@ -11,31 +11,15 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit import trail
-from gatehouse.audit.chain import Verdict, verify
+from gatehouse.audit.chain import HASHED_FIELDS, Verdict, verify
 from gatehouse.audit.models import AuditEvent
 from gatehouse.db.engine import Database
 from gatehouse.kit.time import utcnow
 
 RETENTION_ACTION = "audit.retention_purge"
 _BATCH = 2000
-_COLUMNS = (
-    "id",
-    "seq",
-    "occurred_at",
-    "action",
-    "outcome",
-    "reason",
-    "actor_id",
-    "actor_role",
-    "target_type",
-    "target_id",
-    "request_id",
-    "details",
-    "pii",
-    "pii_digest",
-    "prev_hash",
-    "hash",
-)
+# What verify reads of a row: the hashed fields and what the chain stores beside them.
+_COLUMNS = ("id", *HASHED_FIELDS, "pii", "prev_hash", "hash")
 
 
 async def allow_maintenance(session: AsyncSession) -> None:

@@ -118,7 +118,7 @@ async def _append_pending(session: AsyncSession) -> None:
 
 async def append(session: AsyncSession, key: bytes, entries: list[Entry]) -> None:
     """Chain `entries` after the last row; the caller's transaction commits them."""
-    if session.bind is not None and session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
     last = (
         await session.execute(

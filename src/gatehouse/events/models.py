@@ -4,15 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, Uuid, func, text
+from sqlalchemy import JSON, Index, Integer, String, Text, Uuid, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatehouse.db.base import Base
 from gatehouse.kit.time import utcnow
-from gatehouse.kit.types import UTCDateTime
-
-# SQLite only auto-numbers an INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer, "sqlite")
+from gatehouse.kit.types import BigId, UTCDateTime
 
 
 class OutboxEvent(Base):

@@ -4,6 +4,7 @@ PYTHON ?= python3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+WEB := web
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -26,7 +27,27 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(BIN)/.installed ## Install Python dependencies (from uv.lock)
 
-run: install migrate ## Migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite)
+# The web apps: node packages from web/package-lock.json, built by Vite into web/dist.
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/admin -type f 2>/dev/null) \
+	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json
+
+$(WEB)/dist/.built: $(WEB)/node_modules/.installed $(WEB_SOURCES)
+	cd $(WEB) && npm run build --silent
+	@touch $@
+
+web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
+
+web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
+
+api-client: install web-install ## Regenerate web/openapi.json and the web apps' typed API client
+	$(BIN)/python scripts/export_openapi.py
+	cd $(WEB) && npm run api --silent
+
+run: install migrate web ## Build the apps, migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite)
 	$(BIN)/gatehouse serve
 
 worker: install ## Run background jobs from RabbitMQ (needs GATEHOUSE_BROKER_URL)
@@ -41,14 +62,20 @@ migrate: install ## Apply database migrations
 makemigration: install ## New migration from model changes: make makemigration m="add x"
 	$(BIN)/alembic revision --autogenerate -m "$(m)" --rev-id "$$(date +%Y%m%d)_$$(date +%H%M%S)"
 
-test: install ## Whole test suite (SQLite always; PostgreSQL when reachable)
+test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium when there), Vitest
 	$(BIN)/pytest $(PYTEST_ARGS)
+	cd $(WEB) && npm test --silent
 
-lint: install ## ruff check, ruff format --check, mypy, event schemas current
+screenshots: install web ## The README's screenshots of the apps, taken by the e2e suite
+	E2E_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/web -q
+
+lint: install web-install ## ruff, mypy, event schemas and the web apps' API client current, tsc
 	$(BIN)/ruff check src tests migrations scripts
 	$(BIN)/ruff format --check src tests migrations scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/export_event_schemas.py --check
+	$(BIN)/python scripts/export_openapi.py --check
+	cd $(WEB) && npm run api:check --silent && npm run typecheck --silent
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format src tests migrations scripts
@@ -63,7 +90,7 @@ bench: install ## Benchmarks (requests/s of the hot paths)
 seed: install migrate ## Sample users of every role
 	$(BIN)/python scripts/seed_database.py --env development
 
-clean: ## Remove the virtualenvs and the embedded data dir
-	rm -rf $(VENV) $(TOOLS) .gatehouse
+clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
+	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

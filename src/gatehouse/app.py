@@ -14,7 +14,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from gatehouse import __version__, exception_handlers, web
 from gatehouse.audit.router import router as audit_router
-from gatehouse.auth.router import TOKEN_PATH, jwks_router, sessions_router
+from gatehouse.auth.router import (
+    TOKEN_PATH,
+    TOKEN_REQUEST_MODELS,
+    jwks_router,
+    sessions_router,
+)
 from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
 from gatehouse.health.router import router as health_router
@@ -84,7 +89,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if runtime is not None:
         app.state.runtime = runtime
     exception_handlers.install(app)
-    openapi.install(app, title="Gatehouse", version=__version__, description=DESCRIPTION)
+    openapi.install(
+        app,
+        title="Gatehouse",
+        version=__version__,
+        description=DESCRIPTION,
+        models=TOKEN_REQUEST_MODELS,
+    )
 
     for router in (
         health_router,

@@ -132,6 +132,9 @@ async def _read_grant(request: Request) -> PasswordGrant | RefreshGrant:
     return _parse(PasswordGrant, payload)
 
 
+# Read from the raw request, so the app adds them to the document's components.
+TOKEN_REQUEST_MODELS = (PasswordGrant, RefreshGrant, OAuthForm)
+
 _TOKEN_BODY = {
     "required": True,
     "content": {

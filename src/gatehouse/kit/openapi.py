@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from gatehouse.kit.schemas import ErrorResponse
 
@@ -63,8 +66,19 @@ COMMON = (400, 413, 415, 429, 500, 503)
 AUTHED = (*COMMON, 401, 403)
 
 
-def install(app: FastAPI, *, title: str, version: str, description: str) -> None:
-    """Replace FastAPI's 422 shape with our 400 envelope, and add the X-Request-ID header."""
+def install(
+    app: FastAPI,
+    *,
+    title: str,
+    version: str,
+    description: str,
+    models: Sequence[type[BaseModel]] = (),
+) -> None:
+    """Replace FastAPI's 422 shape with our 400 envelope, and add the X-Request-ID header.
+
+    `models` are schemas that operations reference by hand (a request body read from
+    the raw request): FastAPI only collects the models of declared parameters.
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -84,7 +98,14 @@ def install(app: FastAPI, *, title: str, version: str, description: str) -> None
                         headers.update(_RATE_LIMIT_HEADERS)
                     if status == "429":
                         headers.update(_RETRY_AFTER_HEADER)
-        components = schema.get("components", {}).get("schemas", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if models:
+            _, extra = models_json_schema(
+                [(model, "validation") for model in models],
+                ref_template="#/components/schemas/{model}",
+            )
+            for name, definition in extra.get("$defs", {}).items():
+                components.setdefault(name, definition)
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         app.openapi_schema = schema

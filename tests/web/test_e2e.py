@@ -1,0 +1,104 @@
+"""The web apps end to end: a real Chromium (Debian's `chromium`, driven by
+playwright-core) against a live `gatehouse serve` on loopback with a fresh SQLite
+database, serving the apps built in web/dist (`make test` builds them first).
+
+The scenarios are in web/e2e/*.e2e.mjs; a failed step leaves a screenshot in
+web/e2e/artifacts/failures. Without node, Chromium or a build the suite is skipped
+(a failure under REQUIRE_SERVICES=1) and the summary says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import services
+from tests.processes import ROOT, serve, stop
+
+WEB = ROOT / "web"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "river stone lantern 42"
+ACCESS_TTL = 30  # the shortest the settings allow; the expired-token scenario waits it out
+RUN_LIMIT = 300
+
+
+def _missing() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    if not (WEB / "node_modules" / "playwright-core").is_dir():
+        return "web/node_modules is missing (make web)"
+    pages = [WEB / "dist" / "index.html", WEB / "dist" / "admin" / "index.html"]
+    if not all(page.is_file() for page in pages):
+        return "the web apps are not built (make web)"
+    return None
+
+
+@pytest.fixture
+def browser_ready() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if services.REQUIRE:
+        pytest.fail(f"web e2e: {reason} and REQUIRE_SERVICES=1", pytrace=False)
+    services.skipped_suites["web e2e (Chromium)"] = reason
+    pytest.skip(reason)
+
+
+def _server_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    env |= {
+        "GATEHOUSE_ENV": "development",
+        "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
+        "GATEHOUSE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+        "GATEHOUSE_WEB_DIR": str(WEB / "dist"),
+        "GATEHOUSE_ADMIN_EMAIL": ADMIN_EMAIL,
+        "GATEHOUSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "GATEHOUSE_BCRYPT_ROUNDS": "4",
+        "GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS": str(ACCESS_TTL),
+        "GATEHOUSE_JWT_LEEWAY_SECONDS": "0",
+        "GATEHOUSE_LOG_FORMAT": "json",
+    }
+    return env
+
+
+async def test_web_apps_end_to_end(browser_ready: None, tmp_path: Path) -> None:
+    env = _server_env(tmp_path)
+    migrate = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("gatehouse")), "migrate", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    migrated, _ = await migrate.communicate()
+    assert migrate.returncode == 0, migrated.decode(errors="replace")
+    server = await serve(env, tmp_path / "server.log")
+    try:
+        node_env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+        node_env |= {
+            "E2E_BASE_URL": server.url,
+            "E2E_ADMIN_EMAIL": ADMIN_EMAIL,
+            "E2E_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "E2E_ACCESS_TTL": str(ACCESS_TTL),
+            "CHROMIUM": CHROMIUM,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            "node", "e2e/run.mjs", cwd=WEB, env=node_env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), RUN_LIMIT)
+        except TimeoutError:
+            proc.kill()
+            output, _ = await proc.communicate()
+            pytest.fail(f"e2e did not finish in {RUN_LIMIT}s:\n{output.decode(errors='replace')}")
+        report = output.decode(errors="replace")
+        print(report)
+        assert proc.returncode == 0, f"{report}\n--- server log ---\n{server.output()[-6000:]}"
+    finally:
+        await stop(server)

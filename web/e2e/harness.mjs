@@ -1,0 +1,138 @@
+// What every end-to-end scenario uses: a real Chromium (Debian's, driven by
+// playwright-core), a screenshot of the page when a step fails, and the checks every
+// screen must pass (each form control labelled; nothing wider than the window).
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export const env = {
+  baseUrl: process.env.E2E_BASE_URL ?? "http://127.0.0.1:8000",
+  adminEmail: process.env.E2E_ADMIN_EMAIL ?? "admin@example.com",
+  adminPassword: process.env.E2E_ADMIN_PASSWORD ?? "",
+  /** Seconds an access token lives on the server under test. */
+  accessTtl: Number(process.env.E2E_ACCESS_TTL ?? "30"),
+  failures: process.env.E2E_FAILURE_DIR ?? join(HERE, "artifacts", "failures"),
+  /** README screenshots are written here when set (`make screenshots`). */
+  screenshots: process.env.E2E_SCREENSHOT_DIR ?? join(HERE, "artifacts", "screenshots"),
+  chromium: process.env.CHROMIUM ?? "/usr/bin/chromium",
+};
+
+export const PHONE = { width: 375, height: 740 };
+export const DESKTOP = { width: 1280, height: 860 };
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: env.chromium,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-quic",
+    ],
+  });
+}
+
+/** A fresh browser profile (no cookies) at a given viewport. */
+export async function newPage(browser, viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport, baseURL: env.baseUrl, locale: "en-GB" });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+  });
+  page.problems = problems;
+  return page;
+}
+
+function slug(text) {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+/**
+ * One named step of a scenario. A failure saves a screenshot of the page and the
+ * failing step's name, then fails the scenario.
+ */
+export function stepper(scenario, log = console.log) {
+  let count = 0;
+  return async function step(page, name, action) {
+    count += 1;
+    const started = Date.now();
+    try {
+      const result = await action();
+      log(`  ok   ${scenario} › ${name} (${Date.now() - started} ms)`);
+      return result;
+    } catch (error) {
+      await mkdir(env.failures, { recursive: true });
+      const file = join(env.failures, `${slug(scenario)}-${String(count).padStart(2, "0")}-${slug(name)}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      log(`  FAIL ${scenario} › ${name}: screenshot ${file}`);
+      if (page.problems?.length) log(`       ${page.problems.join("\n       ")}`);
+      error.message = `${scenario} › ${name}: ${error.message}`;
+      throw error;
+    }
+  };
+}
+
+/** Every visible form control has an accessible name (a label a screen reader reads). */
+export async function assertLabelled(page) {
+  const unlabelled = await page.evaluate(() => {
+    const controls = document.querySelectorAll("input, select, textarea, button, [role=switch], [role=checkbox]");
+    const out = [];
+    for (const element of controls) {
+      if (element.type === "hidden") continue;
+      const box = element.getBoundingClientRect();
+      const style = getComputedStyle(element);
+      if (box.width === 0 && box.height === 0) continue;
+      if (style.visibility === "hidden" || style.display === "none") continue;
+      const labelled =
+        (element.labels && element.labels.length > 0 && [...element.labels].some((l) => l.textContent.trim())) ||
+        element.getAttribute("aria-label")?.trim() ||
+        (element.getAttribute("aria-labelledby") &&
+          element
+            .getAttribute("aria-labelledby")
+            .split(/\s+/)
+            .some((id) => document.getElementById(id)?.textContent.trim())) ||
+        (element.tagName === "BUTTON" && element.textContent.trim()) ||
+        element.getAttribute("title")?.trim();
+      if (!labelled) out.push(element.outerHTML.slice(0, 160));
+    }
+    return out;
+  });
+  if (unlabelled.length) throw new Error(`form controls without a label:\n${unlabelled.join("\n")}`);
+}
+
+/** Nothing sticks out sideways: the page fits the window's width (phone included). */
+export async function assertFits(page) {
+  const { scroll, width } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+  }));
+  if (scroll > width + 1) throw new Error(`page is ${scroll}px wide in a ${width}px window`);
+}
+
+/** Both checks at once, for every screen a scenario visits. */
+export async function assertUsable(page) {
+  await assertLabelled(page);
+  await assertFits(page);
+}
+
+/** A README screenshot (docs/screenshots when run by `make screenshots`). */
+export async function saveScreenshot(page, name) {
+  await mkdir(env.screenshots, { recursive: true });
+  await page.screenshot({ path: join(env.screenshots, `${name}.png`) });
+}
+
+export function unique(prefix) {
+  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

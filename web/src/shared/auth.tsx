@@ -1,0 +1,79 @@
+// Who is logged in, for both apps: on load the refresh cookie is tried once, so a
+// reload keeps the person logged in without any token in storage.
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { type ReactNode, createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import { type User, api, session, unwrap } from "./api";
+import type { Credentials } from "./session";
+
+type AuthState = {
+  /** `loading` until the first refresh attempt has answered. */
+  status: "loading" | "signed-out" | "signed-in";
+  user: User | null;
+  login: (credentials: Credentials) => Promise<User>;
+  logout: (all?: boolean) => Promise<void>;
+};
+
+const AuthContext = createContext<AuthState | null>(null);
+
+export const ME_KEY = ["me"] as const;
+
+export function fetchMe(): Promise<User> {
+  return unwrap(api.GET("/api/v1/users/me"));
+}
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const queryClient = useQueryClient();
+  const [started, setStarted] = useState(false);
+  const signedIn = useSyncExternalStore(
+    (listener) => session.subscribe(listener),
+    () => session.signedIn,
+  );
+
+  useEffect(() => {
+    session
+      .refresh()
+      .catch(() => null)
+      .finally(() => setStarted(true));
+  }, []);
+
+  useEffect(() => {
+    // Logged out (here, or the API refused the session): nothing cached may outlive it.
+    if (!signedIn) queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== "public" });
+  }, [signedIn, queryClient]);
+
+  const me = useQuery({ queryKey: ME_KEY, queryFn: fetchMe, enabled: signedIn, staleTime: 60_000 });
+
+  const login = useCallback(
+    async (credentials: Credentials) => {
+      await session.login(credentials);
+      const user = await fetchMe();
+      queryClient.setQueryData(ME_KEY, user);
+      return user;
+    },
+    [queryClient],
+  );
+
+  const logout = useCallback(
+    async (all = false) => {
+      await session.logout(all);
+      queryClient.clear();
+    },
+    [queryClient],
+  );
+
+  const value = useMemo<AuthState>(() => {
+    let status: AuthState["status"];
+    if (!started) status = "loading";
+    else if (!signedIn) status = "signed-out";
+    else status = me.data ? "signed-in" : me.isError ? "signed-out" : "loading";
+    return { status, user: signedIn ? (me.data ?? null) : null, login, logout };
+  }, [started, signedIn, me.data, me.isError, login, logout]);
+
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthState {
+  const value = useContext(AuthContext);
+  if (!value) throw new Error("useAuth outside AuthProvider");
+  return value;
+}

@@ -1,0 +1,128 @@
+// The API's error envelope (source §1.6) turned into words a person understands.
+import type { components } from "../api/schema";
+
+export type ErrorBody = components["schemas"]["ErrorBody"];
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
+  readonly requestId: string | null;
+  /** Seconds to wait, from the Retry-After header of a 429 or 503. */
+  readonly retryAfter: number | null;
+
+  constructor(status: number, body: Partial<ErrorBody> | null, retryAfter: number | null = null) {
+    super(body?.message ?? `The server answered ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = body?.code ?? (status >= 500 ? "INTERNAL_ERROR" : "UNKNOWN");
+    this.details = body?.details ?? {};
+    this.requestId = body?.request_id ?? null;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Thrown when the browser could not reach Gatehouse at all. */
+export class NetworkError extends Error {
+  constructor() {
+    super("Gatehouse could not be reached. Check your connection and try again.");
+    this.name = "NetworkError";
+  }
+}
+
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** Build an ApiError from a failed response, whatever its body holds. */
+export async function apiErrorFrom(response: Response, body?: unknown): Promise<ApiError> {
+  let envelope: Partial<ErrorBody> | null = null;
+  const parsed = body === undefined ? await response.json().catch(() => null) : body;
+  if (parsed && typeof parsed === "object" && "error" in parsed) {
+    envelope = (parsed as { error: Partial<ErrorBody> }).error;
+  }
+  return new ApiError(response.status, envelope, parseRetryAfter(response.headers.get("Retry-After")));
+}
+
+/** "30 seconds", "1 minute", "3 minutes": a wait rounded up to what a person reads. */
+export function describeWait(seconds: number): string {
+  if (seconds < 60) {
+    const s = Math.max(1, Math.ceil(seconds));
+    return s === 1 ? "1 second" : `${s} seconds`;
+  }
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? "1 minute" : `${minutes} minutes`;
+}
+
+const MESSAGES: Record<string, string> = {
+  INVALID_CREDENTIALS: "That email and password do not match an account.",
+  INVALID_CURRENT_PASSWORD: "Your current password is not right.",
+  REAUTHENTICATION_REQUIRED: "Enter your current password to make this change.",
+  INVALID_GRANT: "Your session has ended. Please log in again.",
+  UNAUTHORIZED: "Your session has ended. Please log in again.",
+  CSRF_FAILED: "Your session could not be confirmed. Please log in again.",
+  FORBIDDEN: "Your account is not allowed to do this.",
+  REGISTRATION_DISABLED: "Sign-up is closed on this service. Ask an administrator for an account.",
+  USER_NOT_FOUND: "That user no longer exists.",
+  SESSION_NOT_FOUND: "That session has already ended.",
+  WEBHOOK_NOT_FOUND: "That webhook no longer exists.",
+  NOT_FOUND: "That could not be found.",
+  VERSION_CONFLICT: "Someone else changed this in the meantime. Reload and try again.",
+  LAST_ADMIN: "This is the last admin: make another user an admin first, so the service keeps one.",
+  EMAIL_TAKEN: "An account with that email already exists.",
+  INVALID_TOKEN: "This link is not valid any more. It may have been used already or have expired; ask for a new one.",
+  USER_ERASED: "This account has been erased for good.",
+  RESTORE_WINDOW_CLOSED: "This account can no longer be restored.",
+  WEBHOOK_DISABLED: "This webhook is disabled. Enable it first.",
+  INTERNAL_ERROR: "Something went wrong on our side. Please try again in a moment.",
+};
+
+/** One sentence for a person, for any error a request can end with. */
+export function describeError(error: unknown): string {
+  if (error instanceof NetworkError) return error.message;
+  if (!(error instanceof ApiError)) {
+    return "Something went wrong. Please try again.";
+  }
+  if (error.code === "RATE_LIMITED" || error.status === 429) {
+    const wait = error.retryAfter ?? 60;
+    return `Too many attempts. Try again in ${describeWait(wait)}.`;
+  }
+  if (error.code === "SERVICE_UNAVAILABLE" || error.status === 503) {
+    const wait = error.retryAfter;
+    return wait
+      ? `The service is busy right now. Try again in ${describeWait(wait)}.`
+      : "The service is busy right now. Please try again shortly.";
+  }
+  if (error.code === "VALIDATION_ERROR" || error.code === "CONFLICT") {
+    const fields = fieldErrors(error);
+    const first = Object.values(fields)[0];
+    if (first) return first;
+    return error.message || "Some of what you entered is not valid.";
+  }
+  return MESSAGES[error.code] ?? error.message ?? "Something went wrong. Please try again.";
+}
+
+/**
+ * Messages per form field, from a 400's `details` ({"field.path": ["message"]}).
+ * The last segment names the field (`body.email` → `email`).
+ */
+export function fieldErrors(error: unknown): Record<string, string> {
+  if (!(error instanceof ApiError)) return {};
+  const out: Record<string, string> = {};
+  for (const [path, messages] of Object.entries(error.details)) {
+    const field = path.split(".").pop() ?? path;
+    const text = Array.isArray(messages) ? messages.map(String).join(" ") : String(messages);
+    if (text) out[field] = humanize(text);
+  }
+  return out;
+}
+
+function humanize(message: string): string {
+  if (message.startsWith("value is not a valid email address")) return "Enter a valid email address.";
+  const text = message.replace(/^Value error, /, "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

@@ -1,0 +1,32 @@
+import { resolve } from "node:path";
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
+
+// One build, two pages: the client app (index.html, served at /) and the admin portal
+// (admin/index.html, served at /admin). They share chunks under /assets, which the API
+// serves with a year-long cache because every name carries a content hash.
+export default defineConfig({
+  plugins: [react()],
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: false,
+    rollupOptions: {
+      input: {
+        client: resolve(import.meta.dirname, "index.html"),
+        admin: resolve(import.meta.dirname, "admin/index.html"),
+      },
+    },
+  },
+  server: {
+    // `npm run dev`: the API on :8000 answers the apps' calls.
+    proxy: { "/api": "http://127.0.0.1:8000" },
+  },
+  test: {
+    environment: "jsdom",
+    globals: true,
+    setupFiles: ["src/test-setup.ts"],
+    include: ["src/**/*.test.{ts,tsx}"],
+    css: false,
+  },
+});

@@ -25,3 +25,15 @@ if (!window.ResizeObserver) {
     disconnect() {}
   };
 }
+
+// jsdom gives Node's Request, which refuses the app's relative URLs ("/api/v1/…"); the
+// browser resolves them against the page. Imported before anything creates the API client.
+const NativeRequest = globalThis.Request;
+
+class PageRequest extends NativeRequest {
+  constructor(input: RequestInfo | URL, init?: RequestInit) {
+    super(typeof input === "string" ? new URL(input, window.location.href).href : input, init);
+  }
+}
+
+globalThis.Request = PageRequest as typeof Request;

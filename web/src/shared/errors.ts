@@ -77,6 +77,7 @@ const MESSAGES: Record<string, string> = {
   INVALID_TOKEN: "This link is not valid any more. It may have been used already or have expired; ask for a new one.",
   USER_ERASED: "This account has been erased for good.",
   RESTORE_WINDOW_CLOSED: "This account can no longer be restored.",
+  USER_NOT_DELETED: "This account is not deleted, so there is nothing to restore.",
   WEBHOOK_DISABLED: "This webhook is disabled. Enable it first.",
   INTERNAL_ERROR: "Something went wrong on our side. Please try again in a moment.",
 };

@@ -1,5 +1,5 @@
 // Pieces both apps use: the providers, an error line, a confirmation, a full-page loader.
-import { Alert, Center, Loader, MantineProvider, createTheme } from "@mantine/core";
+import { Alert, Center, Loader, MantineProvider, Modal, Notification, createTheme } from "@mantine/core";
 import "@mantine/core/styles.css";
 import { ModalsProvider, modals } from "@mantine/modals";
 import { Notifications } from "@mantine/notifications";
@@ -13,6 +13,11 @@ export const theme = createTheme({
   primaryColor: "indigo",
   defaultRadius: "md",
   fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif",
+  // Their close buttons are an icon alone: give every one a name screen readers say.
+  components: {
+    Modal: Modal.extend({ defaultProps: { closeButtonProps: { "aria-label": "Close" } } }),
+    Notification: Notification.extend({ defaultProps: { closeButtonProps: { "aria-label": "Close the message" } } }),
+  },
 });
 
 function retry(failures: number, error: unknown): boolean {

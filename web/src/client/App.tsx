@@ -1,21 +1,39 @@
-import { Container, Paper, Title } from "@mantine/core";
 import { Route, Routes } from "react-router";
-import { LoginForm } from "../shared/LoginForm";
+import { PublicOnly, RequireAuth } from "./guards";
+import { AccountDeletedPage } from "./pages/AccountDeletedPage";
+import { DataPage } from "./pages/DataPage";
+import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
+import { LoginPage } from "./pages/LoginPage";
+import { NotFoundPage } from "./pages/NotFoundPage";
+import { PasswordPage } from "./pages/PasswordPage";
+import { ProfilePage } from "./pages/ProfilePage";
+import { ResetPasswordPage } from "./pages/ResetPasswordPage";
+import { SessionsPage } from "./pages/SessionsPage";
+import { SignupPage } from "./pages/SignupPage";
+import { VerifyEmailPage } from "./pages/VerifyEmailPage";
+import { SignedInLayout } from "./SignedInLayout";
 
 export function App() {
   return (
     <Routes>
-      <Route
-        path="*"
-        element={
-          <Container size={420} py="xl">
-            <Title order={1}>Gatehouse</Title>
-            <Paper withBorder p="lg" mt="md">
-              <LoginForm />
-            </Paper>
-          </Container>
-        }
-      />
+      <Route element={<PublicOnly />}>
+        <Route path="login" element={<LoginPage />} />
+        <Route path="signup" element={<SignupPage />} />
+      </Route>
+      {/* Open whether or not someone is logged in: they come from an email. */}
+      <Route path="forgot-password" element={<ForgotPasswordPage />} />
+      <Route path="reset-password" element={<ResetPasswordPage />} />
+      <Route path="verify-email" element={<VerifyEmailPage />} />
+      <Route path="account-deleted" element={<AccountDeletedPage />} />
+      <Route element={<RequireAuth />}>
+        <Route element={<SignedInLayout />}>
+          <Route index element={<ProfilePage />} />
+          <Route path="password" element={<PasswordPage />} />
+          <Route path="sessions" element={<SessionsPage />} />
+          <Route path="data" element={<DataPage />} />
+        </Route>
+      </Route>
+      <Route path="*" element={<NotFoundPage />} />
     </Routes>
   );
 }

@@ -1,0 +1,37 @@
+// The profile with its version (the ETag), so a save cannot silently overwrite a change
+// made meanwhile in another tab or by an admin (docs/api.md, "ETag and If-Match").
+import { type QueryClient, useQuery } from "@tanstack/react-query";
+import { type User, api } from "../shared/api";
+import { ME_KEY } from "../shared/auth";
+import { apiErrorFrom } from "../shared/errors";
+import type { MeUpdate } from "./validation";
+
+export type VersionedUser = { user: User; etag: string | null };
+
+export const VERSIONED_ME_KEY = [...ME_KEY, "versioned"] as const;
+export const SESSIONS_KEY = [...ME_KEY, "sessions"] as const;
+
+export async function fetchVersionedMe(): Promise<VersionedUser> {
+  const { data, error, response } = await api.GET("/api/v1/users/me");
+  if (!response.ok || !data) throw await apiErrorFrom(response, error ?? null);
+  return { user: data, etag: response.headers.get("ETag") };
+}
+
+export function useVersionedMe() {
+  return useQuery({ queryKey: VERSIONED_ME_KEY, queryFn: fetchVersionedMe });
+}
+
+export async function updateMe(body: MeUpdate, etag: string | null): Promise<VersionedUser> {
+  const { data, error, response } = await api.PATCH("/api/v1/users/me", {
+    params: { header: { "If-Match": etag } },
+    body,
+  });
+  if (!response.ok || !data) throw await apiErrorFrom(response, error ?? null);
+  return { user: data, etag: response.headers.get("ETag") };
+}
+
+/** After a save: the header's name and the form's version both move on. */
+export function storeMe(queryClient: QueryClient, saved: VersionedUser): void {
+  queryClient.setQueryData(ME_KEY, saved.user);
+  queryClient.setQueryData(VERSIONED_ME_KEY, saved);
+}

@@ -1,0 +1,98 @@
+import { Alert, Button, Group, Paper, Stack } from "@mantine/core";
+import { useForm } from "@mantine/form";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, unwrap } from "../../shared/api";
+import { ApiError, describeError } from "../../shared/errors";
+import { PasswordField } from "../../shared/PasswordField";
+import { ErrorText } from "../../shared/ui";
+import { showFieldErrors } from "../forms";
+import { SESSIONS_KEY } from "../me";
+import { PageHeader } from "../PageHeader";
+import { MIN_PASSWORD_LENGTH, confirmError, newPasswordError } from "../validation";
+
+export function PasswordPage() {
+  const queryClient = useQueryClient();
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const form = useForm({
+    initialValues: { current_password: "", new_password: "", confirm: "" },
+    validate: {
+      current_password: (value) => (value ? null : "Enter your current password"),
+      new_password: newPasswordError,
+      confirm: (value, values) => confirmError(value, values.new_password),
+    },
+  });
+
+  const submit = form.onSubmit(async (values) => {
+    setBusy(true);
+    setError(null);
+    setDone(false);
+    try {
+      await unwrap(
+        api.POST("/api/v1/users/me/password", {
+          body: { current_password: values.current_password, new_password: values.new_password },
+        }),
+      );
+      form.reset();
+      // The API ends the other sessions and keeps this one (docs/api.md); had it ended
+      // this one, the next request's refusal would take the person to the login.
+      setDone(true);
+      void queryClient.invalidateQueries({ queryKey: SESSIONS_KEY });
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.code === "INVALID_CURRENT_PASSWORD") {
+        form.setFieldError("current_password", describeError(caught));
+      } else if (!showFieldErrors(form, caught, ["current_password", "new_password"])) {
+        setError(caught);
+      }
+    } finally {
+      setBusy(false);
+    }
+  });
+
+  return (
+    <>
+      <PageHeader
+        title="Change your password"
+        description="After the change, every other device you are logged in on is logged out. This one stays logged in."
+      />
+      <Paper withBorder radius="md" p="lg" maw={520}>
+        <form onSubmit={submit} noValidate aria-label="Change your password">
+          <Stack>
+            {done && (
+              <Alert color="green" title="Password changed" role="status">
+                Your password has been changed, and your other sessions have been ended.
+              </Alert>
+            )}
+            <ErrorText error={error} />
+            <PasswordField
+              label="Current password"
+              autoComplete="current-password"
+              required
+              {...form.getInputProps("current_password")}
+            />
+            <PasswordField
+              label="New password"
+              description={`At least ${MIN_PASSWORD_LENGTH} characters, not containing your name or email.`}
+              autoComplete="new-password"
+              required
+              {...form.getInputProps("new_password")}
+            />
+            <PasswordField
+              label="Confirm new password"
+              autoComplete="new-password"
+              required
+              {...form.getInputProps("confirm")}
+            />
+            <Group justify="flex-end">
+              <Button type="submit" loading={busy}>
+                Change password
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      </Paper>
+    </>
+  );
+}

@@ -1,21 +1,38 @@
-import { Container, Paper, Title } from "@mantine/core";
-import { Route, Routes } from "react-router";
-import { LoginForm } from "../shared/LoginForm";
+import { Navigate, Route, Routes } from "react-router";
+import { useAuth } from "../shared/auth";
+import { PageLoader } from "../shared/ui";
+import { Layout } from "./Layout";
+import { LoginPage, NotAllowedPage } from "./LoginPage";
+import { NotFoundPage } from "./NotFoundPage";
+import { AuditPage } from "./audit/AuditPage";
+import { canUsePortal } from "./permissions";
+import { UserPage } from "./users/UserPage";
+import { UsersPage } from "./users/UsersPage";
+import { WebhookPage } from "./webhooks/WebhookPage";
+import { WebhooksPage } from "./webhooks/WebhooksPage";
 
 export function App() {
+  const { status, user } = useAuth();
+  if (status === "loading") return <PageLoader />;
+  // Logged out at any address: the login, then that same page.
+  if (status === "signed-out" || !user) return <LoginPage />;
+  if (!canUsePortal(user.role)) return <NotAllowedPage />;
+  return <PortalRoutes />;
+}
+
+export function PortalRoutes() {
   return (
     <Routes>
-      <Route
-        path="*"
-        element={
-          <Container size={420} py="xl">
-            <Title order={1}>Gatehouse admin</Title>
-            <Paper withBorder p="lg" mt="md">
-              <LoginForm />
-            </Paper>
-          </Container>
-        }
-      />
+      <Route element={<Layout />}>
+        <Route index element={<Navigate to="/users" replace />} />
+        <Route path="login" element={<Navigate to="/users" replace />} />
+        <Route path="users" element={<UsersPage />} />
+        <Route path="users/:id" element={<UserPage />} />
+        <Route path="audit" element={<AuditPage />} />
+        <Route path="webhooks" element={<WebhooksPage />} />
+        <Route path="webhooks/:id" element={<WebhookPage />} />
+        <Route path="*" element={<NotFoundPage />} />
+      </Route>
     </Routes>
   );
 }

@@ -39,6 +39,11 @@ $(WEB)/dist/.built: $(WEB)/node_modules/.installed $(WEB_SOURCES)
 	cd $(WEB) && npm run build --silent
 	@touch $@
 
+# The e2e suite drives Debian's Chromium (a test tool's own browser download is not used).
+browser: ## Install Chromium from Debian's packages for the web e2e (as root)
+	@command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q chromium >/dev/null)
+
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
 web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
@@ -93,4 +98,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -29,7 +29,7 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     setupFiles: ["src/test-setup.ts"],
-    include: ["src/**/*.test.{ts,tsx}"],
     css: false,
+    include: ["src/**/*.test.{ts,tsx}"],
   },
 });

@@ -67,8 +67,11 @@ migrate: install ## Apply database migrations
 makemigration: install ## New migration from model changes: make makemigration m="add x"
 	$(BIN)/alembic revision --autogenerate -m "$(m)" --rev-id "$$(date +%Y%m%d)_$$(date +%H%M%S)"
 
+# pytest-xdist: one worker per core; every test makes its own databases, vhosts and keys.
+PYTEST_WORKERS ?= auto
+
 test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium when there), Vitest
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	cd $(WEB) && npm test --silent
 
 screenshots: install web ## The README's screenshots of the apps, taken by the e2e suite

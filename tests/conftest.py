@@ -202,6 +202,11 @@ async def runner(runtime: Runtime) -> AsyncIterator[InProcessRunner]:
         await jobs.stop()
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        services.note_skip(str(report.longrepr[2]))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if services.skipped_suites:
         terminalreporter.section("SKIPPED SUITES (service not reachable)", sep="!", red=True)

@@ -32,16 +32,33 @@ def reachable(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+# Marks a skip for the summary; under pytest-xdist the skip happens in a worker and the
+# controller learns of it from the test's report (conftest.pytest_runtest_logreport).
+SUITE_SKIP = "suite not run: "
+
+
+def skip_suite(name: str, reason: str) -> None:
+    """Skip (or, under REQUIRE_SERVICES=1, fail) a test whose suite cannot run here."""
+    if REQUIRE:
+        pytest.fail(f"{name}: {reason} and REQUIRE_SERVICES=1", pytrace=False)
+    skipped_suites[name] = reason
+    pytest.skip(f"{SUITE_SKIP}{name}: {reason}")
+
+
+def note_skip(message: str) -> None:
+    """Record a suite skipped in another process, from its skip message."""
+    start = message.find(SUITE_SKIP)
+    if start >= 0:
+        name, _, reason = message[start + len(SUITE_SKIP) :].partition(": ")
+        skipped_suites.setdefault(name, reason)
+
+
 def require(name: str, url: str) -> None:
     """Skip (or, under REQUIRE_SERVICES=1, fail) when a service cannot be reached."""
     if reachable(url):
         return
     where = urlsplit(url)
-    reason = f"{name} unreachable at {where.hostname}:{where.port}"
-    if REQUIRE:
-        pytest.fail(f"{reason} and REQUIRE_SERVICES=1", pytrace=False)
-    skipped_suites[name] = reason
-    pytest.skip(reason)
+    skip_suite(name, f"{name} unreachable at {where.hostname}:{where.port}")
 
 
 async def admin_sql(statement: str, url: str = POSTGRES_ADMIN_URL) -> None:

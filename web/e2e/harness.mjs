@@ -136,3 +136,17 @@ export function unique(prefix) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Read the screen until `ok(value)` holds (it may still be loading or re-rendering),
+ * then return the value; after `timeout`, fail with what was last seen.
+ */
+export async function eventually(read, ok, what, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not as expected: ${JSON.stringify(value).slice(0, 400)}`);
+    await sleep(100);
+  }
+}

@@ -2,6 +2,7 @@
 // starts one with a fresh database and runs this). Scenarios that only wait (for an
 // access token to expire) run beside the others; the rest run one after another.
 // Exit status 1 when any scenario failed; screenshots of failed steps in E2E_FAILURE_DIR.
+import { rm } from "node:fs/promises";
 import { env, launch } from "./harness.mjs";
 
 const files = ["./client.e2e.mjs", "./admin.e2e.mjs"];
@@ -15,6 +16,8 @@ for (const file of files) {
 }
 const chosen = only.length ? scenarios.filter((s) => only.some((o) => s.name.includes(o))) : scenarios;
 
+// Screenshots of an earlier run's failures would mislead: only this run's are kept.
+await rm(env.failures, { recursive: true, force: true });
 const browser = await launch();
 const failures = [];
 async function run(scenario) {

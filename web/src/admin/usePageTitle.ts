@@ -1,8 +1,6 @@
-import { useEffect } from "react";
+import { useDocumentTitle } from "@mantine/hooks";
 
 /** "Users · Gatehouse admin" in the tab and the history list. */
 export function usePageTitle(title: string | null | undefined): void {
-  useEffect(() => {
-    document.title = title ? `${title} · Gatehouse admin` : "Gatehouse admin";
-  }, [title]);
+  useDocumentTitle(title ? `${title} · Gatehouse admin` : "Gatehouse admin");
 }

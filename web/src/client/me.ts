@@ -3,7 +3,7 @@
 import { type QueryClient, useQuery } from "@tanstack/react-query";
 import { type User, api } from "../shared/api";
 import { ME_KEY } from "../shared/auth";
-import { apiErrorFrom } from "../shared/errors";
+import { ifMatch, unwrapVersioned } from "../shared/versioned";
 import type { MeUpdate } from "./validation";
 
 export type VersionedUser = { user: User; etag: string | null };
@@ -12,9 +12,8 @@ export const VERSIONED_ME_KEY = [...ME_KEY, "versioned"] as const;
 export const SESSIONS_KEY = [...ME_KEY, "sessions"] as const;
 
 export async function fetchVersionedMe(): Promise<VersionedUser> {
-  const { data, error, response } = await api.GET("/api/v1/users/me");
-  if (!response.ok || !data) throw await apiErrorFrom(response, error ?? null);
-  return { user: data, etag: response.headers.get("ETag") };
+  const { data, etag } = await unwrapVersioned(api.GET("/api/v1/users/me"));
+  return { user: data, etag };
 }
 
 export function useVersionedMe() {
@@ -22,12 +21,8 @@ export function useVersionedMe() {
 }
 
 export async function updateMe(body: MeUpdate, etag: string | null): Promise<VersionedUser> {
-  const { data, error, response } = await api.PATCH("/api/v1/users/me", {
-    params: { header: { "If-Match": etag } },
-    body,
-  });
-  if (!response.ok || !data) throw await apiErrorFrom(response, error ?? null);
-  return { user: data, etag: response.headers.get("ETag") };
+  const saved = await unwrapVersioned(api.PATCH("/api/v1/users/me", { params: { header: ifMatch(etag) }, body }));
+  return { user: saved.data, etag: saved.etag };
 }
 
 /** After a save: the header's name and the form's version both move on. */

@@ -5,7 +5,7 @@ import { useEffect } from "react";
 import { type User, api } from "../../shared/api";
 import { ApiError, fieldErrors } from "../../shared/errors";
 import { ErrorText } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../etag";
+import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
 import { userKey, useUserWritten } from "./userQueries";
 import { notifySuccess } from "../../shared/notify";
 

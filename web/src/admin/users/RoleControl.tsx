@@ -3,7 +3,7 @@ import { useMutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { type Role, type User, api } from "../../shared/api";
 import { ErrorText, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../etag";
+import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
 import { useUserWritten } from "./userQueries";
 import { ROLES } from "./usersState";
 import { notifySuccess } from "../../shared/notify";

@@ -6,7 +6,7 @@ import { type AdminUser, type User, api, downloadJson, unwrap } from "../../shar
 import { ApiError } from "../../shared/errors";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch } from "../etag";
+import { type Versioned, ifMatch } from "../../shared/versioned";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { EditUserModal } from "./EditUserModal";

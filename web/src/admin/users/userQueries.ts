@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type AdminUser, type User, api, unwrap } from "../../shared/api";
-import { type Versioned, unwrapVersioned } from "../etag";
+import { type Versioned, unwrapVersioned } from "../../shared/versioned";
 
 export const userKey = (id: string) => ["user", id] as const;
 

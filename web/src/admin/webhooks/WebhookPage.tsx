@@ -6,7 +6,7 @@ import { type Schemas, api, unwrap } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../etag";
+import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { SecretModal } from "./SecretModal";

@@ -1,6 +1,6 @@
-// Single users and webhooks carry an ETag (their version); writes send it back as
-// If-Match so an admin never overwrites a change they have not seen (409 VERSION_CONFLICT).
-import { unwrap } from "../shared/api";
+// A single user (or webhook) carries an ETag, its version; writes send it back as
+// If-Match, so nobody overwrites a change they have not seen (409 VERSION_CONFLICT).
+import { unwrap } from "./api";
 
 export type Versioned<T> = { data: T; etag: string | null };
 

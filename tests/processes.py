@@ -27,9 +27,9 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
 
-async def start(env: dict[str, str], log: Path) -> ServerProcess:
-    """Start `gatehouse serve` on a free port (not waiting for it)."""
-    port = free_port()
+async def start(env: dict[str, str], log: Path, port: int | None = None) -> ServerProcess:
+    """Start `gatehouse serve` on `port` or a free one (not waiting for it)."""
+    port = port or free_port()
     with log.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
             GATEHOUSE, "serve", "--port", str(port), cwd=ROOT, env=env,
@@ -57,8 +57,8 @@ async def wait_healthy(server: ServerProcess) -> None:
     pytest.fail(f"server did not answer /health within {STARTUP_LIMIT}s:\n{server.output()}")
 
 
-async def serve(env: dict[str, str], log: Path) -> ServerProcess:
-    server = await start(env, log)
+async def serve(env: dict[str, str], log: Path, port: int | None = None) -> ServerProcess:
+    server = await start(env, log, port)
     await wait_healthy(server)
     return server
 

@@ -2,7 +2,7 @@
 // app, and the phone layout. Users are made through the API where the sign-up form is
 // not what is under test.
 import { readFile } from "node:fs/promises";
-import { DESKTOP, PHONE, assertUsable, env, newPage, saveScreenshot, sleep, stepper, unique } from "./harness.mjs";
+import { DESKTOP, PHONE, assertUsable, env, linkFromMail, newPage, saveScreenshot, sleep, stepper, unique } from "./harness.mjs";
 
 const PASSWORD = "maple river cobalt 73";
 const NEW_PASSWORD = "harbour violet quartz 58";
@@ -202,6 +202,85 @@ export const scenarios = [
         await page.getByText("This device").waitFor();
         if (await page.getByRole("heading", { name: "Log in" }).count()) throw new Error("sent to the login");
         if (page.problems.length) throw new Error(page.problems.join("\n"));
+      });
+      await page.context().close();
+    },
+  },
+  {
+    // Refresh tokens rotate and a spent one ends the session: tabs that wake up together
+    // must take turns (Web Locks), or the second tab's refresh would log everyone out.
+    name: "client: tabs refreshing at the same moment keep the session",
+    async run(browser) {
+      const page = await newPage(browser, DESKTOP);
+      const step = stepper(this.name);
+      const email = `${unique("rui")}@example.com`;
+      await register("Rui Costa", email);
+
+      const tabs = [page];
+      await step(page, "log in, then open three more tabs of both apps", async () => {
+        await page.goto("/login");
+        await logIn(page, email, PASSWORD);
+        await onPage(page, "Your profile");
+        for (const path of ["/sessions", "/data", "/admin"]) {
+          const tab = await page.context().newPage();
+          await tab.goto(path);
+          tabs.push(tab);
+        }
+        await tabs[1].getByText("This device").waitFor();
+      });
+
+      await step(page, "reload every tab at once, twice: all still logged in", async () => {
+        for (let round = 0; round < 2; round++) {
+          await Promise.all(tabs.map((tab) => tab.reload()));
+          await onPage(tabs[0], "Your profile");
+          await onPage(tabs[1], "Sessions");
+          await onPage(tabs[2], "Your data");
+          await tabs[3].getByText("This account cannot use the admin portal").waitFor();
+        }
+        // Still one session, rotated in turn rather than ended by a reused token.
+        await tabs[1].reload();
+        await tabs[1].getByText("1 active session").waitFor();
+      });
+      await page.context().close();
+    },
+  },
+  {
+    // The links of real emails (Gatehouse → SMTP → this test) lead to working pages.
+    name: "client: email links: confirm the address, reset a forgotten password",
+    async run(browser) {
+      const page = await newPage(browser, DESKTOP);
+      const step = stepper(this.name);
+      const email = `${unique("lee")}@example.com`;
+      await register("Lee Okafor", email);
+
+      await step(page, "the verification mail's link confirms the address on a button", async () => {
+        const link = await linkFromMail(email, /Confirm your email/);
+        await page.goto(link.pathname + link.search);
+        const confirm = page.getByRole("button", { name: "Confirm my email" });
+        await assertUsable(page);
+        await confirm.click();
+        await page.getByText(`${email} is confirmed`).waitFor();
+      });
+
+      await step(page, "forgot password: ask for a link", async () => {
+        await page.goto("/forgot-password");
+        await field(page, "Email").fill(email);
+        await assertUsable(page);
+        await page.getByRole("button", { name: "Send the link" }).click();
+        await page.getByText(/If an account exists for that email, we sent a link/).waitFor();
+      });
+
+      await step(page, "the reset mail's link sets a new password that logs in", async () => {
+        const link = await linkFromMail(email, /Reset your/);
+        await page.goto(link.pathname + link.search);
+        await field(page, "New password").fill(NEW_PASSWORD);
+        await field(page, "Confirm new password").fill(NEW_PASSWORD);
+        await assertUsable(page);
+        await page.getByRole("button", { name: "Set the new password" }).click();
+        await page.getByText("Your new password is set.").waitFor();
+        await page.getByRole("link", { name: "Log in", exact: true }).click();
+        await logIn(page, email, NEW_PASSWORD);
+        await onPage(page, "Your profile");
       });
       await page.context().close();
     },

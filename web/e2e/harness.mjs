@@ -1,7 +1,7 @@
 // What every end-to-end scenario uses: a real Chromium (Debian's, driven by
 // playwright-core), a screenshot of the page when a step fails, and the checks every
 // screen must pass (each form control labelled; nothing wider than the window).
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -18,6 +18,8 @@ export const env = {
   /** README screenshots are written here when set (`make screenshots`). */
   screenshots: process.env.E2E_SCREENSHOT_DIR ?? join(HERE, "artifacts", "screenshots"),
   chromium: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  /** Where the test's SMTP server drops each mail as JSON ({to, subject, text}). */
+  mailDir: process.env.E2E_MAIL_DIR ?? null,
 };
 
 export const PHONE = { width: 375, height: 740 };
@@ -149,4 +151,18 @@ export async function eventually(read, ok, what, timeout = 10_000) {
     if (Date.now() > deadline) throw new Error(`${what}: not as expected: ${JSON.stringify(value).slice(0, 400)}`);
     await sleep(100);
   }
+}
+
+/** The link of the newest mail to `to` whose subject matches, once it has arrived. */
+export async function linkFromMail(to, subject, timeout = 15_000) {
+  if (!env.mailDir) throw new Error("no mailbox: E2E_MAIL_DIR is not set");
+  const read = async () => {
+    const names = (await readdir(env.mailDir)).filter((name) => name.endsWith(".json")).sort();
+    const mails = await Promise.all(names.map(async (name) => JSON.parse(await readFile(join(env.mailDir, name), "utf-8"))));
+    return mails.filter((mail) => mail.to.includes(to) && subject.test(mail.subject)).at(-1) ?? null;
+  };
+  const mail = await eventually(read, (found) => found !== null, `a mail to ${to} about ${subject}`, timeout);
+  const link = mail.text.match(/https?:\/\/\S+/);
+  if (!link) throw new Error(`no link in the mail "${mail.subject}"`);
+  return new URL(link[0]);
 }

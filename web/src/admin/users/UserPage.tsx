@@ -16,6 +16,7 @@ import { UserAudit } from "./UserAudit";
 import { UserSessions } from "./UserSessions";
 import { usersListPath } from "./lastListSearch";
 import { useUser, useUserRow } from "./userQueries";
+import { Field } from "../../shared/Field";
 import { notifySuccess } from "../../shared/notify";
 import { FitBadge } from "../FitBadge";
 
@@ -27,19 +28,6 @@ function Section({ title, children }: { title: string; children: ReactNode }) {
       </Title>
       {children}
     </Paper>
-  );
-}
-
-function Field({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <Text fz="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <Text component="div" style={{ overflowWrap: "anywhere" }}>
-        {children}
-      </Text>
-    </div>
   );
 }
 

@@ -1,6 +1,6 @@
 import { Anchor, Button, Group, Loader, Pagination, Paper, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type ReactNode, useState } from "react";
+import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { type Schemas, api, unwrap } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
@@ -13,22 +13,10 @@ import { SecretModal } from "./SecretModal";
 import { DeliveryStatus, WebhookStatus } from "./WebhookStatus";
 import { WEBHOOKS_REFUSED } from "./WebhooksPage";
 import { describeEventTypes } from "./eventTypes";
+import { Field } from "../../shared/Field";
 import { notifySuccess } from "../../shared/notify";
 
 type Webhook = Schemas["WebhookRead"];
-
-function Field({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <Text fz="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <Text component="div" style={{ overflowWrap: "anywhere" }}>
-        {children}
-      </Text>
-    </div>
-  );
-}
 
 export function WebhookPage() {
   const { id = "" } = useParams();

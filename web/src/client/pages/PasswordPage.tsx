@@ -5,11 +5,12 @@ import { useState } from "react";
 import { api, unwrap } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
 import { PasswordField } from "../../shared/PasswordField";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { ErrorText } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
 import { SESSIONS_KEY } from "../me";
 import { PageHeader } from "../PageHeader";
-import { MIN_PASSWORD_LENGTH, confirmError, newPasswordError } from "../validation";
+import { confirmError, newPasswordError } from "../validation";
 
 export function PasswordPage() {
   const queryClient = useQueryClient();
@@ -72,19 +73,7 @@ export function PasswordPage() {
               required
               {...form.getInputProps("current_password")}
             />
-            <PasswordField
-              label="New password"
-              description={`At least ${MIN_PASSWORD_LENGTH} characters, not containing your name or email.`}
-              autoComplete="new-password"
-              required
-              {...form.getInputProps("new_password")}
-            />
-            <PasswordField
-              label="Confirm new password"
-              autoComplete="new-password"
-              required
-              {...form.getInputProps("confirm")}
-            />
+            <NewPasswordFields inputProps={form.getInputProps} name="new_password" label="New password" confirmLabel="Confirm new password" />
             <Group justify="flex-end">
               <Button type="submit" loading={busy}>
                 Change password

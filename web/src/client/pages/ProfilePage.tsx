@@ -11,6 +11,7 @@ import { showFieldErrors } from "../forms";
 import { type VersionedUser, storeMe, updateMe, useVersionedMe } from "../me";
 import { PageHeader } from "../PageHeader";
 import { type ProfileValues, emailChanged, emailError, initials, nameError, profileChanges, roleLabel } from "../validation";
+import { Field } from "../../shared/Field";
 import { notifySuccess } from "../../shared/notify";
 
 const PASSWORD_CODES = new Set(["REAUTHENTICATION_REQUIRED", "INVALID_CURRENT_PASSWORD"]);
@@ -57,20 +58,10 @@ function ProfileSummary({ user }: { user: User }) {
         </Stack>
       </Group>
       <SimpleGrid cols={{ base: 1, xs: 2 }} mt="lg" spacing="sm">
-        <div>
-          <Text size="xs" tt="uppercase" fw={600} c="dimmed">
-            Role
-          </Text>
-          <Badge variant="light" mt={4}>
-            {roleLabel(user.role)}
-          </Badge>
-        </div>
-        <div>
-          <Text size="xs" tt="uppercase" fw={600} c="dimmed">
-            Member since
-          </Text>
-          <Text mt={2}>{formatDateTime(user.created_at)}</Text>
-        </div>
+        <Field label="Role">
+          <Badge variant="light">{roleLabel(user.role)}</Badge>
+        </Field>
+        <Field label="Member since">{formatDateTime(user.created_at)}</Field>
       </SimpleGrid>
     </Paper>
   );

@@ -2,13 +2,13 @@ import { Alert, Anchor, Button, Stack } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
 import { Link } from "react-router";
-import { PasswordField } from "../../shared/PasswordField";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { api, session, unwrap } from "../../shared/api";
 import { ErrorText } from "../../shared/ui";
 import { CenteredCard } from "../CenteredCard";
 import { showFieldErrors } from "../forms";
 import { useLinkToken } from "../linkToken";
-import { MIN_PASSWORD_LENGTH, confirmError, newPasswordError } from "../validation";
+import { confirmError, newPasswordError } from "../validation";
 
 export function ResetPasswordPage() {
   const token = useLinkToken();
@@ -76,14 +76,7 @@ export function ResetPasswordPage() {
               Ask for a new link
             </Anchor>
           ) : null}
-          <PasswordField
-            label="New password"
-            description={`At least ${MIN_PASSWORD_LENGTH} characters, not containing your name or email.`}
-            autoComplete="new-password"
-            required
-            {...form.getInputProps("new_password")}
-          />
-          <PasswordField label="Confirm new password" autoComplete="new-password" required {...form.getInputProps("confirm")} />
+          <NewPasswordFields inputProps={form.getInputProps} name="new_password" label="New password" confirmLabel="Confirm new password" />
           <Button type="submit" loading={busy}>
             Set the new password
           </Button>

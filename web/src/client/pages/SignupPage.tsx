@@ -2,13 +2,13 @@ import { Anchor, Button, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
 import { Link } from "react-router";
-import { PasswordField } from "../../shared/PasswordField";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { api, unwrap } from "../../shared/api";
 import { useAuth } from "../../shared/auth";
 import { ErrorText } from "../../shared/ui";
 import { CenteredCard } from "../CenteredCard";
 import { showFieldErrors } from "../forms";
-import { MIN_PASSWORD_LENGTH, confirmError, emailError, nameError, newPasswordError } from "../validation";
+import { confirmError, emailError, nameError, newPasswordError } from "../validation";
 
 export function SignupPage() {
   return (
@@ -78,19 +78,7 @@ export function SignupForm() {
         ) : null}
         <TextInput label="Name" autoComplete="name" required {...form.getInputProps("name")} />
         <TextInput label="Email" type="email" autoComplete="email" required {...form.getInputProps("email")} />
-        <PasswordField
-          label="Password"
-          description={`At least ${MIN_PASSWORD_LENGTH} characters; a few words make a strong one.`}
-          autoComplete="new-password"
-          required
-          {...form.getInputProps("password")}
-        />
-        <PasswordField
-          label="Confirm password"
-          autoComplete="new-password"
-          required
-          {...form.getInputProps("confirm")}
-        />
+        <NewPasswordFields inputProps={form.getInputProps} name="password" label="Password" confirmLabel="Confirm password" />
         <Button type="submit" loading={busy}>
           Create account
         </Button>

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from gatehouse import web
 from gatehouse.config import ConfigError, Settings, get_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.errors import GatehouseError
@@ -95,6 +96,12 @@ def serve(
         raise typer.Exit(1)
     docs = "  (API docs: /docs)" if settings.docs_enabled else ""
     console.print(f"Gatehouse is serving on http://{host}:{port}{docs}")
+    if web.is_built(web.web_dir(settings)):
+        console.print(
+            f"The client app: http://{host}:{port}/  The admin portal: http://{host}:{port}/admin"
+        )
+    else:
+        console.print("[yellow]The web apps are not built: `make web` builds them.[/]")
     uvicorn.run(
         "gatehouse.app:app_factory",
         factory=True,

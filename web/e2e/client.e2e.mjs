@@ -305,8 +305,19 @@ export const scenarios = [
         await assertUsable(page);
       });
 
-      await step(page, "profile", async () => {
-        await logIn(page, email, PASSWORD);
+      await step(page, "log in with the keyboard alone; profile", async () => {
+        // Tab from the page's start to the email field, then type, Tab, type, Enter.
+        const emailField = field(page, "Email");
+        for (let presses = 0; presses < 10 && !(await emailField.evaluate((el) => el === document.activeElement)); presses++) {
+          await page.keyboard.press("Tab");
+        }
+        await page.keyboard.type(email);
+        await page.keyboard.press("Tab");
+        if (!(await field(page, "Password").evaluate((el) => el === document.activeElement))) {
+          throw new Error("Tab from the email does not reach the password");
+        }
+        await page.keyboard.type(PASSWORD);
+        await page.keyboard.press("Enter");
         await onPage(page, "Your profile");
         await assertUsable(page);
       });

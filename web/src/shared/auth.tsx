@@ -1,8 +1,10 @@
 // Who is logged in, for both apps: on load the refresh cookie is tried once, so a
 // reload keeps the person logged in without any token in storage.
+import { Alert, Button, Center, Stack } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import { type User, api, session, unwrap } from "./api";
+import { describeError } from "./errors";
 import type { Credentials } from "./session";
 
 type AuthState = {
@@ -24,17 +26,23 @@ export function fetchMe(): Promise<User> {
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [started, setStarted] = useState(false);
+  // The first refresh failed for another reason than "no session" (offline, 429, 5xx):
+  // say so and offer a retry, rather than show a login the person may not need.
+  const [startError, setStartError] = useState<unknown>(null);
   const signedIn = useSyncExternalStore(
     (listener) => session.subscribe(listener),
     () => session.signedIn,
   );
 
-  useEffect(() => {
-    session
-      .refresh()
-      .catch(() => null)
-      .finally(() => setStarted(true));
+  const start = useCallback(() => {
+    setStartError(null);
+    session.refresh().then(
+      () => setStarted(true),
+      (error: unknown) => setStartError(error),
+    );
   }, []);
+
+  useEffect(start, [start]);
 
   useEffect(() => {
     // Logged out (here, or the API refused the session): nothing cached may outlive it.
@@ -69,7 +77,21 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     return { status, user: signedIn ? (me.data ?? null) : null, login, logout };
   }, [started, signedIn, me.data, me.isError, login, logout]);
 
+  if (startError) return <StartProblem error={startError} onRetry={start} />;
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+function StartProblem({ error, onRetry }: { error: unknown; onRetry: () => void }) {
+  return (
+    <Center mih="60vh" p="md">
+      <Stack maw={420}>
+        <Alert color="red" role="alert" title="Gatehouse is not answering">
+          {describeError(error)}
+        </Alert>
+        <Button onClick={onRetry}>Try again</Button>
+      </Stack>
+    </Center>
+  );
 }
 
 export function useAuth(): AuthState {

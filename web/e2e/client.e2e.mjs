@@ -43,6 +43,15 @@ async function onPage(page, heading) {
   await page.getByRole("button", { name: "Log out", exact: true }).waitFor();
 }
 
+/** The tabs of the several-tabs scenario, each showing its signed-in screen. */
+async function settled([profile, sessions, data, admin]) {
+  await onPage(profile, "Your profile");
+  await onPage(sessions, "Sessions");
+  await sessions.getByText("This device").waitFor();
+  await onPage(data, "Your data");
+  await admin.getByText("This account cannot use the admin portal").waitFor();
+}
+
 async function nav(page, label) {
   await page.getByRole("navigation").getByRole("link", { name: label, exact: true }).click();
 }
@@ -226,16 +235,14 @@ export const scenarios = [
           await tab.goto(path);
           tabs.push(tab);
         }
-        await tabs[1].getByText("This device").waitFor();
+        // Each tab settled (its own refresh done) before they all wake together.
+        await settled(tabs);
       });
 
       await step(page, "reload every tab at once, twice: all still logged in", async () => {
         for (let round = 0; round < 2; round++) {
           await Promise.all(tabs.map((tab) => tab.reload()));
-          await onPage(tabs[0], "Your profile");
-          await onPage(tabs[1], "Sessions");
-          await onPage(tabs[2], "Your data");
-          await tabs[3].getByText("This account cannot use the admin portal").waitFor();
+          await settled(tabs);
         }
         // Still one session, rotated in turn rather than ended by a reused token.
         await tabs[1].reload();

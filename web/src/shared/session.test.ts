@@ -69,6 +69,17 @@ describe("Session", () => {
     expect(call.headers.get("X-Token-Transport")).toBe("cookie");
   });
 
+  it("keeps a refresh going when the page goes away (keepalive)", async () => {
+    const fetch = vi.fn(async () => tokenAnswer("t9")());
+    const session = new Session({
+      fetch: fetch as unknown as typeof globalThis.fetch,
+      cookies: () => "gatehouse_csrf=c",
+      now: () => 0,
+    });
+    await session.refresh();
+    expect(fetch).toHaveBeenCalledWith("/api/v1/auth/refresh", expect.objectContaining({ keepalive: true }));
+  });
+
   it("sends one refresh for many callers at once (a spent token is never sent twice)", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

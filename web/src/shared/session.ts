@@ -94,6 +94,10 @@ export class Session {
     const response = await this.send(`${AUTH_PATH}/refresh`, {
       method: "POST",
       headers: { "X-Token-Transport": "cookie", "X-CSRF-Token": csrf },
+      // A reload or a closed tab must not cancel a refresh in flight: the server has
+      // spent the old cookie by then, and only this request's answer carries the new one
+      // (without keepalive the browser drops it, and the next refresh ends the session).
+      keepalive: true,
     });
     if (response.ok) {
       this.set((await response.json()) as TokenBody);

@@ -2,7 +2,20 @@
 // Fixtures are made through the API with fetch; the browser does the flows under test.
 // Logins are few on purpose: the login endpoint allows 20 a minute per address, shared
 // with the client app's scenarios, so later scenarios reuse the admin's browser session.
-import { DESKTOP, PHONE, assertUsable, env, eventually, newPage, saveScreenshot, stepper, unique } from "./harness.mjs";
+import {
+  DESKTOP,
+  PHONE,
+  apiLogIn,
+  assertUsable,
+  callApi as call,
+  env,
+  eventually,
+  logInWithForm,
+  newPage,
+  saveScreenshot,
+  stepper,
+  unique,
+} from "./harness.mjs";
 
 const PASSWORD = "quiet harbour lamp 7";
 const PEOPLE = [
@@ -17,25 +30,6 @@ const roleOf = (i) => (i === 4 || i === 11 ? "readonly" : "user");
 
 // ---- the API, for fixtures and for checks behind the browser's back ----
 
-async function call(method, path, { token, body } = {}) {
-  const headers = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(new URL(path, env.baseUrl), {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
-
-async function login(email, password) {
-  const answer = await call("POST", "/api/v1/auth/token", { body: { username: email, password } });
-  if (answer.status !== 200) throw new Error(`login as ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
-
 // One admin API session for every scenario, refreshed (not logged in again) as it ages;
 // single-flight, since a refresh token presented twice would end the session.
 let admin = null;
@@ -46,7 +40,7 @@ async function adminToken() {
   pending ??= (async () => {
     const tokens = admin
       ? (await call("POST", "/api/v1/auth/refresh", { body: { refresh_token: admin.refresh_token } })).body
-      : await login(env.adminEmail, env.adminPassword);
+      : await apiLogIn(env.adminEmail, env.adminPassword);
     if (!tokens?.access_token) throw new Error(`admin token: ${JSON.stringify(tokens)}`);
     admin = { ...tokens, at: Date.now() };
   })().finally(() => {
@@ -67,12 +61,6 @@ async function createUser(fields) {
 // The admin's browser cookies after the first UI login, so later scenarios start logged in.
 let adminCookies = null;
 
-async function logInThroughForm(page, email, password) {
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel(/^Password/).fill(password);
-  await page.getByRole("button", { name: "Log in" }).click();
-}
-
 /** A page at `path`, logged in as the first admin (the saved session, else the form). */
 async function adminPage(browser, path, viewport = DESKTOP) {
   const page = await newPage(browser, viewport);
@@ -82,7 +70,7 @@ async function adminPage(browser, path, viewport = DESKTOP) {
   const form = page.getByRole("button", { name: "Log in" });
   await shell.or(form).first().waitFor();
   if (await form.isVisible()) {
-    await logInThroughForm(page, env.adminEmail, env.adminPassword);
+    await logInWithForm(page, env.adminEmail, env.adminPassword);
     await shell.waitFor();
   }
   return page;
@@ -148,7 +136,7 @@ export const scenarios = [
           PEOPLE.map((name, i) => createUser({ name, email: email(i), role: roleOf(i) })),
         );
         const holder = users[7];
-        const holderTokens = await login(holder.email, PASSWORD);
+        const holderTokens = await apiLogIn(holder.email, PASSWORD);
         const me = (await call("GET", "/api/v1/users/me", { token: await adminToken() })).body;
         return { users, holder, holderTokens, me };
       });
@@ -157,7 +145,7 @@ export const scenarios = [
         await page.goto("/admin");
         await page.getByRole("heading", { name: "Gatehouse admin" }).waitFor();
         await assertUsable(page);
-        await logInThroughForm(page, env.adminEmail, env.adminPassword);
+        await logInWithForm(page, env.adminEmail, env.adminPassword);
         await page.getByRole("heading", { name: "Users" }).waitFor();
       });
 
@@ -290,7 +278,7 @@ export const scenarios = [
 
       await step(page, "log in as readonly: the users table, no Create", async () => {
         await page.goto("/admin/users");
-        await logInThroughForm(page, reader.email, PASSWORD);
+        await logInWithForm(page, reader.email, PASSWORD);
         await page.getByRole("heading", { name: "Users" }).waitFor();
         await userRows(page);
         await page.getByText("readonly", { exact: true }).first().waitFor();
@@ -323,7 +311,7 @@ export const scenarios = [
       });
 
       await step(page, "the API refuses a write with this account", async () => {
-        const { access_token } = await login(reader.email, PASSWORD);
+        const { access_token } = await apiLogIn(reader.email, PASSWORD);
         const answer = await call("POST", "/api/v1/users", {
           token: access_token,
           body: { email: `${unique("nope")}@example.com`, name: "Nope", password: PASSWORD },
@@ -399,7 +387,7 @@ export const scenarios = [
         await page.goto("/admin");
         await page.getByLabel("Email").waitFor();
         await assertUsable(page);
-        await logInThroughForm(page, plain.email, PASSWORD);
+        await logInWithForm(page, plain.email, PASSWORD);
         await page.getByRole("heading", { name: "This account cannot use the admin portal" }).waitFor();
         const link = page.getByRole("link", { name: "Go to the Gatehouse app" });
         expect((await link.getAttribute("href")) === "/", "the link to the client app");

@@ -2,39 +2,30 @@
 // app, and the phone layout. Users are made through the API where the sign-up form is
 // not what is under test.
 import { readFile } from "node:fs/promises";
-import { DESKTOP, PHONE, assertUsable, env, linkFromMail, newPage, saveScreenshot, sleep, stepper, unique } from "./harness.mjs";
+import {
+  DESKTOP,
+  PHONE,
+  apiLogIn,
+  assertUsable,
+  callApi,
+  env,
+  field,
+  linkFromMail,
+  logInWithForm as logIn,
+  newPage,
+  saveScreenshot,
+  sleep,
+  stepper,
+  unique,
+} from "./harness.mjs";
 
 const PASSWORD = "maple river cobalt 73";
 const NEW_PASSWORD = "harbour violet quartz 58";
 
 async function register(name, email, password = PASSWORD) {
-  const response = await fetch(`${env.baseUrl}/api/v1/auth/register`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ name, email, password }),
-  });
-  if (response.status !== 201) throw new Error(`register ${email}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
-
-async function apiLogIn(email, password) {
-  const response = await fetch(`${env.baseUrl}/api/v1/auth/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: email, password }),
-  });
-  if (!response.ok) throw new Error(`log in ${email}: ${response.status} ${await response.text()}`);
-}
-
-/** A form control by its label, exactly (a required one's label ends in an asterisk). */
-function field(scope, label) {
-  return scope.getByLabel(new RegExp(`^${label}\\s*\\*?$`));
-}
-
-async function logIn(page, email, password) {
-  await field(page, "Email").fill(email);
-  await field(page, "Password").fill(password);
-  await page.getByRole("button", { name: "Log in", exact: true }).click();
+  const answer = await callApi("POST", "/api/v1/auth/register", { body: { name, email, password } });
+  if (answer.status !== 201) throw new Error(`register ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body;
 }
 
 /** A signed-in page is up: the header's "Log out" and the page's own heading. */

@@ -166,3 +166,40 @@ export async function linkFromMail(to, subject, timeout = 15_000) {
   if (!link) throw new Error(`no link in the mail "${mail.subject}"`);
   return new URL(link[0]);
 }
+
+// ---- the API, for fixtures and for checks behind the browser's back ----
+
+/** One JSON call to the server under test: {status, body}. */
+export async function callApi(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(new URL(path, env.baseUrl), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Log in through the API (JSON mode): the token pair, or a failure naming the account. */
+export async function apiLogIn(email, password) {
+  const answer = await callApi("POST", "/api/v1/auth/token", { body: { username: email, password } });
+  if (answer.status !== 200) throw new Error(`log in as ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+// ---- the browser ----
+
+/** A form control by its label, exactly (a required one's label ends in an asterisk). */
+export function field(scope, label) {
+  return scope.getByLabel(new RegExp(`^${label}\\s*\\*?$`));
+}
+
+/** Fill and send the login form both apps share. */
+export async function logInWithForm(page, email, password) {
+  await field(page, "Email").fill(email);
+  await field(page, "Password").fill(password);
+  await page.getByRole("button", { name: "Log in", exact: true }).click();
+}

@@ -1,9 +1,10 @@
-import { AppShell, Burger, Button, Group, NavLink, Text, Title } from "@mantine/core";
+import { AppShell, Button, Group, NavLink, Text, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { useEffect, useState } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation } from "react-router";
 import { useAuth } from "../shared/auth";
 import { RoleBadge } from "./users/RoleBadge";
+import { MenuBurger } from "../shared/MenuBurger";
 
 const SECTIONS = [
   { to: "/users", label: "Users" },
@@ -28,13 +29,7 @@ export function Layout() {
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap" gap="xs">
           <Group gap="sm" wrap="nowrap">
-            <Burger
-              opened={opened}
-              onClick={toggle}
-              hiddenFrom="sm"
-              size="sm"
-              aria-label={opened ? "Close the menu" : "Open the menu"}
-            />
+            <MenuBurger opened={opened} onToggle={toggle} />
             <Title order={1} fz={{ base: "md", sm: "lg" }} style={{ whiteSpace: "nowrap" }}>
               Gatehouse admin
             </Title>

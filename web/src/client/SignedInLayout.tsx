@@ -1,10 +1,11 @@
-import { AppShell, Burger, Button, Container, Group, NavLink, Stack, Text, Title } from "@mantine/core";
+import { AppShell, Button, Container, Group, NavLink, Stack, Text, Title } from "@mantine/core";
 import { useDisclosure, useMediaQuery } from "@mantine/hooks";
 import { useState } from "react";
 import { Link, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../shared/auth";
 import { describeError } from "../shared/errors";
 import { notifyFailure } from "../shared/notify";
+import { MenuBurger } from "../shared/MenuBurger";
 
 const LINKS = [
   { to: "/", label: "Profile" },
@@ -46,14 +47,7 @@ export function SignedInLayout() {
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="sm" wrap="nowrap">
-            <Burger
-              opened={opened}
-              onClick={toggle}
-              hiddenFrom="sm"
-              size="sm"
-              aria-label={opened ? "Close the menu" : "Open the menu"}
-              aria-expanded={opened}
-            />
+            <MenuBurger opened={opened} onToggle={toggle} />
             <Title order={2} size="h3" c="indigo.7">
               Gatehouse
             </Title>

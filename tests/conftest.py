@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gatehouse.app import create_app
 from gatehouse.config import Settings
 from gatehouse.db import migrate
+from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
@@ -158,6 +159,9 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     settings = make_settings(database_url, tmp_path, signing_key_pem, **settings_overrides)
     rt = Runtime.create(settings)
+    # Explicit: jobs asked for by a test's requests wait for a sweep unless the test
+    # starts a runner (`runner`); a Runtime without a queue fails on the first job.
+    rt.use_jobs(LeftForSweep())
     try:
         yield rt
     finally:

@@ -45,8 +45,8 @@ class Api:
     ) -> Account:
         """A user made through the service (as an admin would), not yet logged in."""
         email = email or f"{Role(role).value}-{uuid.uuid4().hex[:8]}@example.com"
-        async with self.runtime.db.session() as session:
-            service = UserService(session, self.runtime.settings.auth, self.runtime.hasher)
+        async with self.runtime.unit_of_work() as uow:
+            service = UserService(uow, self.runtime.settings.auth, self.runtime.hasher)
             user = await service.create(
                 UserCreate(email=email, name=name, password=password, role=Role(role))
             )

@@ -24,7 +24,6 @@ from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
-from gatehouse.kit.jobs import NoJobQueue
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from gatehouse.logging import configure_logging
 from gatehouse.privacy.router import router as privacy_router
@@ -57,7 +56,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = runtime is None
         app.state.runtime = rt = runtime or Runtime.create(settings)
         # A runtime handed in with its own job queue (tests) keeps it.
-        stop_jobs = await start_jobs(rt) if isinstance(rt.jobs, NoJobQueue) else None
+        stop_jobs = await start_jobs(rt) if rt.jobs is None else None
         log.info(
             "app.started",
             env=settings.server.env.value,

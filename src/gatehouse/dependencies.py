@@ -11,14 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.service import AuthService, ClientInfo
+from gatehouse.auth.service import AuthService
 from gatehouse.errors import Forbidden, NotAuthenticated
-from gatehouse.kit.context import VERIFIED_TOKEN, Actor, actor_var
+from gatehouse.kit.context import VERIFIED_TOKEN, Actor
 from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role
 from gatehouse.users.service import UserService
 
@@ -31,16 +31,26 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_db(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+def request_actor(request: Request) -> Actor:
+    """The caller as far as is known before authentication: address, client, request."""
+    return Actor(
+        ip=getattr(request.state, "client_ip", None),
+        user_agent=header_text(request.headers.get("user-agent")),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+async def get_uow(request: Request, runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
     """The request's one unit of work, committed once when the endpoint has returned."""
-    async with runtime.db.session(write=request.method not in SAFE_METHODS) as session:
-        yield session
+    write = request.method not in SAFE_METHODS
+    async with runtime.unit_of_work(write=write, actor=request_actor(request)) as uow:
+        yield uow
 
 
 # scope="function": the unit of work commits when the endpoint returns, before the
 # response is sent; a client that got 2xx can rely on the change being stored, and a
 # failing commit still answers 5xx instead of a 2xx for a change that was lost.
-SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
+UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 bearer_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/token",
@@ -49,14 +59,14 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_auth_service(session: SessionDep, runtime: RuntimeDep) -> AuthService:
+def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
     return AuthService(
-        session, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
+        uow, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
     )
 
 
-def get_user_service(session: SessionDep, runtime: RuntimeDep) -> UserService:
-    return UserService(session, runtime.settings.auth, runtime.hasher)
+def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
+    return UserService(uow, runtime.settings.auth, runtime.hasher)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
@@ -74,7 +84,8 @@ async def get_principal(
     claims = verified[1] if verified is not None and verified[0] == token else None
     principal = await auth.principal(token, claims)
     request.state.user_id = str(principal.user_id)
-    actor_var.set(Actor(principal.user_id, principal.role.value))
+    request.state.user_role = principal.role.value
+    auth.uow.act_as(auth.uow.actor.as_user(principal.user_id, principal.role.value))
     return principal
 
 
@@ -92,13 +103,3 @@ def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Pri
 
 AdminUser = Annotated[Principal, Depends(require_roles(Role.admin))]
 StaffUser = Annotated[Principal, Depends(require_roles(Role.admin, Role.readonly))]
-
-
-def get_client(request: Request) -> ClientInfo:
-    return ClientInfo(
-        ip=getattr(request.state, "client_ip", None),
-        user_agent=header_text(request.headers.get("user-agent")),
-    )
-
-
-ClientDep = Annotated[ClientInfo, Depends(get_client)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +14,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from gatehouse.audit.trail import Entry, record
+from gatehouse.audit.trail import Entry
+from gatehouse.dependencies import request_actor
 from gatehouse.errors import (
     GatehouseError,
     ServiceUnavailable,
@@ -66,9 +69,13 @@ async def _audit_denial(request: Request, exc: GatehouseError) -> None:
         reason=exc.code.lower(),
         details={"method": request.method, "route": getattr(route, "path", request.url.path)},
     )
+    actor = request_actor(request)
+    user_id = getattr(request.state, "user_id", None)
+    if user_id is not None:
+        actor = actor.as_user(uuid.UUID(user_id), request.state.user_role)
     try:
-        async with runtime.db.session() as session:
-            record(session, entry)
+        async with runtime.unit_of_work(actor=actor) as uow:
+            uow.audit.record(entry)
     except Exception:  # the refusal stands; its audit row is reported missing
         log.exception("audit.write_failed", action=entry.action)
 

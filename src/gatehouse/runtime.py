@@ -6,19 +6,24 @@ The API, the CLI and the worker each build one and pass it to the services.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
+import structlog
+
 from gatehouse.audit.chain import load_key
-from gatehouse.audit.trail import AUDIT_KEY_INFO
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.tokens import SigningKey, TokenService
 from gatehouse.cache.redis import RedisClient
-from gatehouse.cache.store import CACHE_INFO_KEY, Cache
-from gatehouse.config import Settings
+from gatehouse.cache.store import Cache
+from gatehouse.config import Environment, Settings
 from gatehouse.db.engine import Database
-from gatehouse.kit.jobs import JOBS_INFO_KEY, JobQueue, NoJobQueue
+from gatehouse.kit.context import Actor
+from gatehouse.kit.jobs import JobQueue, NoJobQueueError
+from gatehouse.uow import UnitOfWork
 
 
 class Part(Protocol):
@@ -29,6 +34,8 @@ class Part(Protocol):
 
     async def aclose(self) -> None: ...
 
+
+log = structlog.get_logger("gatehouse.jobs")
 
 P = TypeVar("P", bound=Part)
 
@@ -45,16 +52,14 @@ class Runtime:
     cache: Cache = field(init=False)
     # Brute-force protection for logins; None when GATEHOUSE_RATE_LIMIT_ENABLED=false.
     protection: LoginProtection | None = field(init=False)
-    # How this process runs background jobs; the API and worker replace the default.
-    jobs: JobQueue = field(default_factory=NoJobQueue)
+    # How this process runs background jobs, given by the API, the worker or the CLI
+    # (`use_jobs`); None until then, and a job asked for meanwhile is reported.
+    jobs: JobQueue | None = None
     _parts: dict[type[Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # In memory only on SQLite (one process); see gatehouse.cache.store.
         self.cache = Cache(self.settings.redis, self.redis, memory=self.settings.is_sqlite)
-        self.db.info[CACHE_INFO_KEY] = self.cache
-        self.db.info[JOBS_INFO_KEY] = self.jobs
-        self.db.info[AUDIT_KEY_INFO] = self.audit_key
         limits = self.settings.rate_limit
         self.protection = LoginProtection(limits, self.redis) if limits.rate_limit_enabled else None
 
@@ -72,7 +77,37 @@ class Runtime:
 
     def use_jobs(self, jobs: JobQueue) -> None:
         self.jobs = jobs
-        self.db.info[JOBS_INFO_KEY] = jobs
+
+    @property
+    def strict_jobs(self) -> bool:
+        # In tests a job asked for with no queue fails; elsewhere it is logged.
+        return self.settings.server.env is Environment.test
+
+    def enqueue(self, name: str, **kwargs: str) -> None:
+        """Ask for a job now, outside any unit of work (a sweep found due rows)."""
+        if self.jobs is None:
+            if self.strict_jobs:
+                raise NoJobQueueError(f"job {name!r} asked for, but this process has no queue")
+            log.warning("jobs.no_queue", job=name, message="left for the next sweep")
+            return
+        self.jobs.enqueue(name, **kwargs)
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, *, write: bool = True, actor: Actor | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """A unit of work on this process's parts: committed once when the block ends."""
+        async with self.db.session(write=write) as session:
+            yield UnitOfWork.open(
+                session,
+                database=self.db,
+                actor=actor or Actor.system(),
+                cache=self.cache,
+                jobs=self.jobs,
+                audit_key=self.audit_key,
+                write=write,
+                strict_jobs=self.strict_jobs,
+            )
 
     def part(self, kind: type[P]) -> P:
         """This process's one instance of `kind`, created on first use, closed with us."""

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatehouse.app import create_app
 from gatehouse.config import Environment, ServerSettings, Settings
+from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from gatehouse.users.schemas import UserCreate
@@ -83,9 +84,10 @@ class Target:
 
 async def _create_accounts(settings: Settings, accounts: list[tuple[str, Role]]) -> None:
     runtime = Runtime.create(settings)
+    runtime.use_jobs(LeftForSweep())  # rows only: the accounts' events wait for no one
     try:
-        async with runtime.db.session() as session:
-            service = UserService(session, settings.auth, runtime.hasher)
+        async with runtime.unit_of_work() as uow:
+            service = UserService(uow, settings.auth, runtime.hasher)
             for email, role in accounts:
                 await service.create(
                     UserCreate(email=email, name="Fuzz Person", password=PASSWORD, role=role)

@@ -45,9 +45,9 @@ async def deleted_account(scenario: Scenario) -> Account:
     """An account soft-deleted by the service (no request, so no row of this test's)."""
     account = await scenario.user()
     runtime = scenario.runtime
-    async with runtime.db.session() as session:
+    async with runtime.unit_of_work() as uow:
         admin = Principal(uuid.uuid4(), Role.admin, uuid.uuid4(), 1)
-        await UserService(session, runtime.settings.auth, runtime.hasher).delete(
+        await UserService(uow, runtime.settings.auth, runtime.hasher).delete(
             admin, account.id, None
         )
     return account

@@ -24,10 +24,9 @@ async def write_rows(runtime: Runtime, count: int = ROWS) -> list[int]:
     """`count` audited actions, a few per unit of work, as services record them."""
     actor = uuid.uuid4()
     for start in range(0, count, 3):
-        async with runtime.db.session() as session:
+        async with runtime.unit_of_work() as uow:
             for n in range(start, min(start + 3, count)):
-                trail.record(
-                    session,
+                uow.audit.record(
                     trail.Entry(
                         action="user.update",
                         actor_id=actor,

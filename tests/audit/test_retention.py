@@ -23,8 +23,8 @@ RETENTION = 365
 
 async def audit_at(runtime: Runtime, moment: datetime, label: str) -> None:
     with time_machine.travel(moment, tick=False):
-        async with runtime.db.session() as session:
-            trail.record(session, trail.Entry(action="user.update", details={"label": label}))
+        async with runtime.unit_of_work() as uow:
+            uow.audit.record(trail.Entry(action="user.update", details={"label": label}))
 
 
 async def labels(runtime: Runtime) -> list[str]:
@@ -47,16 +47,16 @@ async def aged_rows(runtime: Runtime) -> None:
 async def test_rows_go_when_they_pass_the_retention_period_and_not_before(
     runtime: Runtime,
 ) -> None:
-    assert await purge_expired(runtime.db, RETENTION, now=NOW - timedelta(days=2)) == 1
+    assert await purge_expired(runtime, RETENTION, now=NOW - timedelta(days=2)) == 1
     assert await labels(runtime) == ["366d", "365d", "364d", "1h", RETENTION_ACTION]
 
-    assert await purge_expired(runtime.db, RETENTION, now=NOW) == 1
+    assert await purge_expired(runtime, RETENTION, now=NOW) == 1
     # Exactly 365 days old is still inside the period.
     assert await labels(runtime) == ["365d", "364d", "1h", RETENTION_ACTION, RETENTION_ACTION]
 
-    assert await purge_expired(runtime.db, RETENTION, now=NOW) == 0
+    assert await purge_expired(runtime, RETENTION, now=NOW) == 0
     later = NOW + timedelta(days=1, seconds=1)
-    assert await purge_expired(runtime.db, RETENTION, now=later) == 2
+    assert await purge_expired(runtime, RETENTION, now=later) == 2
     remaining = await labels(runtime)
     assert remaining[:1] == ["1h"]
     verdict = await verify_chain(runtime.db, runtime.audit_key)
@@ -66,7 +66,7 @@ async def test_rows_go_when_they_pass_the_retention_period_and_not_before(
 @pytest.mark.usefixtures("aged_rows")
 async def test_the_purge_records_what_it_cut(runtime: Runtime) -> None:
     with time_machine.travel(NOW, tick=False):
-        removed = await purge_expired(runtime.db, RETENTION)
+        removed = await purge_expired(runtime, RETENTION)
     assert removed == 2
     async with runtime.db.session(write=False) as session:
         row = await session.scalar(select(AuditEvent).where(AuditEvent.action == RETENTION_ACTION))
@@ -79,7 +79,7 @@ async def test_the_purge_records_what_it_cut(runtime: Runtime) -> None:
 
 @pytest.mark.usefixtures("aged_rows")
 async def test_a_row_removed_after_the_purge_breaks_the_chain(runtime: Runtime) -> None:
-    await purge_expired(runtime.db, RETENTION, now=NOW)
+    await purge_expired(runtime, RETENTION, now=NOW)
     async with runtime.db.session(write=False) as session:
         first = await session.scalar(select(AuditEvent.id).order_by(AuditEvent.seq).limit(1))
     await behind_the_back(runtime, "DELETE FROM audit_events WHERE id = :id", id=first)
@@ -95,7 +95,7 @@ async def test_a_clock_that_stepped_back_never_makes_a_young_row_expire(
     await audit_at(runtime, NOW - timedelta(days=400), "old")
     await audit_at(runtime, NOW - timedelta(days=10), "young")
     await audit_at(runtime, NOW - timedelta(days=399), "old, written after the young one")
-    assert await purge_expired(runtime.db, RETENTION, now=NOW) == 1
+    assert await purge_expired(runtime, RETENTION, now=NOW) == 1
     assert (await labels(runtime))[:2] == ["young", "old, written after the young one"]
 
 
@@ -112,7 +112,7 @@ async def test_a_purge_that_removes_every_row_keeps_the_chain_verifiable(
 ) -> None:
     await audit_at(runtime, NOW - timedelta(days=500), "a")
     await audit_at(runtime, NOW - timedelta(days=400), "b")
-    assert await purge_expired(runtime.db, RETENTION, now=NOW) == 2
+    assert await purge_expired(runtime, RETENTION, now=NOW) == 2
     assert await labels(runtime) == [RETENTION_ACTION]
     verdict = await verify_chain(runtime.db, runtime.audit_key)
     assert verdict.ok, verdict.problem

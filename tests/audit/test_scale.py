@@ -40,6 +40,7 @@ from gatehouse.audit.repository import AuditRepository, Position, page_statement
 from gatehouse.audit.schemas import AuditFilters
 from gatehouse.db import migrate
 from gatehouse.db.base import Base
+from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from tests import services
@@ -171,6 +172,7 @@ async def big_api(
     million: AsyncEngine, million_url: str, tmp_path: Path, signing_key_pem: str
 ) -> AsyncIterator[Api]:
     runtime = Runtime.create(make_settings(million_url, tmp_path, signing_key_pem))
+    runtime.use_jobs(LeftForSweep())
     app = create_app(runtime=runtime)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     try:

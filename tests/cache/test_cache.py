@@ -200,7 +200,8 @@ async def test_a_profile_edit_is_seen_on_the_next_read(api: Api) -> None:
 
 
 async def _write_then_fail(runtime: Runtime, user_id: uuid.UUID) -> None:
-    async with runtime.db.session() as session:
+    async with runtime.unit_of_work() as uow:
+        session = uow.session
         user = await session.get(User, user_id)
         assert user is not None
         user.name = "Never Stored"
@@ -226,7 +227,8 @@ async def test_a_rolled_back_change_invalidates_nothing_and_leaves_nothing_stale
     if cached(api):
         assert stats["user_hits"] >= 1  # the entry survived, and it is still the truth
     # The same change committed is seen at once.
-    async with api.runtime.db.session() as session:
+    async with api.runtime.unit_of_work() as uow:
+        session = uow.session
         user = await session.get(User, me.id)
         assert user is not None
         user.name = "Stored"
@@ -249,8 +251,8 @@ async def test_a_reader_that_read_the_old_row_cannot_cache_it_after_the_commit(
         async with api.runtime.db.session(write=False) as session:
             row = await SessionRepository(session).principal_row(me.id, claims.session_id)
         # Meanwhile another request commits a role change (and invalidates after it).
-        async with api.runtime.db.session() as session:
-            user = await session.get(User, me.id)
+        async with api.runtime.unit_of_work() as uow:
+            user = await uow.session.get(User, me.id)
             assert user is not None
             user.role, user.auth_version = "readonly", user.auth_version + 1
         return row

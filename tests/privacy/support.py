@@ -20,7 +20,7 @@ from gatehouse.emails.sender import MAIL_DIR
 from gatehouse.emails.service import file_name
 from gatehouse.events import service as events
 from gatehouse.events.models import OutboxEvent
-from gatehouse.kit.context import actor_var
+from gatehouse.kit.context import Actor
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
@@ -75,13 +75,9 @@ async def person(api: Api, role: Role = Role.user, *, login: bool = True) -> Per
 
 async def audit(runtime: Runtime, *entries: trail.Entry) -> None:
     """Append audit rows of our own, in a unit of work (no caller in context)."""
-    token = actor_var.set(None)
-    try:
-        async with runtime.db.session() as session:
-            for entry in entries:
-                trail.record(session, entry)
-    finally:
-        actor_var.reset(token)
+    async with runtime.unit_of_work(actor=Actor()) as uow:
+        for entry in entries:
+            uow.audit.record(entry)
 
 
 async def dispatch_all(runtime: Runtime) -> None:
@@ -90,8 +86,8 @@ async def dispatch_all(runtime: Runtime) -> None:
 
 
 async def subscribe(runtime: Runtime) -> None:
-    async with runtime.db.session() as session:
-        await WebhookService(session, runtime.settings.worker).create(
+    async with runtime.unit_of_work() as uow:
+        await WebhookService(uow, runtime.settings.worker).create(
             WebhookCreate(url=WEBHOOK_URL, event_types=["*"])
         )
 

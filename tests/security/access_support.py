@@ -102,8 +102,8 @@ async def make_world(api: Api, role: str | None, *, second_session: bool = False
 
 
 async def make_webhook(api: Api) -> uuid.UUID:
-    async with api.runtime.db.session() as session:
-        service = WebhookService(session, api.runtime.settings.worker)
+    async with api.runtime.unit_of_work() as uow:
+        service = WebhookService(uow, api.runtime.settings.worker)
         hook = await service.create(WebhookCreate(url=WEBHOOK_URL, event_types=["user.deleted"]))
     return hook.id
 

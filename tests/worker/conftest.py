@@ -23,6 +23,7 @@ from gatehouse.emails.sender import message_id
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
 from gatehouse.kit.context import request_id_var
+from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import User
 from gatehouse.worker.celery_app import CeleryJobQueue, Topology
@@ -85,7 +86,8 @@ class Stack:
     async def pending_emails(self, count: int) -> list[uuid.UUID]:
         """Welcome mails waiting to be sent (rows only: no job is kicked)."""
         ids = []
-        async with self.runtime.db.session() as session:
+        async with self.runtime.unit_of_work() as uow:
+            session = uow.session
             for _ in range(count):
                 tag = uuid.uuid4().hex[:10]
                 user = User(
@@ -94,7 +96,7 @@ class Stack:
                 session.add(user)
                 await session.flush()
                 email_id = await queue_email(
-                    session, self.settings, kind=Kind.welcome, user=user, dedupe_key=tag
+                    uow, self.settings, kind=Kind.welcome, user=user, dedupe_key=tag
                 )
                 assert email_id is not None
                 ids.append(email_id)
@@ -153,6 +155,8 @@ async def stack(
     given = {k: v for k, v in values.items() if k not in {"database_url", "data_dir"}}
     settings = make_settings(postgres_url, directory / "data", signing_key_pem, **given)
     runtime = Runtime.create(settings)
+    # The test's own rows wait for a kick the test sends (`enqueue`) or for the sweep.
+    runtime.use_jobs(LeftForSweep())
     jobs = CeleryJobQueue(settings)
     workers = Workers(env_for(values), directory)
     stack = Stack(values, settings, runtime, jobs, workers, smtp, directory)

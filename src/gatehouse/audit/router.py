@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit import trail
 from gatehouse.audit.repository import AuditRepository, Position
@@ -30,9 +29,10 @@ from gatehouse.audit.schemas import (
     AuditPageParams,
 )
 from gatehouse.auth.principal import Principal
-from gatehouse.dependencies import AdminUser, RuntimeDep, SessionDep
+from gatehouse.dependencies import AdminUser, RuntimeDep, UowDep
 from gatehouse.errors import ValidationFailed
 from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.uow import UnitOfWork
 
 # Responses per route: the export's errors are JSON while its success is NDJSON, and
 # FastAPI would document router-wide error models in the route's media type.
@@ -87,14 +87,13 @@ def decode_cursor(key: bytes, cursor: str, filters: AuditFilters) -> Position:
 
 
 def _audit_read(
-    session: AsyncSession, actor: Principal, action: str, filters: AuditFilters, **extra: Any
+    uow: UnitOfWork, actor: Principal, action: str, filters: AuditFilters, **extra: Any
 ) -> None:
     safe: dict[str, str] = {}
     personal: dict[str, str] = {}
     for name, value in filters.given().items():
         (safe if _SAFE_VALUE.match(value) else personal)[name] = value
-    trail.record(
-        session,
+    uow.audit.record(
         trail.Entry(
             action=action,
             target_type="audit",
@@ -120,7 +119,7 @@ def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 @router.get("", response_model=AuditPage, responses=errors(*AUTHED))
 async def list_audit_events(
     actor: AdminUser,
-    session: SessionDep,
+    uow: UowDep,
     runtime: RuntimeDep,
     params: Annotated[AuditPageParams, Query()],
 ) -> AuditPage:
@@ -132,13 +131,13 @@ async def list_audit_events(
     after = None
     if params.cursor is not None:
         after = decode_cursor(runtime.audit_key, params.cursor, filters)
-    rows = await AuditRepository(session).page(filters, after=after, limit=params.limit)
+    rows = await AuditRepository(uow.session).page(filters, after=after, limit=params.limit)
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     next_cursor = None
     if more:
         next_cursor = encode_cursor(runtime.audit_key, Position.of(rows[-1]), filters)
-    _audit_read(session, actor, "audit.read", filters, returned=len(rows))
+    _audit_read(uow, actor, "audit.read", filters, returned=len(rows))
     return AuditPage(items=[AuditEventRead.of(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -163,15 +162,15 @@ _EXPORT_EXAMPLE = "".join(
 )
 async def export_audit_events(
     actor: AdminUser,
-    session: SessionDep,
+    uow: UowDep,
     runtime: RuntimeDep,
     filters: Annotated[AuditFilters, Query()],
 ) -> NDJSONResponse:
     """Every audit event matching the filters, as NDJSON, oldest first (admin)."""
-    through = await AuditRepository(session).last_id()
+    through = await AuditRepository(uow.session).last_id()
     # Recorded in the request's unit of work, which commits before the first byte is
     # sent: an export that was started is audited, even if the client hangs up.
-    _audit_read(session, actor, "audit.export", filters, through_id=through)
+    _audit_read(uow, actor, "audit.export", filters, through_id=through)
     database = runtime.db
 
     async def lines() -> AsyncIterator[bytes]:

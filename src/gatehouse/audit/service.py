@@ -15,6 +15,7 @@ from gatehouse.audit.chain import HASHED_FIELDS, Verdict, verify
 from gatehouse.audit.models import AuditEvent
 from gatehouse.db.engine import Database
 from gatehouse.kit.time import utcnow
+from gatehouse.runtime import Runtime
 
 RETENTION_ACTION = "audit.retention_purge"
 _BATCH = 2000
@@ -66,7 +67,9 @@ async def verify_chain(db: Database, key: bytes) -> Verdict:
         return await verify(key, rows(), anchor=anchor)
 
 
-async def purge_expired(db: Database, retention_days: int, *, now: datetime | None = None) -> int:
+async def purge_expired(
+    runtime: Runtime, retention_days: int, *, now: datetime | None = None
+) -> int:
     """Remove rows older than the retention period, oldest first, and record the cut.
 
     Only a prefix of the chain goes (rows before the first one still inside the
@@ -75,7 +78,8 @@ async def purge_expired(db: Database, retention_days: int, *, now: datetime | No
     which the rest of the chain verifies.
     """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    async with db.session() as session:
+    async with runtime.unit_of_work() as uow:
+        session = uow.session
         first_kept = await session.scalar(
             select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= cutoff)
         )
@@ -88,9 +92,8 @@ async def purge_expired(db: Database, retention_days: int, *, now: datetime | No
         await allow_maintenance(session)
         result = await session.execute(delete(AuditEvent).where(AuditEvent.seq <= through.seq))
         removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        session.info[trail.CHAIN_TAIL_INFO] = (through.seq, through.hash)
-        trail.record(
-            session,
+        uow.audit.chain_tail = (through.seq, through.hash)
+        uow.audit.record(
             trail.Entry(
                 action=RETENTION_ACTION,
                 details={

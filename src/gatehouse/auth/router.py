@@ -34,7 +34,6 @@ from gatehouse.auth.service import TokenPair
 from gatehouse.dependencies import (
     AdminUser,
     AuthServiceDep,
-    ClientDep,
     CurrentUser,
     RuntimeDep,
     StaffUser,
@@ -161,7 +160,6 @@ _TOKEN_BODY = {
 async def issue_token(
     request: Request,
     auth: AuthServiceDep,
-    client: ClientDep,
     runtime: RuntimeDep,
     response: Response,
     transport: TransportHeader = None,
@@ -184,9 +182,9 @@ async def issue_token(
                     ]
                 }
             )
-        pair = await auth.refresh(grant.refresh_token, client)
+        pair = await auth.refresh(grant.refresh_token)
     else:
-        pair = await auth.login(grant.username, grant.password, client)
+        pair = await auth.login(grant.username, grant.password)
     if cookie_mode:
         return _cookie_response(pair, request, response, runtime)
     return _token_response(pair, response)
@@ -196,7 +194,6 @@ async def issue_token(
 async def refresh(
     request: Request,
     auth: AuthServiceDep,
-    client: ClientDep,
     runtime: RuntimeDep,
     response: Response,
     transport: TransportHeader = None,
@@ -211,7 +208,7 @@ async def refresh(
     """
     if body is not None and body.refresh_token is not None:
         # A token in the body wins: JSON mode, as before cookie mode existed.
-        pair = await auth.refresh(body.refresh_token, client)
+        pair = await auth.refresh(body.refresh_token)
         if transport is TokenTransport.cookie:
             return _cookie_response(pair, request, response, runtime)
         return _token_response(pair, response)
@@ -221,7 +218,7 @@ async def refresh(
             {"refresh_token": ["Field required (or the gatehouse_refresh cookie in cookie mode)"]}
         )
     check_csrf(request, csrf, runtime.settings.server)
-    pair = await auth.refresh(token, client)
+    pair = await auth.refresh(token)
     # A token from the cookie goes back into the cookie, never into a script's reach.
     return _cookie_response(pair, request, response, runtime)
 

@@ -6,9 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from gatehouse.audit.trail import Entry, record
+from gatehouse.audit.trail import Entry
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
@@ -20,7 +18,6 @@ from gatehouse.auth.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
-from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
     GatehouseError,
@@ -31,9 +28,9 @@ from gatehouse.errors import (
     SessionNotFound,
     UserNotFound,
 )
-from gatehouse.kit.context import actor_var
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
 from gatehouse.users.schemas import UserCreate
@@ -48,27 +45,17 @@ class TokenPair:
     session_id: uuid.UUID
 
 
-@dataclass(frozen=True)
-class ClientInfo:
-    ip: str | None
-    user_agent: str | None
-
-
-def _is_self(user_id: uuid.UUID) -> bool:
-    actor = actor_var.get()
-    return actor is not None and actor.user_id == user_id
-
-
 class AuthService:
     def __init__(
         self,
-        session: AsyncSession,
+        uow: UnitOfWork,
         settings: AuthSettings,
         hasher: PasswordHasher,
         tokens: TokenService,
         protection: LoginProtection | None = None,
     ) -> None:
-        self.session = session
+        self.uow = uow
+        self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
         self.tokens = tokens
@@ -97,14 +84,14 @@ class AuthService:
         self, user_id: uuid.UUID, session_id: uuid.UUID
     ) -> tuple[str, int] | None:
         """(role, auth_version) from the cache, or from the database on a miss."""
-        cache = Cache.of(self.session)
+        cache = self.uow.cache
         if cache is None:
             return await self.sessions.principal_row(user_id, session_id)
         return await cache.principal(
             user_id, session_id, lambda: self.sessions.principal_row(user_id, session_id)
         )
 
-    async def login(self, username: str, password: str, client: ClientInfo) -> TokenPair:
+    async def login(self, username: str, password: str) -> TokenPair:
         """Password grant. Unknown email and wrong password cost and answer the same.
 
         So does an attempt the brute-force protection refuses: the password is still
@@ -116,6 +103,7 @@ class AuthService:
         except ValueError:
             email = None
         identifier = email or username.strip().casefold()[:255]
+        client = self.uow.actor
         attempt = None
         if self.protection is not None:
             account = email or "invalid:" + username.strip().casefold()
@@ -152,8 +140,7 @@ class AuthService:
                 ip=client.ip,
             )
         )
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "auth.login",
                 actor_id=user.id,
@@ -168,8 +155,7 @@ class AuthService:
 
     def _login_failed(self, identifier: str, user: User | None, reason: str) -> None:
         """Audit a refused login; written although the request's transaction rolls back."""
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "auth.login",
                 outcome="failure",
@@ -182,8 +168,7 @@ class AuthService:
         )
 
     def _refresh_failed(self, reason: str, login: Session | None = None) -> None:
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "auth.refresh_reuse" if reason == "reuse_detected" else "auth.refresh",
                 outcome="failure",
@@ -195,7 +180,7 @@ class AuthService:
             always=True,
         )
 
-    async def refresh(self, refresh_token: str, client: ClientInfo) -> TokenPair:
+    async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate: the presented token is spent, a new one is issued in the same family.
 
         A token presented twice (replay, or two racing clients) ends the whole family:
@@ -229,9 +214,8 @@ class AuthService:
             login.absolute_expires_at,
         )
         login.last_used_at = now
-        login.ip = client.ip or login.ip
-        record(
-            self.session,
+        login.ip = self.uow.actor.ip or login.ip
+        self.uow.audit.record(
             Entry(
                 "auth.refresh",
                 actor_id=user.id,
@@ -245,8 +229,7 @@ class AuthService:
 
     async def logout(self, actor: Principal, *, everywhere: bool) -> None:
         now = utcnow()
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "auth.logout_all" if everywhere else "auth.logout",
                 target_type="user",
@@ -270,24 +253,23 @@ class AuthService:
         try:
             if not self.settings.registration_enabled:
                 raise RegistrationDisabled()
-            user = await UserService(self.session, self.settings, self.hasher).create(
+            user = await UserService(self.uow, self.settings, self.hasher).create(
                 data.model_copy(update={"role": Role.user}), audit=False
             )
         except GatehouseError as exc:
             attempt.outcome, attempt.reason = "failure", exc.code.lower()
-            record(self.session, attempt, always=True)
+            self.uow.audit.record(attempt, always=True)
             raise
         attempt.actor_id, attempt.actor_role = user.id, user.role
         attempt.target_id = str(user.id)
-        record(self.session, attempt)
+        self.uow.audit.record(attempt)
         return user
 
     async def list_sessions(self, user_id: uuid.UUID) -> list[Session]:
         await self._require_user(user_id)
         found = list(await self.sessions.list_active(user_id, utcnow()))
-        if not _is_self(user_id):
-            record(
-                self.session,
+        if self.uow.actor.user_id != user_id:
+            self.uow.audit.record(
                 Entry(
                     "session.list",
                     target_type="user",
@@ -303,8 +285,7 @@ class AuthService:
         if login is None or login.user_id != user_id or login.revoked_at is not None:
             raise SessionNotFound(session_id)
         await self.sessions.revoke(session_id, utcnow(), "ended_by_request")
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "session.end",
                 target_type="user",
@@ -316,8 +297,7 @@ class AuthService:
     async def end_sessions(self, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
         await self._require_user(user_id)
         ended = await self.sessions.revoke_all(user_id, utcnow(), "ended_by_request", keep=keep)
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "session.end_all",
                 target_type="user",

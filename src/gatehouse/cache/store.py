@@ -209,11 +209,6 @@ class Cache:
     def enabled(self) -> bool:
         return self.backend is not None
 
-    @staticmethod
-    def of(session: AsyncSession) -> Cache | None:
-        cache = session.info.get(CACHE_INFO_KEY)
-        return cache if isinstance(cache, Cache) else None
-
     def principal_key(self, user_id: uuid.UUID) -> str:
         return f"{self.namespace}principal:{user_id}"
 

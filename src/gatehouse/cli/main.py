@@ -16,6 +16,7 @@ from gatehouse import web
 from gatehouse.config import ConfigError, Settings, get_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.errors import GatehouseError
+from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
 from gatehouse.users import bootstrap
@@ -43,10 +44,19 @@ def _settings() -> Settings:
 def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
     async def main() -> T:
         runtime = Runtime.create(settings)
+        # The CLI runs no jobs: what a command asks for (an event to publish, a mail to
+        # send) waits in its table for the running service's sweep, and we say so.
+        left = LeftForSweep()
+        runtime.use_jobs(left)
         try:
             return await work(runtime)
         finally:
             await runtime.close()
+            if left.left:
+                console.print(
+                    f"[dim]Left for the service's sweep: {', '.join(left.left)} (they run"
+                    " once `gatehouse serve` or `gatehouse worker` is up)[/]"
+                )
 
     try:
         return asyncio.run(main())

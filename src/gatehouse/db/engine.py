@@ -28,9 +28,6 @@ SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
 _AFTER_COMMIT = "gatehouse.after_commit"
 _BEFORE_COMMIT = "gatehouse.before_commit"
 _AFTER_ROLLBACK = "gatehouse.after_rollback"
-# session.info keys every unit of work carries.
-DATABASE_INFO_KEY = "gatehouse.database"
-WRITE_INFO_KEY = "gatehouse.write"
 
 log = structlog.get_logger("gatehouse.db")
 
@@ -143,17 +140,15 @@ class Database:
         self.engine = create_engine(settings)
         self.is_sqlite = settings.is_sqlite
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Per-process objects every unit of work carries in `session.info` (the cache,
-        # so that a write can invalidate it after commit).
-        self.info: dict[str, Any] = {}
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """A unit of work: committed once when the block ends, rolled back on error."""
+        """A transaction: committed once when the block ends, rolled back on error.
+
+        Services get theirs inside a `gatehouse.uow.UnitOfWork`; a bare session is for
+        code that only reads or writes rows (repositories' callers in jobs, tests).
+        """
         async with self.sessionmaker() as session:
-            session.info.update(self.info)
-            session.info[DATABASE_INFO_KEY] = self
-            session.info[WRITE_INFO_KEY] = write
             if write and self.is_sqlite:
                 await session.connection(execution_options={SQLITE_IMMEDIATE: True})
             try:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.repository import UserRepository
 
 
-async def on_event(session: AsyncSession, runtime: Runtime, event: OutboxEvent) -> None:
+async def on_event(uow: UnitOfWork, runtime: Runtime, event: OutboxEvent) -> None:
     if event.event_type not in {"user.created", "user.updated"}:
         return
     data: dict[str, Any] = event.payload.get("data", {})
@@ -29,7 +28,7 @@ async def on_event(session: AsyncSession, runtime: Runtime, event: OutboxEvent) 
         return
     # The account as it is now: a deleted one gets no mail, and a mail goes to the
     # address the account has now, not the one in an older event.
-    user = await UserRepository(session).get(user_id)
+    user = await UserRepository(uow.session).get(user_id)
     if user is None:
         return
     key = str(event.event_id)
@@ -37,7 +36,7 @@ async def on_event(session: AsyncSession, runtime: Runtime, event: OutboxEvent) 
 
     async def queue(kind: Kind) -> None:
         await queue_email(
-            session, settings, kind=kind, user=user, dedupe_key=key, request_id=event.request_id
+            uow, settings, kind=kind, user=user, dedupe_key=key, request_id=event.request_id
         )
 
     if event.event_type == "user.created":

@@ -19,11 +19,10 @@ from gatehouse.emails.models import EmailMessage
 from gatehouse.emails.repository import CANCELLED, FAILED, EmailRepository
 from gatehouse.emails.sender import Mailer, compose, send_deadline_seconds
 from gatehouse.emails.templates import TOKEN_PLACEHOLDER, Kind, render
-from gatehouse.kit.context import current_request_id
-from gatehouse.kit.jobs import enqueue_after_commit
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import User
 from gatehouse.users.repository import UserRepository
 
@@ -56,7 +55,7 @@ def token_ttl_seconds(kind: Kind, settings: Settings) -> int:
 
 
 async def queue_email(
-    session: AsyncSession,
+    uow: UnitOfWork,
     settings: Settings,
     *,
     kind: Kind,
@@ -67,7 +66,7 @@ async def queue_email(
     """Write a pending mail to `user` and send it after commit; None if one with the
     same (kind, dedupe_key) exists already."""
     rendered = render(kind, settings, name=user.name, email=user.email)
-    email_id = await EmailRepository(session).add_once(
+    email_id = await EmailRepository(uow.session).add_once(
         {
             "user_id": user.id,
             "kind": kind.value,
@@ -75,12 +74,12 @@ async def queue_email(
             "to_address": user.email,
             "subject": rendered.subject,
             "body": rendered.body,
-            "request_id": request_id or current_request_id(),
+            "request_id": request_id or uow.actor.request_id,
             "created_at": utcnow(),
         }
     )
     if email_id is not None:
-        enqueue_after_commit(session, SEND_JOB, email_id=str(email_id))
+        uow.jobs.after_commit(SEND_JOB, email_id=str(email_id))
     return email_id
 
 
@@ -168,7 +167,7 @@ async def sweep(runtime: Runtime) -> int:
             utcnow(), runtime.settings.worker.outbox_batch_size
         )
     for email_id in due:
-        runtime.jobs.enqueue(SEND_JOB, email_id=str(email_id))
+        runtime.enqueue(SEND_JOB, email_id=str(email_id))
     return len(due)
 
 

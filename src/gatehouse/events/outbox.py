@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gatehouse.events.models import OutboxEvent
 from gatehouse.events.schemas import EventData, envelope, event_type_of
-from gatehouse.kit.context import current_request_id
-from gatehouse.kit.jobs import enqueue_after_commit
 from gatehouse.kit.time import utcnow
+from gatehouse.uow import UnitOfWork
 
 RELAY_JOB = "events.relay"
 DISPATCH_JOB = "events.dispatch"
 
 
 async def record(
-    session: AsyncSession, data: EventData, *, aggregate_id: uuid.UUID | None
+    uow: UnitOfWork, data: EventData, *, aggregate_id: uuid.UUID | None
 ) -> OutboxEvent:
     """Add an event to the outbox; relayed and dispatched once the transaction commits."""
+    session = uow.session
     # The change is written first, so the event's id is taken after the row lock that
     # orders this user's writers (commit order per user).
     await session.flush()
@@ -31,11 +29,11 @@ async def record(
         event_type=event_type,
         aggregate_id=aggregate_id,
         payload=envelope(event_type, event_id, now, data),
-        request_id=current_request_id(),
+        request_id=uow.actor.request_id,
         created_at=now,
     )
     session.add(row)
     await session.flush()
-    enqueue_after_commit(session, RELAY_JOB)
-    enqueue_after_commit(session, DISPATCH_JOB)
+    uow.jobs.after_commit(RELAY_JOB)
+    uow.jobs.after_commit(DISPATCH_JOB)
     return row

@@ -29,6 +29,7 @@ from gatehouse.events.publisher import (
     Outgoing,
 )
 from gatehouse.events.repository import OutboxRepository
+from gatehouse.kit.context import Actor
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
@@ -158,7 +159,8 @@ async def dispatch_batch(runtime: Runtime) -> int:
     from gatehouse.worker.registry import reactions
 
     handlers = reactions()
-    async with runtime.db.session() as session:
+    async with runtime.unit_of_work() as uow:
+        session = uow.session
         repo = OutboxRepository(session)
         rows = await repo.claim_undispatched(runtime.settings.worker.outbox_batch_size)
         done = 0
@@ -172,9 +174,10 @@ async def dispatch_batch(runtime: Runtime) -> int:
             try:
                 # A reaction that fails undoes only its own writes; the row stays
                 # undispatched and is tried again with the next batch.
+                uow.act_as(Actor.system(row.request_id))
                 async with session.begin_nested():
                     for handler in handlers:
-                        await handler(session, runtime, row)
+                        await handler(uow, runtime, row)
             except Exception:
                 log.exception("outbox.dispatch_failed", **about)
                 continue

@@ -41,7 +41,7 @@ async def _drain(
             return
         idle += 1
         await asyncio.sleep(HELD_PAUSE_SECONDS * idle)
-    runtime.jobs.enqueue(name)
+    runtime.enqueue(name)
 
 
 async def _relay_waiting(runtime: Runtime) -> bool:
@@ -73,9 +73,9 @@ async def sweep(runtime: Runtime) -> None:
     delays an event until here)."""
     due = await service.due_work(runtime)
     if due.relay:
-        runtime.jobs.enqueue(RELAY_JOB)
+        runtime.enqueue(RELAY_JOB)
     if due.dispatch:
-        runtime.jobs.enqueue(DISPATCH_JOB)
+        runtime.enqueue(DISPATCH_JOB)
 
 
 async def cleanup(runtime: Runtime) -> None:

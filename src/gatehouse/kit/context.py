@@ -1,10 +1,15 @@
-"""Per-request context that code deep in a call chain may need (the request id)."""
+"""Who is acting, and the request id that log lines and error envelopes carry.
+
+The actor travels explicitly, in the unit of work (`gatehouse.uow`); the request id also
+lives in a context variable, for the log lines and error envelopes of code that has no
+unit of work at hand (middleware, exception handlers, the job runners).
+"""
 
 from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -18,20 +23,29 @@ def current_request_id() -> str | None:
 VERIFIED_TOKEN = "verified_access_token"  # noqa: S105 (a key name)
 
 
-@dataclass(frozen=True)
-class Client:
-    """Who is on the other end of this request, for the audit trail."""
-
-    ip: str | None
-    user_agent: str | None
+# The audit trail's actor role for what Gatehouse does by itself (jobs, sweeps, the CLI).
+SYSTEM_ROLE = "system"
 
 
 @dataclass(frozen=True)
 class Actor:
-    user_id: uuid.UUID
-    role: str
+    """Who acts in a unit of work: a user once authenticated (else nobody: an anonymous
+    request, or Gatehouse itself in a job or the CLI), from which address and client, for
+    which request. The audit trail and the outbox take it from here."""
 
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
 
-client_var: ContextVar[Client | None] = ContextVar("client", default=None)
-# The authenticated caller of this request (or job), once known.
-actor_var: ContextVar[Actor | None] = ContextVar("actor", default=None)
+    def as_user(self, user_id: uuid.UUID, role: str) -> Actor:
+        return replace(self, user_id=user_id, role=role)
+
+    @classmethod
+    def system(cls, request_id: str | None = None) -> Actor:
+        """Gatehouse itself (a job, a sweep, the CLI); keeps the request id a job carries."""
+        return cls(
+            role=SYSTEM_ROLE,
+            request_id=request_id if request_id is not None else current_request_id(),
+        )

@@ -3,19 +3,20 @@
 A job is named after its dotted use case (`webhooks.deliver`) and takes string
 arguments. The database row it works on is the truth; a job message only says "work on
 it now", so a lost message merely waits for the next sweep. The process decides how
-jobs run: Celery on RabbitMQ, or the in-process runner of the embedded default.
+jobs run: Celery on RabbitMQ, the in-process runner of the embedded default, or (the
+CLI) nowhere: the running service's sweep picks the work up.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.db.engine import after_commit
 
-JOBS_INFO_KEY = "gatehouse.jobs"
-_KICKED = "gatehouse.jobs.kicked"
+log = structlog.get_logger("gatehouse.jobs")
 
 
 class JobQueue(Protocol):
@@ -23,26 +24,48 @@ class JobQueue(Protocol):
         """Ask for `name` to run soon; never blocks and never raises (best effort)."""
 
 
-class NoJobQueue:
-    """For a process that runs no jobs (the CLI): the next sweep picks the work up."""
+class LeftForSweep:
+    """The queue of a process that runs no jobs (the CLI): it keeps the names of the jobs
+    it was asked for, so the process can say what the service's sweep will pick up."""
+
+    def __init__(self) -> None:
+        self.left: list[str] = []
 
     def enqueue(self, name: str, **kwargs: str) -> None:
-        return None
+        if name not in self.left:
+            self.left.append(name)
 
 
-def enqueue_after_commit(session: AsyncSession, name: str, **kwargs: str) -> None:
-    """Kick `name` once this unit of work has committed (once per name and arguments)."""
-    queue: JobQueue | None = session.info.get(JOBS_INFO_KEY)
-    if queue is None:
-        return
-    kicked: set[tuple[str, tuple[tuple[str, str], ...]]] = session.info.setdefault(_KICKED, set())
-    key = (name, tuple(sorted(kwargs.items())))
-    if key in kicked:
-        return
-    kicked.add(key)
+class NoJobQueueError(RuntimeError):
+    """A job was asked for in a process that was given no job queue."""
 
-    async def kick() -> None:
-        kicked.discard(key)
-        queue.enqueue(name, **kwargs)
 
-    after_commit(session, kick)
+class Jobs:
+    """A unit of work's view of the process's job queue: jobs kicked once it commits."""
+
+    def __init__(self, session: AsyncSession, queue: JobQueue | None, *, strict: bool) -> None:
+        self._session = session
+        self._queue = queue
+        # True in tests: a forgotten queue fails the test instead of losing the kick.
+        self._strict = strict
+        self._kicked: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+
+    def after_commit(self, name: str, **kwargs: str) -> None:
+        """Kick `name` once this unit of work has committed (once per name and arguments)."""
+        queue = self._queue
+        if queue is None:
+            if self._strict:
+                raise NoJobQueueError(f"job {name!r} asked for, but this process has no queue")
+            # The row is stored: the next sweep runs it. Say so, never drop it silently.
+            log.warning("jobs.no_queue", job=name, message="left for the next sweep")
+            return
+        key = (name, tuple(sorted(kwargs.items())))
+        if key in self._kicked:
+            return
+        self._kicked.add(key)
+
+        async def kick() -> None:
+            self._kicked.discard(key)
+            queue.enqueue(name, **kwargs)
+
+        after_commit(self._session, kick)

@@ -17,11 +17,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.errors import envelope
-from gatehouse.kit.context import Client, actor_var, client_var, request_id_var
+from gatehouse.kit.context import request_id_var
 from gatehouse.kit.http import (
     SAFE_METHODS,
     client_ip,
-    header_text,
     is_trusted_proxy,
     parse_networks,
     sane_request_id,
@@ -103,10 +102,6 @@ class RequestContextMiddleware:
         ip = client_ip(peer, forwarded, self.trusted)
         state = scope.setdefault("state", {})
         state["client_ip"] = ip
-        actor_token = actor_var.set(None)  # known once the principal is resolved
-        client_token = client_var.set(
-            Client(ip=ip, user_agent=header_text(headers.get(b"user-agent", b"").decode("latin-1")))
-        )
         state["request_id"] = request_id
         # TLS ended here, or at one of our proxies (which may not send X-Forwarded-For).
         https = scope.get("scheme") == "https" or (
@@ -167,8 +162,6 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
-            client_var.reset(client_token)
-            actor_var.reset(actor_token)
 
 
 class BodyTooLargeError(HTTPException):

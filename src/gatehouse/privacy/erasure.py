@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gatehouse.audit import trail
 from gatehouse.audit.service import allow_maintenance
 from gatehouse.cache.store import invalidate_user
@@ -27,7 +25,9 @@ from gatehouse.db.engine import after_commit
 from gatehouse.emails.sender import MAIL_DIR
 from gatehouse.events import outbox
 from gatehouse.events.schemas import UserErased
+from gatehouse.kit.context import SYSTEM_ROLE
 from gatehouse.privacy.repository import PrivacyRepository, erased_email
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import User
 from gatehouse.webhooks.repository import PENDING
 
@@ -36,7 +36,6 @@ ERASED_NAME = "Erased user"
 # Not a hash any verifier accepts: nobody can log in with any password.
 UNUSABLE_PASSWORD = "!"  # noqa: S105 (a marker, not a password)
 _PERSONAL_KEYS = ("email", "name")
-SYSTEM_ROLE = "system"
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def _remove_mail_files(mail_dir: Path, email_ids: Collection[uuid.UUID]) -> None
 
 
 async def erase(
-    session: AsyncSession,
+    uow: UnitOfWork,
     user: User,
     *,
     settings: Settings,
@@ -95,6 +94,7 @@ async def erase(
     """
     # Without a broker nothing will ever publish an event: dispatched is done.
     broker = settings.broker_url is not None
+    session = uow.session
     repo = PrivacyRepository(session)
     old_email = user.email
     user.email = erased_email(user.id)
@@ -149,10 +149,9 @@ async def erase(
     audit_rows = await repo.null_audit_pii(user.id, old_email)
 
     await outbox.record(
-        session, UserErased(user_id=user.id, version=user.version), aggregate_id=user.id
+        uow, UserErased(user_id=user.id, version=user.version), aggregate_id=user.id
     )
-    trail.record(
-        session,
+    uow.audit.record(
         trail.Entry(
             action=ERASE_ACTION,
             target_type="user",

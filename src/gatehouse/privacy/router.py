@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from gatehouse.dependencies import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from gatehouse.dependencies import AdminUser, CurrentUser, RuntimeDep, UowDep
 from gatehouse.kit.http import etag
 from gatehouse.kit.openapi import AUTHED, errors
 from gatehouse.privacy.schemas import UserExport
@@ -18,8 +18,8 @@ from gatehouse.users.schemas import UserAdminRead
 router = APIRouter(prefix="/api/v1/users", tags=["privacy"], responses=errors(*AUTHED))
 
 
-def get_privacy_service(session: SessionDep, runtime: RuntimeDep) -> PrivacyService:
-    return PrivacyService(session, runtime.settings)
+def get_privacy_service(uow: UowDep, runtime: RuntimeDep) -> PrivacyService:
+    return PrivacyService(uow, runtime.settings)
 
 
 PrivacyServiceDep = Annotated[PrivacyService, Depends(get_privacy_service)]

@@ -7,26 +7,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit import trail
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.repository import SessionRepository
 from gatehouse.config import Settings
-from gatehouse.errors import Forbidden, GatehouseError, UserNotFound
+from gatehouse.errors import Forbidden, GatehouseError, LastAdmin, UserNotFound
 from gatehouse.events import outbox
-from gatehouse.events.schemas import UserDeleted, UserRestored, format_timestamp
-from gatehouse.kit.context import actor_var, client_var
+from gatehouse.events.schemas import UserRestored, format_timestamp
 from gatehouse.kit.time import utcnow
-from gatehouse.privacy.erasure import SYSTEM_ROLE, erase
+from gatehouse.privacy.erasure import erase
 from gatehouse.privacy.exceptions import (
     EmailInUse,
     RestoreWindowClosed,
@@ -44,9 +39,10 @@ from gatehouse.privacy.schemas import (
     UserExport,
 )
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
-from gatehouse.users.service import is_email_conflict
+from gatehouse.users.service import ensure_another_admin, is_email_conflict, soft_delete
 
 log = structlog.get_logger("gatehouse.privacy")
 
@@ -58,8 +54,9 @@ INACTIVE_PURGE_ACTION = "user.inactive_purge"
 
 
 class PrivacyService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
+        self.uow = uow
+        self.session = session = uow.session
         self.settings = settings
         self.repo = PrivacyRepository(session)
 
@@ -144,7 +141,7 @@ class PrivacyService:
                 raise EmailInUse() from None
             raise
         await outbox.record(
-            self.session, UserRestored(user_id=user.id, version=user.version), aggregate_id=user.id
+            self.uow, UserRestored(user_id=user.id, version=user.version), aggregate_id=user.id
         )
         return user
 
@@ -159,8 +156,7 @@ class PrivacyService:
         details: dict[str, Any] | None = None,
         always: bool = False,
     ) -> None:
-        trail.record(
-            self.session,
+        self.uow.audit.record(
             trail.Entry(
                 action=action,
                 outcome=outcome,
@@ -178,17 +174,6 @@ class PrivacyService:
 # --- scheduled and operator work (worker, CLI) ----------------------------------------------
 
 
-@contextmanager
-def _as_system() -> Iterator[None]:
-    """Audit rows written here are the system's: no caller, no client."""
-    actor, client = actor_var.set(None), client_var.set(None)
-    try:
-        yield
-    finally:
-        client_var.reset(client)
-        actor_var.reset(actor)
-
-
 async def purge_erased(
     runtime: Runtime, now: datetime | None = None, *, budget_seconds: float | None = None
 ) -> int:
@@ -204,30 +189,31 @@ async def purge_erased(
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
     failed: set[uuid.UUID] = set()
     erased = 0
-    with _as_system():
-        while True:
-            if deadline is not None and time.monotonic() > deadline:
-                log.warning("privacy.erasure_deferred", erased=erased)
-                break
-            current: uuid.UUID | None = None
-            try:
-                async with runtime.db.session() as session:
-                    user = await PrivacyRepository(session).next_due_for_erasure(cutoff, failed)
-                    if user is None:
-                        break
-                    current = user.id
-                    result = await erase(
-                        session, user, settings=runtime.settings, details={"grace_days": grace}
-                    )
-            except Exception:
-                if current is None:
-                    raise
-                # Left for the next run; the others go on.
-                log.exception("privacy.erase_failed", user_id=str(current))
-                failed.add(current)
-                continue
-            erased += 1
-            log.info("privacy.user_erased", user_id=str(current), **vars(result))
+    # Each unit of work below acts as the system (`Actor.system()`): no caller, no client.
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            log.warning("privacy.erasure_deferred", erased=erased)
+            break
+        current: uuid.UUID | None = None
+        try:
+            async with runtime.unit_of_work() as uow:
+                repo = PrivacyRepository(uow.session)
+                user = await repo.next_due_for_erasure(cutoff, failed)
+                if user is None:
+                    break
+                current = user.id
+                result = await erase(
+                    uow, user, settings=runtime.settings, details={"grace_days": grace}
+                )
+        except Exception:
+            if current is None:
+                raise
+            # Left for the next run; the others go on.
+            log.exception("privacy.erase_failed", user_id=str(current))
+            failed.add(current)
+            continue
+        erased += 1
+        log.info("privacy.user_erased", user_id=str(current), **vars(result))
     return erased
 
 
@@ -282,21 +268,14 @@ async def list_inactive(
     last login, or their creation if they never logged in, is older than that."""
     days = _inactive_days(runtime, days)
     cutoff = (now or utcnow()) - timedelta(days=days)
-    with _as_system():
-        async with runtime.db.session(write=False) as session:
-            rows = [_inactive(u) for u in await PrivacyRepository(session).inactive(cutoff)]
-            trail.record(
-                session,
-                trail.Entry(
-                    action=INACTIVE_LIST_ACTION,
-                    actor_role=SYSTEM_ROLE,
-                    details={
-                        "days": days,
-                        "count": len(rows),
-                        "admins": sum(r.is_admin for r in rows),
-                    },
-                ),
+    async with runtime.unit_of_work(write=False) as uow:
+        rows = [_inactive(u) for u in await PrivacyRepository(uow.session).inactive(cutoff)]
+        uow.audit.record(
+            trail.Entry(
+                action=INACTIVE_LIST_ACTION,
+                details={"days": days, "count": len(rows), "admins": sum(r.is_admin for r in rows)},
             )
+        )
     return rows
 
 
@@ -308,93 +287,52 @@ async def purge_inactive(
     days = _inactive_days(runtime, days)
     cutoff = (now or utcnow()) - timedelta(days=days)
     outcome = InactivePurge()
-    with _as_system():
-        async with runtime.db.session(write=False) as session:
-            candidates = [_inactive(u) for u in await PrivacyRepository(session).inactive(cutoff)]
-        for candidate in candidates:
-            async with runtime.db.session() as session:
-                if candidate.is_admin:
-                    # Admins first, then the row: the order every admin removal locks in.
-                    admins = await UserRepository(session).lock_active_admins()
-                    if [a for a in admins if a != candidate.id] == []:
-                        reason = "last active admin: never purged, create another admin first"
-                        outcome.skipped.append(Skipped(candidate.id, candidate.email, reason))
-                        _system_audit(
-                            session,
-                            DELETE_ACTION,
-                            candidate.id,
+    async with runtime.db.session(write=False) as session:
+        candidates = [_inactive(u) for u in await PrivacyRepository(session).inactive(cutoff)]
+    for candidate in candidates:
+        async with runtime.unit_of_work() as uow:
+            if candidate.is_admin:
+                # Admins first, then the row: the order every admin removal locks in.
+                try:
+                    await ensure_another_admin(UserRepository(uow.session), candidate.id)
+                except LastAdmin:
+                    reason = "last active admin: never purged, create another admin first"
+                    outcome.skipped.append(Skipped(candidate.id, candidate.email, reason))
+                    uow.audit.record(
+                        trail.Entry(
+                            action=DELETE_ACTION,
                             outcome="failure",
                             reason="last_admin",
+                            target_type="user",
+                            target_id=str(candidate.id),
                             details={"inactive_days": days},
                         )
-                        continue
-                user = await PrivacyRepository(session).user(candidate.id, lock=True)
-                # Checked again under the lock: deleted or logged in since the listing.
-                if user is None or user.deleted_at is not None:
+                    )
                     continue
-                if (user.last_login_at or user.created_at) >= cutoff:
-                    continue
-                if user.role == Role.admin.value and not candidate.is_admin:
-                    continue  # promoted since the listing; the next run sees it as an admin
-                await _soft_delete(session, user, days)
-                await erase(
-                    session,
-                    user,
-                    settings=runtime.settings,
-                    details={"reason": "inactive", "inactive_days": days},
-                )
-            outcome.erased += 1
-            log.info("privacy.inactive_user_erased", user_id=str(candidate.id))
-        async with runtime.db.session() as session:
-            trail.record(
-                session,
-                trail.Entry(
-                    action=INACTIVE_PURGE_ACTION,
-                    actor_role=SYSTEM_ROLE,
-                    details={
-                        "days": days,
-                        "erased": outcome.erased,
-                        "skipped": len(outcome.skipped),
-                    },
-                ),
+            user = await PrivacyRepository(uow.session).user(candidate.id, lock=True)
+            # Checked again under the lock: deleted or logged in since the listing.
+            if user is None or user.deleted_at is not None:
+                continue
+            if (user.last_login_at or user.created_at) >= cutoff:
+                continue
+            if user.role == Role.admin.value and not candidate.is_admin:
+                continue  # promoted since the listing; the next run sees it as an admin
+            # What `DELETE /users/{id}` does, for consumers that follow deletions; the
+            # erasure comes right after.
+            await soft_delete(uow, user, reason="inactive", details={"inactive_days": days})
+            await erase(
+                uow,
+                user,
+                settings=runtime.settings,
+                details={"reason": "inactive", "inactive_days": days},
             )
+        outcome.erased += 1
+        log.info("privacy.inactive_user_erased", user_id=str(candidate.id))
+    async with runtime.unit_of_work() as uow:
+        uow.audit.record(
+            trail.Entry(
+                action=INACTIVE_PURGE_ACTION,
+                details={"days": days, "erased": outcome.erased, "skipped": len(outcome.skipped)},
+            )
+        )
     return outcome
-
-
-async def _soft_delete(session: AsyncSession, user: User, days: int) -> None:
-    """What `DELETE /users/{id}` does (deleted_at, sessions ended, `user.deleted`), for
-    consumers that follow deletions; the erasure comes right after."""
-    now = utcnow()
-    user.deleted_at = now
-    user.auth_version += 1
-    await session.flush()
-    await SessionRepository(session).revoke_all(user.id, now, "user_deleted")
-    await outbox.record(
-        session, UserDeleted(user_id=user.id, version=user.version), aggregate_id=user.id
-    )
-    _system_audit(
-        session, DELETE_ACTION, user.id, reason="inactive", details={"inactive_days": days}
-    )
-
-
-def _system_audit(
-    session: AsyncSession,
-    action: str,
-    user_id: uuid.UUID,
-    *,
-    outcome: str = "success",
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    trail.record(
-        session,
-        trail.Entry(
-            action=action,
-            outcome=outcome,
-            reason=reason,
-            target_type="user",
-            target_id=str(user_id),
-            actor_role=SYSTEM_ROLE,
-            details=details or {},
-        ),
-    )

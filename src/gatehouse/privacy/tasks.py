@@ -18,6 +18,6 @@ async def cleanup(runtime: Runtime) -> None:
     # run rather than keep the retention below from running.
     budget = runtime.settings.worker.task_soft_time_limit_seconds / 2
     erased = await purge_erased(runtime, budget_seconds=budget)
-    removed = await purge_expired(runtime.db, runtime.settings.audit.audit_retention_days)
+    removed = await purge_expired(runtime, runtime.settings.audit.audit_retention_days)
     if erased or removed:
         log.info("privacy.cleanup", users_erased=erased, audit_rows_removed=removed)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from gatehouse.dependencies import RuntimeDep, SessionDep
+from gatehouse.dependencies import RuntimeDep, UowDep
 from gatehouse.kit.openapi import COMMON, errors
 from gatehouse.recovery.schemas import (
     Accepted,
@@ -27,8 +27,8 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=errors(*COMMO
 ACCEPTED = Accepted(message="If an account with this email exists, we have sent it an email.")
 
 
-def get_recovery_service(session: SessionDep, runtime: RuntimeDep) -> RecoveryService:
-    return RecoveryService(session, runtime.settings, runtime.hasher)
+def get_recovery_service(uow: UowDep, runtime: RuntimeDep) -> RecoveryService:
+    return RecoveryService(uow, runtime.settings, runtime.hasher)
 
 
 RecoveryServiceDep = Annotated[RecoveryService, Depends(get_recovery_service)]

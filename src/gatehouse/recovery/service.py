@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from gatehouse.audit.trail import Entry, record
+from gatehouse.audit.trail import Entry
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.config import Settings
@@ -20,6 +18,7 @@ from gatehouse.errors import GatehouseError, ValidationFailed
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.models import ActionToken
 from gatehouse.recovery.repository import ActionTokenRepository
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import User
 from gatehouse.users.repository import UserRepository
 from gatehouse.users.service import (
@@ -69,8 +68,9 @@ def _on_user(action: str, user: User) -> Entry:
 
 
 class RecoveryService:
-    def __init__(self, session: AsyncSession, settings: Settings, hasher: PasswordHasher) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, settings: Settings, hasher: PasswordHasher) -> None:
+        self.uow = uow
+        self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
         self.users = UserRepository(session)
@@ -80,11 +80,11 @@ class RecoveryService:
     async def request_verification(self, email: str) -> None:
         """Mail a verification link to a live account whose address is not verified."""
         user = await self.users.get_by_email(email)
-        record(self.session, _requested("auth.email_verify_request", email, user))
+        self.uow.audit.record(_requested("auth.email_verify_request", email, user))
         if user is None or user.email_verified_at is not None:
             return
         await queue_email(
-            self.session,
+            self.uow,
             self.settings,
             kind=Kind.verify_email,
             user=user,
@@ -94,11 +94,11 @@ class RecoveryService:
     async def request_password_reset(self, email: str) -> None:
         """Mail a password-reset link to a live account."""
         user = await self.users.get_by_email(email)
-        record(self.session, _requested("auth.password_reset_request", email, user))
+        self.uow.audit.record(_requested("auth.password_reset_request", email, user))
         if user is None:
             return
         await queue_email(
-            self.session,
+            self.uow,
             self.settings,
             kind=Kind.password_reset,
             user=user,
@@ -114,8 +114,8 @@ class RecoveryService:
             before = public_state(user)
             user.email_verified_at = now
             await self.session.flush()
-            await announce_changes(self.session, user, before)
-        record(self.session, _on_user("auth.email_verify", user))
+            await announce_changes(self.uow, user, before)
+        self.uow.audit.record(_on_user("auth.email_verify", user))
         return user
 
     async def reset_password(self, token: str, new_password: str) -> None:
@@ -135,8 +135,8 @@ class RecoveryService:
         await self.session.flush()
         await self.tokens.use_up(user.id, Kind.password_reset.value, now)
         await self.sessions.revoke_all(user.id, now, "password_reset")
-        await announce_password_changed(self.session, user, "reset")
-        record(self.session, _on_user("auth.password_reset", user))
+        await announce_password_changed(self.uow, user, "reset")
+        self.uow.audit.record(_on_user("auth.password_reset", user))
 
     async def _check(self, token: str, kind: Kind, now: datetime) -> tuple[ActionToken, User]:
         row = await self.tokens.find(token, kind.value)
@@ -165,8 +165,7 @@ class RecoveryService:
         """Audit a refused confirmation; written although the request rolls back. The
         answer is one INVALID_TOKEN whatever the cause; the trail keeps the cause."""
         action = "auth.email_verify" if kind is Kind.verify_email else "auth.password_reset"
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 action,
                 outcome="failure",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 
 from gatehouse.errors import EmailTaken, ValidationFailed
 from gatehouse.runtime import Runtime
-from gatehouse.users.models import Role, User
+from gatehouse.users.models import Role
+from gatehouse.users.repository import UserRepository
 from gatehouse.users.schemas import UserCreate
 from gatehouse.users.service import UserService
 
@@ -18,12 +18,7 @@ DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
 async def has_admin(runtime: Runtime) -> bool:
     async with runtime.db.session(write=False) as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.admin.value, User.deleted_at.is_(None))
-        )
-    return bool(count)
+        return await UserRepository(session).has_live_admin()
 
 
 async def create_admin(runtime: Runtime, *, email: str, name: str, password: str) -> str:
@@ -32,8 +27,8 @@ async def create_admin(runtime: Runtime, *, email: str, name: str, password: str
         data = UserCreate(email=email, name=name, password=password, role=Role.admin)
     except ValidationError as exc:
         raise ValidationFailed.from_pydantic(exc.errors()) from None
-    async with runtime.db.session() as session:
-        user = await UserService(session, runtime.settings.auth, runtime.hasher).create(data)
+    async with runtime.unit_of_work() as uow:
+        user = await UserService(uow, runtime.settings.auth, runtime.hasher).create(data)
         return str(user.id)
 
 
@@ -47,7 +42,7 @@ async def first_admin(runtime: Runtime) -> tuple[str, str | None] | None:
     if settings.is_production:
         return None
     async with runtime.db.session(write=False) as session:
-        if await session.scalar(select(func.count()).select_from(User)):
+        if await UserRepository(session).has_users():
             return None
     email = settings.auth.admin_email or DEFAULT_ADMIN_EMAIL
     configured = settings.auth.admin_password

@@ -82,6 +82,15 @@ class UserRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def has_users(self) -> bool:
+        return await self.session.scalar(select(User.id).limit(1)) is not None
+
+    async def has_live_admin(self) -> bool:
+        found = await self.session.scalar(
+            select(User.id).where(User.role == Role.admin.value, User.deleted_at.is_(None)).limit(1)
+        )
+        return found is not None
+
     async def count_live(self) -> int:
         total = await self.session.scalar(
             select(func.count()).select_from(User).where(User.deleted_at.is_(None))

@@ -11,11 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from gatehouse.audit.trail import Entry, record
+from gatehouse.audit.trail import Entry
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
-from gatehouse.cache.store import Cache
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
     EmailTaken,
@@ -34,6 +33,7 @@ from gatehouse.events.schemas import (
     UserUpdated,
 )
 from gatehouse.kit.time import utcnow
+from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
 from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCreate
@@ -74,9 +74,9 @@ def public_state(user: User) -> dict[str, Any]:
     }
 
 
-async def announce_created(session: AsyncSession, user: User) -> None:
+async def announce_created(uow: UnitOfWork, user: User) -> None:
     await outbox.record(
-        session,
+        uow,
         UserCreated(
             user_id=user.id,
             email=user.email,
@@ -89,22 +89,22 @@ async def announce_created(session: AsyncSession, user: User) -> None:
     )
 
 
-async def announce_changes(session: AsyncSession, user: User, before: dict[str, Any]) -> None:
+async def announce_changes(uow: UnitOfWork, user: User, before: dict[str, Any]) -> None:
     """Record user.updated with the fields that differ from `before`, if any."""
     after = public_state(user)
     changes = {name: after[name] for name in _EVENT_FIELDS if after[name] != before[name]}
     if not changes:
         return
     await outbox.record(
-        session,
+        uow,
         UserUpdated(user_id=user.id, changes=UserChanges(**changes), version=user.version),
         aggregate_id=user.id,
     )
 
 
-async def announce_password_changed(session: AsyncSession, user: User, reason: str) -> None:
+async def announce_password_changed(uow: UnitOfWork, user: User, reason: str) -> None:
     await outbox.record(
-        session,
+        uow,
         UserPasswordChanged(user_id=user.id, reason=reason, version=user.version),
         aggregate_id=user.id,
     )
@@ -114,7 +114,7 @@ def _on_user(action: str, user_id: uuid.UUID, **fields: Any) -> Entry:
     return Entry(action, target_type="user", target_id=str(user_id), **fields)
 
 
-def _audit_changes(session: AsyncSession, user: User, before: dict[str, Any]) -> None:
+def _audit_changes(uow: UnitOfWork, user: User, before: dict[str, Any]) -> None:
     """Audit an edit: which fields changed; the role's values (not personal), and the
     email or name values as personal data (erasable)."""
     after = public_state(user)
@@ -126,7 +126,7 @@ def _audit_changes(session: AsyncSession, user: User, before: dict[str, Any]) ->
         details["role"] = {"from": before["role"], "to": after["role"]}
     pii = {name: after[name] for name in ("email", "name") if name in changed}
     action = "user.role_change" if "role" in changed else "user.update"
-    record(session, _on_user(action, user.id, details=details, pii=pii))
+    uow.audit.record(_on_user(action, user.id, details=details, pii=pii))
 
 
 def _user_fields(user: User) -> dict[str, Any]:
@@ -145,9 +145,53 @@ def _user_from_fields(fields: dict[str, Any]) -> User:
     )
 
 
+async def flush_users(session: AsyncSession) -> None:
+    """Flush user rows; the database decides uniqueness and versions (a pre-check would
+    race), and its answer becomes the contract's error."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_email_conflict(exc):
+            raise EmailTaken() from None
+        raise
+    except StaleDataError:
+        raise VersionConflict() from None
+
+
+async def ensure_another_admin(users: UserRepository, leaving: uuid.UUID) -> None:
+    """The last-admin rule, for every way an admin can stop being one (role change,
+    deletion, an inactive-user purge): some other live admin must remain.
+
+    Locks the live admins' rows first, the order every admin removal takes them in, so
+    two removals of the last two admins cannot both pass.
+    """
+    admins = await users.lock_active_admins()
+    if all(admin == leaving for admin in admins):
+        raise LastAdmin()
+
+
+async def soft_delete(
+    uow: UnitOfWork, user: User, *, reason: str | None = None, details: dict[str, Any] | None = None
+) -> None:
+    """Delete an account, restorable within the grace period: `deleted_at` set, every
+    session ended, `user.deleted` recorded and audited. The last-admin rule applies."""
+    if user.role == Role.admin.value:
+        await ensure_another_admin(UserRepository(uow.session), user.id)
+    now = utcnow()
+    user.deleted_at = now
+    user.auth_version += 1
+    await flush_users(uow.session)
+    await SessionRepository(uow.session).revoke_all(user.id, now, "user_deleted")
+    await outbox.record(
+        uow, UserDeleted(user_id=user.id, version=user.version), aggregate_id=user.id
+    )
+    uow.audit.record(_on_user("user.delete", user.id, reason=reason, details=details or {}))
+
+
 class UserService:
-    def __init__(self, session: AsyncSession, settings: AuthSettings, hasher: PasswordHasher):
-        self.session = session
+    def __init__(self, uow: UnitOfWork, settings: AuthSettings, hasher: PasswordHasher):
+        self.uow = uow
+        self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
         self.users = UserRepository(session)
@@ -157,8 +201,7 @@ class UserService:
         if params.include_deleted and not actor.is_admin:
             raise Forbidden("Only admins can list deleted users")
         users, total = await self.users.page(params)
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 "user.list",
                 target_type="user",
@@ -173,13 +216,12 @@ class UserService:
     async def get(self, actor: Principal, user_id: uuid.UUID) -> User:
         """Read one user; a plain user may read only themself (others look absent)."""
         if actor.user_id != user_id and not actor.can_read_users():
-            record(
-                self.session,
+            self.uow.audit.record(
                 _on_user("authz.denied", user_id, outcome="denied", reason="not_permitted"),
                 always=True,
             )
             raise UserNotFound(user_id)
-        cache = Cache.of(self.session)
+        cache = self.uow.cache
         if cache is None:
             user = await self.users.get(user_id)
         else:
@@ -188,7 +230,7 @@ class UserService:
         if user is None:
             raise UserNotFound(user_id)
         if actor.user_id != user_id:
-            record(self.session, _on_user("user.read", user_id))
+            self.uow.audit.record(_on_user("user.read", user_id))
         return user
 
     async def _read_fields(self, user_id: uuid.UUID) -> dict[str, Any] | None:
@@ -206,10 +248,9 @@ class UserService:
         )
         self.users.add(user)
         await self._flush()
-        await announce_created(self.session, user)
+        await announce_created(self.uow, user)
         if audit:
-            record(
-                self.session,
+            self.uow.audit.record(
                 _on_user(
                     "user.create",
                     user.id,
@@ -234,7 +275,7 @@ class UserService:
             if user.id == actor.user_id:
                 raise Forbidden("You cannot change your own role")
             if user.role == Role.admin.value:
-                await self._keep_an_admin(user.id)
+                await ensure_another_admin(self.users, user.id)
             user.role = Role(str(new_role)).value
             user.auth_version += 1
         if changes.get("name") is not None:
@@ -242,15 +283,15 @@ class UserService:
         if changes.get("email") is not None:
             self._set_email(user, str(changes["email"]))
         await self._flush()
-        await announce_changes(self.session, user, before)
-        _audit_changes(self.session, user, before)
+        await announce_changes(self.uow, user, before)
+        _audit_changes(self.uow, user, before)
         return user
 
     async def delete(
         self, actor: Principal, user_id: uuid.UUID, expected_version: int | None
     ) -> None:
         user = await self._get_for_write(user_id, expected_version)
-        await self._soft_delete(user)
+        await soft_delete(self.uow, user)
 
     async def update_me(
         self, actor: Principal, data: MeUpdate, expected_version: int | None
@@ -263,8 +304,7 @@ class UserService:
             if data.current_password is None:
                 raise ReauthenticationRequired()
             if not await self.hasher.verify(data.current_password, user.password_hash):
-                record(
-                    self.session,
+                self.uow.audit.record(
                     _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
                     always=True,
                 )
@@ -273,16 +313,15 @@ class UserService:
         if data.name is not None:
             user.name = data.name
         await self._flush()
-        await announce_changes(self.session, user, before)
-        _audit_changes(self.session, user, before)
+        await announce_changes(self.uow, user, before)
+        _audit_changes(self.uow, user, before)
         return user
 
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
         """New password; every other session of the caller ends, this one goes on."""
         user = await self._get_for_write(actor.user_id, None)
         if not await self.hasher.verify(data.current_password, user.password_hash):
-            record(
-                self.session,
+            self.uow.audit.record(
                 _on_user(
                     "auth.password_change", user.id, outcome="failure", reason="wrong_password"
                 ),
@@ -295,25 +334,12 @@ class UserService:
         user.password_hash = await self.hasher.hash(data.new_password)
         await self._flush()
         await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
-        await announce_password_changed(self.session, user, "changed")
-        record(self.session, _on_user("auth.password_change", user.id))
+        await announce_password_changed(self.uow, user, "changed")
+        self.uow.audit.record(_on_user("auth.password_change", user.id))
 
     async def delete_me(self, actor: Principal) -> None:
         user = await self._get_for_write(actor.user_id, None)
-        await self._soft_delete(user)
-
-    async def _soft_delete(self, user: User) -> None:
-        if user.role == Role.admin.value:
-            await self._keep_an_admin(user.id)
-        now = utcnow()
-        user.deleted_at = now
-        user.auth_version += 1
-        await self._flush()
-        await self.sessions.revoke_all(user.id, now, "user_deleted")
-        await outbox.record(
-            self.session, UserDeleted(user_id=user.id, version=user.version), aggregate_id=user.id
-        )
-        record(self.session, _on_user("user.delete", user.id))
+        await soft_delete(self.uow, user)
 
     @staticmethod
     def _set_email(user: User, email: str) -> None:
@@ -330,24 +356,10 @@ class UserService:
             raise VersionConflict()
         return user
 
-    async def _keep_an_admin(self, leaving: uuid.UUID) -> None:
-        admins = await self.users.lock_active_admins()
-        if [a for a in admins if a != leaving] == []:
-            raise LastAdmin()
-
     def _check_password(self, password: str, *, email: str, name: str, field: str) -> None:
         problems = password_problems(password, self.settings, email=email, name=name)
         if problems:
             raise ValidationFailed({field: problems})
 
     async def _flush(self) -> None:
-        # The database decides uniqueness and versions (a pre-check would race); turn
-        # its answer into the contract's error.
-        try:
-            await self.session.flush()
-        except IntegrityError as exc:
-            if is_email_conflict(exc):
-                raise EmailTaken() from None
-            raise
-        except StaleDataError:
-            raise VersionConflict() from None
+        await flush_users(self.session)

@@ -20,14 +20,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.config import WorkerSettings
 from gatehouse.events import outbox
 from gatehouse.events.schemas import WebhookDisabled
-from gatehouse.kit.jobs import enqueue_after_commit
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.webhooks.delivery import Outcome, WebhookSender
 from gatehouse.webhooks.models import WebhookDelivery
 from gatehouse.webhooks.repository import FAILED, PENDING, SUCCEEDED, WebhookRepository
@@ -79,8 +78,8 @@ def signed_headers(claim: Claim, timestamp: int) -> dict[str, str]:
 async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:
     """Make the delivery's next attempt if it is due; a no-op otherwise."""
     settings = runtime.settings.worker
-    async with runtime.db.session() as session:
-        claim = await claim_attempt(session, settings, delivery_id)
+    async with runtime.unit_of_work() as uow:
+        claim = await claim_attempt(uow, settings, delivery_id)
     if claim is None:
         return
     sender = runtime.part(WebhookSender)
@@ -93,15 +92,15 @@ async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:
         status_code=outcome.status_code,
         error=outcome.error,
     )
-    async with runtime.db.session() as session:
-        await record_outcome(session, settings, claim, outcome)
+    async with runtime.unit_of_work() as uow:
+        await record_outcome(uow, settings, claim, outcome)
 
 
 async def claim_attempt(
-    session: AsyncSession, settings: WorkerSettings, delivery_id: uuid.UUID
+    uow: UnitOfWork, settings: WorkerSettings, delivery_id: uuid.UUID
 ) -> Claim | None:
     """Count and lease the next attempt; None if the delivery is not due (or taken)."""
-    repo = WebhookRepository(session)
+    repo = WebhookRepository(uow.session)
     now = utcnow()
     found = await repo.claim_due(delivery_id, now)
     if found is None:
@@ -112,7 +111,7 @@ async def claim_attempt(
     if delivery.attempts >= max_attempts(settings):
         delivery.last_status_code = None
         delivery.last_error = INTERRUPTED
-        await give_up(session, delivery, INTERRUPTED, now)
+        await give_up(uow, delivery, INTERRUPTED, now)
         return None
     delivery.attempts += 1
     delivery.next_attempt_at = now + timedelta(
@@ -130,10 +129,10 @@ async def claim_attempt(
 
 
 async def record_outcome(
-    session: AsyncSession, settings: WorkerSettings, claim: Claim, outcome: Outcome
+    uow: UnitOfWork, settings: WorkerSettings, claim: Claim, outcome: Outcome
 ) -> None:
     """Store the attempt's outcome: done, retried per the schedule, or given up."""
-    delivery = await WebhookRepository(session).lock_delivery(claim.delivery_id)
+    delivery = await WebhookRepository(uow.session).lock_delivery(claim.delivery_id)
     if delivery is None or delivery.status != PENDING or delivery.attempts != claim.attempt:
         # Deleted, or the lease expired and a later attempt owns the row now.
         log.info("webhooks.outcome_superseded", delivery_id=str(claim.delivery_id))
@@ -146,34 +145,32 @@ async def record_outcome(
         delivery.finished_at = now
         return
     if outcome.gone:
-        await give_up(session, delivery, "The receiver answered 410 Gone", now)
+        await give_up(uow, delivery, "The receiver answered 410 Gone", now)
         return
     schedule = settings.webhook_retry_schedule
     if delivery.attempts < max_attempts(settings):
         delay = schedule[delivery.attempts - 1]
         delivery.next_attempt_at = now + timedelta(seconds=delay)
         if delay == 0:
-            enqueue_after_commit(session, DELIVER_JOB, delivery_id=str(delivery.id))
+            uow.jobs.after_commit(DELIVER_JOB, delivery_id=str(delivery.id))
         # Later retries are found by the sweep once due.
         return
     reason = f"Delivery failed {delivery.attempts} times in a row (last: {outcome.error})"
-    await give_up(session, delivery, reason, now)
+    await give_up(uow, delivery, reason, now)
 
 
-async def give_up(
-    session: AsyncSession, delivery: WebhookDelivery, reason: str, now: datetime
-) -> None:
+async def give_up(uow: UnitOfWork, delivery: WebhookDelivery, reason: str, now: datetime) -> None:
     """The delivery failed for good: so does its subscription, and an event says so."""
     delivery.status = FAILED
     delivery.finished_at = now
-    subscription = await WebhookRepository(session).get(delivery.subscription_id, lock=True)
+    subscription = await WebhookRepository(uow.session).get(delivery.subscription_id, lock=True)
     if subscription is None or not subscription.enabled:
         return
     reason = reason if len(reason) <= 255 else reason[:254] + "…"
     subscription.enabled = False
     subscription.disabled_reason = reason
     await outbox.record(
-        session,
+        uow,
         WebhookDisabled(webhook_id=subscription.id, url=shown_url(subscription.url), reason=reason),
         aggregate_id=subscription.id,
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.webhooks.service import fan_out
 
 
-async def on_event(session: AsyncSession, runtime: Runtime, event: OutboxEvent) -> None:
+async def on_event(uow: UnitOfWork, runtime: Runtime, event: OutboxEvent) -> None:
     """Owe the event to each enabled subscription that wants it; deliver after commit."""
-    await fan_out(session, event)
+    await fan_out(uow, event)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from gatehouse.dependencies import AdminUser, RuntimeDep, SessionDep, StaffUser
+from gatehouse.dependencies import AdminUser, RuntimeDep, StaffUser, UowDep
 from gatehouse.kit.http import etag, parse_if_match
 from gatehouse.kit.openapi import AUTHED, errors
 from gatehouse.kit.schemas import PageMeta
@@ -29,8 +29,8 @@ from gatehouse.webhooks.service import WebhookService
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=errors(*AUTHED))
 
 
-def get_webhook_service(session: SessionDep, runtime: RuntimeDep) -> WebhookService:
-    return WebhookService(session, runtime.settings.worker)
+def get_webhook_service(uow: UowDep, runtime: RuntimeDep) -> WebhookService:
+    return WebhookService(uow, runtime.settings.worker)
 
 
 WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]

@@ -6,17 +6,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from gatehouse.audit.trail import Entry, record
+from gatehouse.audit.trail import Entry
 from gatehouse.config import WorkerSettings
 from gatehouse.errors import ValidationFailed, VersionConflict, WebhookInactive, WebhookNotFound
 from gatehouse.events.models import OutboxEvent
 from gatehouse.events.schemas import WebhookTest, envelope
-from gatehouse.kit.context import current_request_id
-from gatehouse.kit.jobs import enqueue_after_commit
 from gatehouse.kit.time import utcnow
+from gatehouse.uow import UnitOfWork
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 from gatehouse.webhooks.repository import WebhookRepository
 from gatehouse.webhooks.schemas import (
@@ -60,12 +58,12 @@ def wants(subscription: WebhookSubscription, event_type: str) -> bool:
     return ALL_EVENTS in types or event_type in types
 
 
-async def fan_out(session: AsyncSession, event: OutboxEvent) -> list[uuid.UUID]:
+async def fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[uuid.UUID]:
     """Owe `event` to every enabled subscription that wants it (once each); the new
     deliveries' ids, each kicked after commit."""
     if event.event_type == TEST_EVENT:
         return []  # a test goes to the one subscription it was asked for, never fanned out
-    repo = WebhookRepository(session)
+    repo = WebhookRepository(uow.session)
     created: list[uuid.UUID] = []
     for subscription in await repo.enabled():
         if not wants(subscription, event.event_type):
@@ -83,13 +81,14 @@ async def fan_out(session: AsyncSession, event: OutboxEvent) -> list[uuid.UUID]:
         )
         if delivery_id is not None:
             created.append(delivery_id)
-            enqueue_after_commit(session, DELIVER_JOB, delivery_id=str(delivery_id))
+            uow.jobs.after_commit(DELIVER_JOB, delivery_id=str(delivery_id))
     return created
 
 
 class WebhookService:
-    def __init__(self, session: AsyncSession, settings: WorkerSettings) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, settings: WorkerSettings) -> None:
+        self.uow = uow
+        self.session = session = uow.session
         self.settings = settings
         self.repo = WebhookRepository(session)
 
@@ -117,8 +116,7 @@ class WebhookService:
     def _audit(
         self, action: str, webhook_id: uuid.UUID | None, details: dict[str, Any] | None = None
     ) -> None:
-        record(
-            self.session,
+        self.uow.audit.record(
             Entry(
                 action,
                 target_type="webhook",
@@ -160,7 +158,7 @@ class WebhookService:
             subscription.disabled_reason = None
             # What waited while it was off is due again now.
             for delivery_id in await self.repo.resume(subscription.id, utcnow()):
-                enqueue_after_commit(self.session, DELIVER_JOB, delivery_id=str(delivery_id))
+                self.uow.jobs.after_commit(DELIVER_JOB, delivery_id=str(delivery_id))
         elif enabled is False and subscription.enabled:
             subscription.enabled = False
             subscription.disabled_reason = DISABLED_BY_ADMIN
@@ -232,7 +230,7 @@ class WebhookService:
             event_id=event_id,
             event_type=TEST_EVENT,
             payload=envelope(TEST_EVENT, event_id, now, data),
-            request_id=current_request_id(),
+            request_id=self.uow.actor.request_id,
             status="pending",
             attempts=0,
             next_attempt_at=now,
@@ -245,7 +243,7 @@ class WebhookService:
             webhook_id,
             details={"delivery_id": str(delivery.id), "event_id": str(event_id)},
         )
-        enqueue_after_commit(self.session, DELIVER_JOB, delivery_id=str(delivery.id))
+        self.uow.jobs.after_commit(DELIVER_JOB, delivery_id=str(delivery.id))
         return delivery
 
     async def _get_for_write(

@@ -41,7 +41,7 @@ async def sweep(runtime: Runtime) -> None:
             utcnow(), runtime.settings.worker.outbox_batch_size
         )
     for delivery_id in due:
-        runtime.jobs.enqueue(DELIVER_JOB, delivery_id=str(delivery_id))
+        runtime.enqueue(DELIVER_JOB, delivery_id=str(delivery_id))
 
 
 async def cleanup(runtime: Runtime) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 
 Job = Callable[[Runtime, Mapping[str, str]], Awaitable[None]]
 Sweep = Callable[[Runtime], Awaitable[None]]
@@ -53,7 +52,7 @@ def cleanups() -> list[Sweep]:
     return [events.cleanup, emails.cleanup, webhooks.cleanup, auth.cleanup, privacy.cleanup]
 
 
-Reaction = Callable[[AsyncSession, Runtime, OutboxEvent], Awaitable[None]]
+Reaction = Callable[[UnitOfWork, Runtime, OutboxEvent], Awaitable[None]]
 
 
 def reactions() -> list[Reaction]:

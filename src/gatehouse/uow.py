@@ -1,0 +1,58 @@
+"""The unit of work: everything one request, job or command changes together.
+
+Created at the boundary (`dependencies.get_uow` for a request, `Runtime.unit_of_work`
+for a job or the CLI) and handed to services explicitly: a service's constructor says
+what it depends on. It commits once, when the boundary's block ends; hooks that must
+follow the commit (cache invalidation, job kicks) or a rollback (an audit row of a
+failed attempt) run then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.audit.trail import AuditTrail
+from gatehouse.cache.store import CACHE_INFO_KEY, Cache
+from gatehouse.db.engine import Database
+from gatehouse.kit.context import Actor
+from gatehouse.kit.jobs import JobQueue, Jobs
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    # Who acts: anonymous until the request's principal is known (`act_as`).
+    actor: Actor
+    audit: AuditTrail = field(init=False)
+    jobs: Jobs = field(init=False)
+    # None when this process caches nothing (no Redis on PostgreSQL).
+    cache: Cache | None = None
+    write: bool = True
+
+    @classmethod
+    def open(
+        cls,
+        session: AsyncSession,
+        *,
+        database: Database,
+        actor: Actor,
+        cache: Cache,
+        jobs: JobQueue | None,
+        audit_key: bytes,
+        write: bool,
+        strict_jobs: bool,
+    ) -> UnitOfWork:
+        uow = cls(session, actor, cache=cache if cache.enabled else None, write=write)
+        uow.audit = AuditTrail(session, database, audit_key, lambda: uow.actor, write=write)
+        uow.jobs = Jobs(session, jobs, strict=strict_jobs)
+        if uow.cache is not None:
+            # The one thing left in session.info: ORM flush events get only the session,
+            # and a changed user row must reach the cache without each write remembering.
+            session.info[CACHE_INFO_KEY] = uow.cache
+        return uow
+
+    def act_as(self, actor: Actor) -> None:
+        """The request's caller is now known (after authentication)."""
+        self.actor = actor

@@ -25,6 +25,7 @@ from gatehouse.config import Settings, get_settings
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
 from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
@@ -96,17 +97,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         models=TOKEN_REQUEST_MODELS,
     )
 
-    for router in (
+    # Where each URL lives: docs/architecture.md. `/api/v1/users/...` is shared by the
+    # users, sessions (auth) and privacy routers; `check_unambiguous` below makes their
+    # order irrelevant: an app in which one route would shadow another is never built.
+    routers = (
         health_router,
         jwks_router,
         auth_router,
         recovery_router,
-        sessions_router,
         users_router,
+        sessions_router,
         privacy_router,
         webhooks_router,
         audit_router,
-    ):
+    )
+    check_unambiguous(route for router in routers for route in router.routes)
+    for router in routers:
         app.include_router(router)
     if settings.docs_enabled:
         _mount_docs(app)

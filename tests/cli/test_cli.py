@@ -166,6 +166,8 @@ async def test_create_admin_makes_an_admin_who_logs_in_through_the_api(cli: Cli)
     )
     assert "created" in result.out
     assert STRONG not in result.out
+    # The CLI runs no jobs: it says which ones the service's sweep will pick up.
+    assert "Left for the service's sweep: events.relay, events.dispatch" in result.out
 
     runtime = Runtime.create(cli.settings())
     try:

@@ -16,9 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.models import Session
 from gatehouse.auth.repository import SessionRepository
+from gatehouse.config import Environment
 from gatehouse.errors import Conflict
+from gatehouse.events.models import OutboxEvent
+from gatehouse.kit.jobs import NoJobQueueError
+from gatehouse.runtime import Runtime
 from gatehouse.users.models import User
+from gatehouse.users.schemas import UserCreate
+from gatehouse.users.service import UserService
 from tests.factories import PASSWORD, Api, assert_envelope
+from tests.logs import capture_json_logs
 
 USERS = "/api/v1/users"
 
@@ -219,3 +226,44 @@ async def test_a_refused_request_commits_nothing_but_its_audit_row(
         # A refusal (403) is audited in a transaction of its own; nothing else commits.
         assert seen.calls == (1 if response.status_code == 403 else 0), (method, path)
         assert await count(api, User) == users_before
+
+
+# --- jobs asked for with no queue ------------------------------------------------------------
+
+
+async def test_a_job_asked_for_without_a_queue_fails_in_tests_and_stores_nothing(
+    api: Api,
+) -> None:
+    """A process given no job queue must not lose the kick silently: in tests it fails."""
+    runtime = Runtime.create(api.runtime.settings)
+    try:
+        assert runtime.jobs is None
+        data = UserCreate(email="nobody-queued@example.com", name="No Queue", password=PASSWORD)
+        with pytest.raises(NoJobQueueError, match=r"events\.relay"):
+            async with runtime.unit_of_work() as uow:
+                await UserService(uow, runtime.settings.auth, runtime.hasher).create(data)
+        assert await count(api, User, User.email == "nobody-queued@example.com") == 0
+    finally:
+        await runtime.close()
+
+
+async def test_outside_tests_a_job_without_a_queue_is_logged_and_left_for_the_sweep(
+    api: Api,
+) -> None:
+    settings = api.runtime.settings
+    development = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"env": Environment.development})}
+    )
+    runtime = Runtime.create(development)
+    data = UserCreate(email="left-for-sweep@example.com", name="Left Over", password=PASSWORD)
+    try:
+        with capture_json_logs("WARNING") as logs:
+            async with runtime.unit_of_work() as uow:
+                await UserService(uow, runtime.settings.auth, runtime.hasher).create(data)
+        warned = [r for r in logs.records() if r["event"] == "jobs.no_queue"]
+        assert [r["job"] for r in warned] == ["events.relay", "events.dispatch"]
+        assert await count(api, User, User.email == "left-for-sweep@example.com") == 1
+        # The rows are the truth: the event waits for the next sweep, nothing is lost.
+        assert await count(api, OutboxEvent, OutboxEvent.event_type == "user.created") >= 1
+    finally:
+        await runtime.close()

@@ -12,7 +12,9 @@ vi.mock("../shared/auth", async () => (await import("./test-utils")).fakeAuthMod
 
 beforeEach(() => {
   server.reset();
-  server.on("GET /api/v1/users", { body: { data: [], meta: { page: 1, page_size: 20, total_count: 0, total_pages: 0 } } });
+  server.on("GET /api/v1/users", {
+    body: { data: [], meta: { page: 1, page_size: 20, total_count: 0, total_pages: 0 } },
+  });
 });
 
 describe("the portal's door", () => {

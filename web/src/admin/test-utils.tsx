@@ -102,7 +102,10 @@ export function fakeAuthModule() {
   };
 }
 
-export function person(role: Person["role"], overrides: Partial<Schemas["UserAdminRead"]> = {}): Schemas["UserAdminRead"] {
+export function person(
+  role: Person["role"],
+  overrides: Partial<Schemas["UserAdminRead"]> = {},
+): Schemas["UserAdminRead"] {
   const id = overrides.id ?? `00000000-0000-4000-8000-${String(Math.floor(Math.random() * 1e12)).padStart(12, "0")}`;
   return {
     id,

@@ -1,8 +1,8 @@
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
 import { SignupForm } from "./pages/SignupPage";
+import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 
 function renderForm() {
   return renderWithProviders(

@@ -1,7 +1,7 @@
 // The profile with its version (the ETag), so a save cannot silently overwrite a change
 // made meanwhile in another tab or by an admin (docs/api.md, "ETag and If-Match").
 import { type QueryClient, useQuery } from "@tanstack/react-query";
-import { type User, api } from "../shared/api";
+import { api, type User } from "../shared/api";
 import { ME_KEY } from "../shared/auth";
 import { ifMatch, unwrapVersioned } from "../shared/versioned";
 import type { MeUpdate } from "./validation";

@@ -19,7 +19,10 @@ type Options = {
   withNotifications?: boolean;
 };
 
-export function renderWithProviders(ui: ReactElement, { route = "/", wrap = (c) => c, withNotifications = false }: Options = {}) {
+export function renderWithProviders(
+  ui: ReactElement,
+  { route = "/", wrap = (c) => c, withNotifications = false }: Options = {},
+) {
   const queryClient = new QueryClient({
     defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
   });

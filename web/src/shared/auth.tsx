@@ -2,8 +2,17 @@
 // reload keeps the person logged in without any token in storage.
 import { Alert, Button, Center, Stack } from "@mantine/core";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { type ReactNode, createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
-import { type User, api, session, unwrap } from "./api";
+import {
+  createContext,
+  type ReactNode,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+} from "react";
+import { api, session, type User, unwrap } from "./api";
 import { describeError } from "./errors";
 import type { Credentials } from "./session";
 

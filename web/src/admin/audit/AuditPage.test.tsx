@@ -43,7 +43,9 @@ describe("the audit trail", () => {
     await userEvent.type(screen.getByLabelText(/^Action/), "auth.login");
     await userEvent.type(screen.getByLabelText(/^From/), "2026-01-15T10:30");
     await userEvent.click(screen.getByRole("button", { name: "Apply filters" }));
-    await waitFor(() => expect(server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("action")).toBe("auth.login"));
+    await waitFor(() =>
+      expect(server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("action")).toBe("auth.login"),
+    );
     const since = server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("since")!;
     expect(since).toMatch(/^2026-01-15T10:30:00[+-]\d\d:\d\d$/);
     expect(new Date(since).getTime()).toBe(new Date(2026, 0, 15, 10, 30).getTime());

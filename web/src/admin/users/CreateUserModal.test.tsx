@@ -25,13 +25,17 @@ describe("creating a user", () => {
       email: "Enter an email address",
       password: "Use at least 8 characters",
     });
-    expect(validateNewUser({ name: "Ada", email: "ada@example.com", password: "long enough", role: "user" })).toEqual({});
+    expect(validateNewUser({ name: "Ada", email: "ada@example.com", password: "long enough", role: "user" })).toEqual(
+      {},
+    );
   });
 
   it("shows the server's reason at the field it is about", async () => {
     server.on("POST /api/v1/users", {
       status: 400,
-      body: apiError("VALIDATION_ERROR", "Invalid input", { password: ["Password must not contain your email address or name"] }),
+      body: apiError("VALIDATION_ERROR", "Invalid input", {
+        password: ["Password must not contain your email address or name"],
+      }),
     });
     renderAdmin(<CreateUserModal opened onClose={() => {}} />);
     await fill("katherine johnson 1918");
@@ -39,7 +43,10 @@ describe("creating a user", () => {
   });
 
   it("sends the new account with its role, then opens its page", async () => {
-    server.on("POST /api/v1/users", (call) => ({ status: 201, body: { ...person("user"), ...(call.body as object), id: "new-id" } }));
+    server.on("POST /api/v1/users", (call) => ({
+      status: 201,
+      body: { ...person("user"), ...(call.body as object), id: "new-id" },
+    }));
     renderAdmin(<CreateUserModal opened onClose={() => {}} />, { route: "/users", path: "/users" });
     await fill("quiet harbour lamp 7");
     await waitFor(() => expect(server.callsTo("POST", "/api/v1/users")).toHaveLength(1));

@@ -2,12 +2,12 @@ import { Button, Group, Modal, Select, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { PasswordField } from "../../shared/PasswordField";
-import { type Role, api, unwrap } from "../../shared/api";
+import { api, type Role, unwrap } from "../../shared/api";
 import { fieldErrors } from "../../shared/errors";
+import { notifySuccess } from "../../shared/notify";
+import { PasswordField } from "../../shared/PasswordField";
 import { ErrorText } from "../../shared/ui";
 import { ROLES } from "./usersState";
-import { notifySuccess } from "../../shared/notify";
 
 type Values = { name: string; email: string; password: string; role: Role };
 

@@ -2,12 +2,12 @@ import { Button, Group, Modal, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { type User, api } from "../../shared/api";
+import { api, type User } from "../../shared/api";
 import { ApiError, fieldErrors } from "../../shared/errors";
-import { ErrorText } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
-import { userKey, useUserWritten } from "./userQueries";
 import { notifySuccess } from "../../shared/notify";
+import { ErrorText } from "../../shared/ui";
+import { ifMatch, unwrapVersioned, type Versioned } from "../../shared/versioned";
+import { userKey, useUserWritten } from "./userQueries";
 
 type Values = { name: string; email: string };
 
@@ -33,12 +33,12 @@ export function EditUserModal({ current, opened, onClose }: Props) {
     },
   });
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: start from the user as shown each time the dialog opens, not at every change
   useEffect(() => {
     if (opened) {
       form.setValues({ name: user.name, email: user.email });
       form.resetDirty({ name: user.name, email: user.email });
     }
-    // Start from the user as shown each time the dialog opens.
   }, [opened]);
 
   const save = useMutation({

@@ -1,12 +1,12 @@
 import { Button, Group, Select, Stack, Text } from "@mantine/core";
 import { useMutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { type Role, type User, api } from "../../shared/api";
-import { ErrorText, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
+import { api, type Role, type User } from "../../shared/api";
+import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText } from "../../shared/ui";
+import { ifMatch, unwrapVersioned, type Versioned } from "../../shared/versioned";
 import { useUserWritten } from "./userQueries";
 import { ROLES } from "./usersState";
-import { notifySuccess } from "../../shared/notify";
 
 const EFFECT: Record<Role, string> = {
   admin: "They will be able to change every user, webhook and role.",
@@ -36,7 +36,11 @@ export function RoleControl({ current, isSelf }: { current: Versioned<User>; isS
 
   if (isSelf) {
     // The API refuses it (403) before it would even look for another admin.
-    return <Text c="dimmed" fz="sm">You cannot change your own role; another admin can.</Text>;
+    return (
+      <Text c="dimmed" fz="sm">
+        You cannot change your own role; another admin can.
+      </Text>
+    );
   }
 
   const ask = () =>

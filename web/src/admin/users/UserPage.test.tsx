@@ -10,7 +10,11 @@ vi.mock("../../shared/api", async (original) => ({
 }));
 vi.mock("../../shared/auth", async () => (await import("../test-utils")).fakeAuthModule());
 
-const grace = person("user", { name: "Grace Hopper", email: "grace@example.com", last_login_at: "2026-01-16T09:00:00Z" });
+const grace = person("user", {
+  name: "Grace Hopper",
+  email: "grace@example.com",
+  last_login_at: "2026-01-16T09:00:00Z",
+});
 const session = {
   id: "5e0c7d2a-1b3f-4a6e-8c9d-0f1e2a3b4c5d",
   created_at: "2026-01-16T09:00:00Z",
@@ -24,7 +28,9 @@ const session = {
 function serve(user: ReturnType<typeof person>) {
   const { last_login_at: _login, deleted_at: _deleted, ...read } = user;
   server.on("GET /api/v1/users/:id", { body: read, headers: { ETag: '"3"' } });
-  server.on("GET /api/v1/users", { body: { data: [user], meta: { page: 1, page_size: 100, total_count: 1, total_pages: 1 } } });
+  server.on("GET /api/v1/users", {
+    body: { data: [user], meta: { page: 1, page_size: 100, total_count: 1, total_pages: 1 } },
+  });
   server.on("GET /api/v1/users/:id/sessions", { body: [session] });
   server.on("GET /api/v1/audit-events", { body: { items: [], next_cursor: null } });
 }
@@ -87,7 +93,10 @@ describe("a user's page", () => {
     const me = person("admin", { name: "Only Admin" });
     auth.user = me;
     serve(me);
-    server.on("DELETE /api/v1/users/:id", { status: 409, body: apiError("LAST_ADMIN", "The last active admin cannot be demoted or deleted") });
+    server.on("DELETE /api/v1/users/:id", {
+      status: 409,
+      body: apiError("LAST_ADMIN", "The last active admin cannot be demoted or deleted"),
+    });
     renderAdmin(<UserPage />, { route: `/users/${me.id}`, path: "/users/:id" });
     await screen.findByRole("heading", { name: "Only Admin" });
     expect(screen.getByText("You cannot change your own role; another admin can.")).toBeInTheDocument();

@@ -2,23 +2,23 @@ import { Alert, Anchor, Button, Group, Paper, SimpleGrid, Stack, Text, Title } f
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
-import { type AdminUser, type User, api, downloadJson, unwrap } from "../../shared/api";
+import { type AdminUser, api, downloadJson, type User, unwrap } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch } from "../../shared/versioned";
+import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
+import { ifMatch, type Versioned } from "../../shared/versioned";
+import { FitBadge } from "../FitBadge";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { EditUserModal } from "./EditUserModal";
+import { usersListPath } from "./lastListSearch";
 import { RoleBadge } from "./RoleBadge";
 import { RoleControl } from "./RoleControl";
 import { UserAudit } from "./UserAudit";
 import { UserSessions } from "./UserSessions";
-import { usersListPath } from "./lastListSearch";
 import { useUser, useUserRow } from "./userQueries";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
-import { FitBadge } from "../FitBadge";
 
 function Section({ title, children }: { title: string; children: ReactNode }) {
   return (
@@ -101,11 +101,17 @@ function LiveUserView({ current }: { current: Versioned<User> }) {
 
   const remove = useMutation({
     mutationFn: () =>
-      unwrap(api.DELETE("/api/v1/users/{user_id}", { params: { path: { user_id: user.id }, header: ifMatch(current.etag) } })),
+      unwrap(
+        api.DELETE("/api/v1/users/{user_id}", {
+          params: { path: { user_id: user.id }, header: ifMatch(current.etag) },
+        }),
+      ),
     onSuccess: () => {
       queryClient.removeQueries({ queryKey: ["user", user.id] });
       queryClient.invalidateQueries({ queryKey: ["users"] });
-      notifySuccess({ message: `${user.name} was deleted. An admin can restore the account for a while: tick "Show deleted users" in the list.` });
+      notifySuccess({
+        message: `${user.name} was deleted. An admin can restore the account for a while: tick "Show deleted users" in the list.`,
+      });
       navigate(usersListPath());
     },
   });
@@ -211,7 +217,10 @@ function DeletedUserView({ user }: { user: AdminUser }) {
         </FitBadge>
       </Group>
       <Alert color="orange" variant="light" title="This account is deleted">
-        It cannot log in and its sessions have ended. {canWrite ? "You can restore it until the grace period ends; after that its personal data is erased for good." : ""}
+        It cannot log in and its sessions have ended.{" "}
+        {canWrite
+          ? "You can restore it until the grace period ends; after that its personal data is erased for good."
+          : ""}
       </Alert>
       <Paper withBorder p="md">
         <Details user={user} row={user} />

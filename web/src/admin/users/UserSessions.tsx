@@ -1,9 +1,9 @@
 import { Button, Group, Loader, Stack, Table, Text } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type LoginSession, type User, api, unwrap } from "../../shared/api";
+import { api, type LoginSession, type User, unwrap } from "../../shared/api";
 import { describeAgent, formatDateTime } from "../../shared/format";
-import { ErrorText, confirmAction } from "../../shared/ui";
 import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText } from "../../shared/ui";
 import { FitBadge } from "../FitBadge";
 
 type Props = { user: User; canWrite: boolean; isSelf: boolean };
@@ -31,7 +31,8 @@ export function UserSessions({ user, canWrite, isSelf }: Props) {
     onSuccess: () => ended("The session has ended."),
   });
   const endAll = useMutation({
-    mutationFn: () => unwrap(api.DELETE("/api/v1/users/{user_id}/sessions", { params: { path: { user_id: user.id } } })),
+    mutationFn: () =>
+      unwrap(api.DELETE("/api/v1/users/{user_id}/sessions", { params: { path: { user_id: user.id } } })),
     onSuccess: () => ended(`Every session of ${user.name} has ended.`),
   });
 

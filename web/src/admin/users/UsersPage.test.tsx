@@ -15,7 +15,9 @@ const alan = person("readonly", { name: "Alan Turing", email: "alan@example.com"
 
 beforeEach(() => {
   server.reset();
-  server.on("GET /api/v1/users", { body: { data: [ada, alan], meta: { page: 1, page_size: 20, total_count: 42, total_pages: 3 } } });
+  server.on("GET /api/v1/users", {
+    body: { data: [ada, alan], meta: { page: 1, page_size: 20, total_count: 42, total_pages: 3 } },
+  });
 });
 
 describe("the users table", () => {
@@ -32,7 +34,13 @@ describe("the users table", () => {
     renderAdmin(<UsersPage />, { route: "/users?page=2&sort=name&order=asc&search=ada" });
     await screen.findByText("Ada Lovelace");
     const query = server.callsTo("GET", "/api/v1/users")[0]!.query;
-    expect(Object.fromEntries(query)).toEqual({ page: "2", page_size: "20", sort_by: "name", order: "asc", search: "ada" });
+    expect(Object.fromEntries(query)).toEqual({
+      page: "2",
+      page_size: "20",
+      sort_by: "name",
+      order: "asc",
+      search: "ada",
+    });
     expect(screen.getByRole("searchbox", { name: "Search" })).toHaveValue("ada");
   });
 
@@ -83,7 +91,9 @@ describe("the users table", () => {
     server.on("GET /api/v1/users", {
       status: 429,
       headers: { "Retry-After": "120" },
-      body: { error: { code: "RATE_LIMITED", message: "Too many requests", details: {}, timestamp: "", request_id: null } },
+      body: {
+        error: { code: "RATE_LIMITED", message: "Too many requests", details: {}, timestamp: "", request_id: null },
+      },
     });
     renderAdmin(<UsersPage />, { route: "/users" });
     expect(await screen.findByRole("alert")).toHaveTextContent("Too many attempts. Try again in 2 minutes.");

@@ -1,6 +1,6 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { type AdminUser, type User, api, unwrap } from "../../shared/api";
-import { type Versioned, unwrapVersioned } from "../../shared/versioned";
+import { skipToken, useQuery, useQueryClient } from "@tanstack/react-query";
+import { type AdminUser, api, type User, unwrap } from "../../shared/api";
+import { unwrapVersioned, type Versioned } from "../../shared/versioned";
 
 export const userKey = (id: string) => ["user", id] as const;
 
@@ -19,13 +19,14 @@ export function useUser(id: string) {
 export function useUserRow(user: User | undefined) {
   return useQuery({
     queryKey: ["user-row", user?.id, user?.email],
-    enabled: !!user,
-    queryFn: async (): Promise<AdminUser | null> => {
-      const page = await unwrap(
-        api.GET("/api/v1/users", { params: { query: { search: user!.email, page_size: 100 } } }),
-      );
-      return page.data.find((row) => row.id === user!.id) ?? null;
-    },
+    queryFn: user
+      ? async (): Promise<AdminUser | null> => {
+          const page = await unwrap(
+            api.GET("/api/v1/users", { params: { query: { search: user.email, page_size: 100 } } }),
+          );
+          return page.data.find((row) => row.id === user.id) ?? null;
+        }
+      : skipToken,
   });
 }
 

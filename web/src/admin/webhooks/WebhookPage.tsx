@@ -2,19 +2,19 @@ import { Anchor, Button, Group, Loader, Pagination, Paper, SimpleGrid, Stack, Ta
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { type Schemas, api, unwrap } from "../../shared/api";
+import { api, type Schemas, unwrap } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
+import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
+import { ifMatch, unwrapVersioned, type Versioned } from "../../shared/versioned";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
+import { describeEventTypes } from "./eventTypes";
 import { SecretModal } from "./SecretModal";
 import { DeliveryStatus, WebhookStatus } from "./WebhookStatus";
 import { WEBHOOKS_REFUSED } from "./WebhooksPage";
-import { describeEventTypes } from "./eventTypes";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
 
 type Webhook = Schemas["WebhookRead"];
 
@@ -94,7 +94,8 @@ function WebhookView({ current }: { current: Versioned<Webhook> }) {
     },
   });
   const test = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/webhooks/{webhook_id}/test", { params: { path: { webhook_id: hook.id } } })),
+    mutationFn: () =>
+      unwrap(api.POST("/api/v1/webhooks/{webhook_id}/test", { params: { path: { webhook_id: hook.id } } })),
     onSuccess: () => {
       queryClient.invalidateQueries({ queryKey: ["deliveries", hook.id] });
       notifySuccess({ message: "A test event is on its way. Its delivery is listed below." });
@@ -103,7 +104,9 @@ function WebhookView({ current }: { current: Versioned<Webhook> }) {
   const remove = useMutation({
     mutationFn: () =>
       unwrap(
-        api.DELETE("/api/v1/webhooks/{webhook_id}", { params: { path: { webhook_id: hook.id }, header: ifMatch(current.etag) } }),
+        api.DELETE("/api/v1/webhooks/{webhook_id}", {
+          params: { path: { webhook_id: hook.id }, header: ifMatch(current.etag) },
+        }),
       ),
     onSuccess: () => {
       queryClient.removeQueries({ queryKey: key });
@@ -280,7 +283,9 @@ function Deliveries({ webhookId }: { webhookId: string }) {
           onChange={setPage}
           size="sm"
           getItemProps={(n) => ({ "aria-label": `Page ${n}` })}
-          getControlProps={(control) => ({ "aria-label": `${control[0]!.toUpperCase()}${control.slice(1)} page` })}
+          getControlProps={(control) => ({
+            "aria-label": `${control.charAt(0).toUpperCase()}${control.slice(1)} page`,
+          })}
         />
       )}
     </Stack>

@@ -20,7 +20,9 @@ const hook = {
   created_at: "2026-01-15T10:30:00Z",
   updated_at: "2026-01-15T10:30:00Z",
 };
-const list = (data: unknown[]) => ({ body: { data, meta: { page: 1, page_size: 20, total_count: data.length, total_pages: 1 } } });
+const list = (data: unknown[]) => ({
+  body: { data, meta: { page: 1, page_size: 20, total_count: data.length, total_pages: 1 } },
+});
 
 beforeEach(() => server.reset());
 
@@ -39,7 +41,13 @@ describe("webhooks", () => {
     server.on("GET /api/v1/webhooks", list([]));
     server.on("POST /api/v1/webhooks", (call) => ({
       status: 201,
-      body: { ...hook, ...(call.body as object), enabled: true, disabled_reason: null, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+      body: {
+        ...hook,
+        ...(call.body as object),
+        enabled: true,
+        disabled_reason: null,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      },
     }));
     renderAdmin(<WebhooksPage />, { route: "/webhooks" });
     await screen.findByText(/No webhooks yet/);
@@ -77,6 +85,8 @@ describe("webhooks", () => {
     expect(within(form).getByLabelText("user.created")).toBeDisabled();
     await userEvent.click(within(form).getByRole("button", { name: "Create webhook" }));
     await waitFor(() => expect(server.callsTo("POST", "/api/v1/webhooks")).toHaveLength(1));
-    expect((server.calls.find((c) => c.method === "POST")!.body as { event_types: string[] }).event_types).toEqual(["*"]);
+    expect((server.calls.find((c) => c.method === "POST")!.body as { event_types: string[] }).event_types).toEqual([
+      "*",
+    ]);
   });
 });

@@ -5,10 +5,10 @@ import { useState } from "react";
 import { api, unwrap } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
 import { PasswordField } from "../../shared/PasswordField";
-import { NewPasswordFields } from "../NewPasswordFields";
 import { ErrorText } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
 import { SESSIONS_KEY } from "../me";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { PageHeader } from "../PageHeader";
 import { confirmError, newPasswordError } from "../validation";
 
@@ -73,7 +73,12 @@ export function PasswordPage() {
               required
               {...form.getInputProps("current_password")}
             />
-            <NewPasswordFields inputProps={form.getInputProps} name="new_password" label="New password" confirmLabel="Confirm new password" />
+            <NewPasswordFields
+              inputProps={form.getInputProps}
+              name="new_password"
+              label="New password"
+              confirmLabel="Confirm new password"
+            />
             <Group justify="flex-end">
               <Button type="submit" loading={busy}>
                 Change password

@@ -4,15 +4,23 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { User } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
+import { notifySuccess } from "../../shared/notify";
 import { PasswordField } from "../../shared/PasswordField";
 import { ErrorText, PageLoader } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
-import { type VersionedUser, storeMe, updateMe, useVersionedMe } from "../me";
+import { storeMe, updateMe, useVersionedMe, type VersionedUser } from "../me";
 import { PageHeader } from "../PageHeader";
-import { type ProfileValues, emailChanged, emailError, initials, nameError, profileChanges, roleLabel } from "../validation";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
+import {
+  emailChanged,
+  emailError,
+  initials,
+  nameError,
+  type ProfileValues,
+  profileChanges,
+  roleLabel,
+} from "../validation";
 
 const PASSWORD_CODES = new Set(["REAUTHENTICATION_REQUIRED", "INVALID_CURRENT_PASSWORD"]);
 

@@ -1,14 +1,14 @@
 import { Badge, Button, Group, Paper, Stack, Text } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { type LoginSession, api, unwrap } from "../../shared/api";
+import { api, type LoginSession, unwrap } from "../../shared/api";
 import { useAuth } from "../../shared/auth";
 import { describeError } from "../../shared/errors";
 import { describeAgent, formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
+import { notifyFailure, notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
 import { SESSIONS_KEY } from "../me";
 import { PageHeader } from "../PageHeader";
-import { notifyFailure, notifySuccess } from "../../shared/notify";
 
 function fetchSessions(): Promise<LoginSession[]> {
   return unwrap(api.GET("/api/v1/users/me/sessions"));
@@ -32,7 +32,8 @@ export function SessionsPage() {
   const refresh = () => queryClient.invalidateQueries({ queryKey: SESSIONS_KEY });
 
   const endOne = useMutation({
-    mutationFn: (id: string) => unwrap(api.DELETE("/api/v1/users/me/sessions/{session_id}", { params: { path: { session_id: id } } })),
+    mutationFn: (id: string) =>
+      unwrap(api.DELETE("/api/v1/users/me/sessions/{session_id}", { params: { path: { session_id: id } } })),
     onSuccess: () => notifySuccess({ message: "The session has been ended." }),
     onError: failed,
     onSettled: refresh,
@@ -110,7 +111,9 @@ export function SessionsPage() {
               <SessionCard
                 key={item.id}
                 item={item}
-                busy={(endOne.isPending && endOne.variables === item.id) || (item.current === true && logOutHere.isPending)}
+                busy={
+                  (endOne.isPending && endOne.variables === item.id) || (item.current === true && logOutHere.isPending)
+                }
                 onEnd={() => (item.current ? confirmLogOut() : confirmEnd(item))}
               />
             ))}
@@ -146,7 +149,9 @@ function SessionCard({ item, busy, onEnd }: { item: LoginSession; busy: boolean;
           variant="default"
           onClick={onEnd}
           loading={busy}
-          aria-label={item.current ? "Log out on this device" : `End the session on ${device}, ${item.ip ?? "unknown address"}`}
+          aria-label={
+            item.current ? "Log out on this device" : `End the session on ${device}, ${item.ip ?? "unknown address"}`
+          }
         >
           {item.current ? "Log out" : "End"}
         </Button>

@@ -1,7 +1,7 @@
 // Who is logged in, for both apps: on load the refresh cookie is tried once, so a
 // reload keeps the person logged in without any token in storage.
 import { Alert, Button, Center, Stack } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import {
   createContext,
   type ReactNode,
@@ -12,8 +12,9 @@ import {
   useState,
   useSyncExternalStore,
 } from "react";
-import { api, session, type User, unwrap } from "./api";
+import { session, type User } from "./api";
 import { describeError } from "./errors";
+import { fetchMe, storeSignedIn, useMe } from "./me";
 import type { Credentials } from "./session";
 
 type AuthState = {
@@ -25,12 +26,6 @@ type AuthState = {
 };
 
 const AuthContext = createContext<AuthState | null>(null);
-
-export const ME_KEY = ["me"] as const;
-
-export function fetchMe(): Promise<User> {
-  return unwrap(api.GET("/api/v1/users/me"));
-}
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
@@ -55,16 +50,16 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     // Logged out (here, or the API refused the session): nothing cached may outlive it.
-    if (!signedIn) queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== "public" });
+    if (!signedIn) queryClient.removeQueries();
   }, [signedIn, queryClient]);
 
-  const me = useQuery({ queryKey: ME_KEY, queryFn: fetchMe, enabled: signedIn, staleTime: 60_000 });
+  const me = useMe(signedIn);
 
   const login = useCallback(
     async (credentials: Credentials) => {
       await session.login(credentials);
       const user = await fetchMe();
-      queryClient.setQueryData(ME_KEY, user);
+      storeSignedIn(queryClient, user);
       return user;
     },
     [queryClient],

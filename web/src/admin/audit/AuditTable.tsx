@@ -5,7 +5,7 @@ import { ErrorText } from "../../shared/ui";
 import { FitBadge } from "../FitBadge";
 import type { AuditQuery } from "./auditFilters";
 import { type AuditEvent, formatTimeWithSeconds, OUTCOME_COLORS, shortId, summarizeDetails } from "./describe";
-import { useAuditTrail } from "./useAuditTrail";
+import { useAuditTrail } from "./queries";
 
 export const AUDIT_REFUSED = "Your role cannot see the audit trail.";
 

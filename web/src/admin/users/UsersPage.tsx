@@ -13,10 +13,9 @@ import {
   Title,
   UnstyledButton,
 } from "@mantine/core";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { type AdminUser, api, unwrap } from "../../shared/api";
+import type { AdminUser } from "../../shared/api";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText } from "../../shared/ui";
 import { FitBadge } from "../FitBadge";
@@ -24,6 +23,7 @@ import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { CreateUserModal } from "./CreateUserModal";
 import { rememberListSearch } from "./lastListSearch";
+import { useUsersList } from "./queries";
 import { RoleBadge } from "./RoleBadge";
 import { SearchBox } from "./SearchBox";
 import {
@@ -37,10 +37,6 @@ import {
   withFilter,
   writeUsersState,
 } from "./usersState";
-
-export function usersListKey(state: UsersState) {
-  return ["users", toListQuery(state)] as const;
-}
 
 function SortHeader({
   field,
@@ -128,13 +124,7 @@ export function UsersPage() {
   const update = (next: UsersState, replace = false) => setParams(writeUsersState(next), { replace });
   useEffect(() => rememberListSearch(params.toString()), [params]);
 
-  const query = toListQuery(state);
-  const list = useQuery({
-    queryKey: usersListKey(state),
-    queryFn: () => unwrap(api.GET("/api/v1/users", { params: { query } })),
-    // The old page stays on screen while the next one loads: no jump to an empty table.
-    placeholderData: keepPreviousData,
-  });
+  const list = useUsersList(toListQuery(state));
 
   const meta = list.data?.meta;
   const users = list.data?.data ?? [];

@@ -1,11 +1,11 @@
 import { Button, Group, Modal, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { api, type Schemas, unwrap } from "../../shared/api";
+import type { Schemas } from "../../shared/api";
 import { fieldErrors } from "../../shared/errors";
 import { ErrorText } from "../../shared/ui";
 import { EventTypesPicker } from "./EventTypesPicker";
 import { toEventTypes } from "./eventTypes";
+import { useCreateWebhook } from "./queries";
 
 type Values = { url: string; description: string; eventTypes: string[] };
 
@@ -24,15 +24,12 @@ type Props = {
 };
 
 export function CreateWebhookModal({ opened, onClose, onCreated }: Props) {
-  const queryClient = useQueryClient();
   const form = useForm<Values>({
     initialValues: { url: "", description: "", eventTypes: [] },
     validate: validateWebhook,
   });
-  const create = useMutation({
-    mutationFn: (body: Schemas["WebhookCreate"]) => unwrap(api.POST("/api/v1/webhooks", { body })),
+  const create = useCreateWebhook({
     onSuccess: (webhook) => {
-      queryClient.invalidateQueries({ queryKey: ["webhooks"] });
       close();
       onCreated(webhook);
     },

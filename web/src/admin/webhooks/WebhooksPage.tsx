@@ -1,8 +1,7 @@
 import { Anchor, Button, Group, Loader, Pagination, Paper, Stack, Table, Text, Title } from "@mantine/core";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { api, type Schemas, unwrap } from "../../shared/api";
+import type { Schemas } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText } from "../../shared/ui";
@@ -10,11 +9,11 @@ import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { CreateWebhookModal } from "./CreateWebhookModal";
 import { describeEventTypes } from "./eventTypes";
+import { useWebhooks } from "./queries";
 import { SecretModal } from "./SecretModal";
 import { WebhookStatus } from "./WebhookStatus";
 
 export const WEBHOOKS_REFUSED = "Your role cannot see webhooks.";
-const PAGE_SIZE = 20;
 
 export function WebhooksPage() {
   usePageTitle("Webhooks");
@@ -25,11 +24,7 @@ export function WebhooksPage() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Schemas["WebhookWithSecret"] | null>(null);
 
-  const list = useQuery({
-    queryKey: ["webhooks", page],
-    queryFn: () => unwrap(api.GET("/api/v1/webhooks", { params: { query: { page, page_size: PAGE_SIZE } } })),
-    placeholderData: keepPreviousData,
-  });
+  const list = useWebhooks(page);
   const refused = list.error instanceof ApiError && list.error.status === 403;
   const hooks = list.data?.data ?? [];
   const meta = list.data?.meta;

@@ -6,11 +6,11 @@ import type { User } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
 import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
+import { storeMe, updateMe, useReloadMe, useVersionedMe, type VersionedUser } from "../../shared/me";
 import { notifySuccess } from "../../shared/notify";
 import { PasswordField } from "../../shared/PasswordField";
 import { ErrorText, PageLoader } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
-import { storeMe, updateMe, useVersionedMe, type VersionedUser } from "../me";
 import { PageHeader } from "../PageHeader";
 import {
   emailChanged,
@@ -78,6 +78,7 @@ function ProfileSummary({ user }: { user: User }) {
 /** Edits name and email; a new email needs the current password (the API asks for it). */
 export function ProfileForm({ current }: { current: VersionedUser }) {
   const queryClient = useQueryClient();
+  const reloadMe = useReloadMe();
   const { user, etag } = current;
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -123,7 +124,7 @@ export function ProfileForm({ current }: { current: VersionedUser }) {
           </Title>
           <ErrorText error={error} />
           {error instanceof ApiError && error.code === "VERSION_CONFLICT" && (
-            <Button variant="light" onClick={() => void queryClient.invalidateQueries({ queryKey: ["me"] })}>
+            <Button variant="light" onClick={() => void reloadMe()}>
               Load the latest version
             </Button>
           )}

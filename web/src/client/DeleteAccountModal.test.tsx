@@ -1,7 +1,7 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { DeleteAccountModal } from "./DeleteAccountModal";
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 
 function renderModal(onDeleted = vi.fn()) {
   renderWithProviders(<DeleteAccountModal email="jane@example.com" opened onClose={() => {}} onDeleted={onDeleted} />);

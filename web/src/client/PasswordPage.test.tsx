@@ -1,7 +1,7 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { PasswordPage } from "./pages/PasswordPage";
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 
 async function change(current: string, next: string, confirm = next) {
   await userEvent.type(screen.getByLabelText(/^Current password/), current);

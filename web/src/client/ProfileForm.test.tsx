@@ -1,8 +1,8 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { User } from "../shared/api";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { ProfileForm } from "./pages/ProfilePage";
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 
 const jane: User = {
   id: "u1",

@@ -1,8 +1,8 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { SignupForm } from "./pages/SignupPage";
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 
 function renderForm() {
   return renderWithProviders(

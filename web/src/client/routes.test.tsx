@@ -1,8 +1,8 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { StrictMode } from "react";
+import { fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { App } from "./App";
-import { fakeFetch, renderWithProviders } from "./test-utils";
 
 it("sends a signed-out visitor of a private page to the login", async () => {
   const calls = fakeFetch(() => undefined);

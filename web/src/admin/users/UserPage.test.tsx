@@ -1,14 +1,9 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { apiError, auth, person, renderAdmin, server } from "../test-utils";
+import { beforeEach, describe, expect, it } from "vitest";
+import { apiError, person, server, signIn } from "../../shared/test-utils";
+import { renderAdmin } from "../test-utils";
 import { UserPage } from "./UserPage";
-
-vi.mock("../../shared/api", async (original) => ({
-  ...(await original<typeof import("../../shared/api")>()),
-  api: (await import("../test-utils")).fakeApi(),
-}));
-vi.mock("../../shared/auth", async () => (await import("../test-utils")).fakeAuthModule());
 
 const grace = person("user", {
   name: "Grace Hopper",
@@ -41,7 +36,7 @@ beforeEach(() => server.reset());
 
 describe("a user's page", () => {
   it("shows an admin the details and every control", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     serve(grace);
     renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
     expect(await screen.findByRole("heading", { name: "Grace Hopper" })).toBeInTheDocument();
@@ -53,7 +48,7 @@ describe("a user's page", () => {
   });
 
   it("shows a readonly admin the same data and no control that writes", async () => {
-    auth.user = person("readonly");
+    signIn(person("readonly"));
     serve(grace);
     renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
     await screen.findByRole("heading", { name: "Grace Hopper" });
@@ -67,7 +62,7 @@ describe("a user's page", () => {
   });
 
   it("changes the role after a confirmation, sending the version it read", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     serve(grace);
     server.on("PATCH /api/v1/users/:id", (call) => ({
       body: { ...grace, role: (call.body as { role: string }).role },
@@ -91,12 +86,12 @@ describe("a user's page", () => {
 
   it("keeps your own role out of reach, and says plainly why the last admin cannot be deleted", async () => {
     const me = person("admin", { name: "Only Admin" });
-    auth.user = me;
+    signIn(me);
     serve(me);
-    server.on("DELETE /api/v1/users/:id", {
-      status: 409,
-      body: apiError("LAST_ADMIN", "The last active admin cannot be demoted or deleted"),
-    });
+    server.on(
+      "DELETE /api/v1/users/:id",
+      apiError(409, "LAST_ADMIN", {}, "The last active admin cannot be demoted or deleted"),
+    );
     renderAdmin(<UserPage />, { route: `/users/${me.id}`, path: "/users/:id" });
     await screen.findByRole("heading", { name: "Only Admin" });
     expect(screen.getByText("You cannot change your own role; another admin can.")).toBeInTheDocument();
@@ -109,8 +104,8 @@ describe("a user's page", () => {
   });
 
   it("says so when the user does not exist", async () => {
-    auth.user = person("admin");
-    server.on("GET /api/v1/users/:id", { status: 404, body: apiError("USER_NOT_FOUND") });
+    signIn(person("admin"));
+    server.on("GET /api/v1/users/:id", apiError(404, "USER_NOT_FOUND"));
     renderAdmin(<UserPage />, { route: "/users/0d9f0000-0000-4000-8000-000000000000", path: "/users/:id" });
     expect(await screen.findByText("This user does not exist, or has been deleted.")).toBeInTheDocument();
   });

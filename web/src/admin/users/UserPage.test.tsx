@@ -2,7 +2,9 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it } from "vitest";
 import { apiError, person, server, signIn } from "../../shared/test-utils";
+import { auditKeys } from "../audit/queries";
 import { renderAdmin } from "../test-utils";
+import { usersKeys } from "./queries";
 import { UserPage } from "./UserPage";
 
 const grace = person("user", {
@@ -101,6 +103,29 @@ describe("a user's page", () => {
     expect(dialog).toHaveTextContent("This is your own account");
     await userEvent.click(within(dialog).getByRole("button", { name: "Delete user" }));
     expect(await screen.findByRole("alert")).toHaveTextContent(/^This is the last admin/);
+  });
+
+  it("after a delete, every cached users list and the audit trail are marked stale", async () => {
+    signIn(person("admin"));
+    serve(grace);
+    server.on("DELETE /api/v1/users/:id", { status: 204 });
+    const { queryClient } = renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
+    await screen.findByRole("heading", { name: "Grace Hopper" });
+    // What other screens hold in the cache, not on screen now.
+    const otherPage = usersKeys.list({ page: 2, page_size: 20, sort_by: "created_at", order: "desc" });
+    const trail = auditKeys.trail({ action: "user." });
+    queryClient.setQueryData(otherPage, {
+      data: [grace],
+      meta: { page: 2, page_size: 20, total_count: 21, total_pages: 2 },
+    });
+    queryClient.setQueryData(trail, { pages: [], pageParams: [] });
+    await userEvent.click(screen.getByRole("button", { name: "Delete user" }));
+    await userEvent.click(within(await screen.findByRole("dialog")).getByRole("button", { name: "Delete user" }));
+    expect(await screen.findByText("Elsewhere")).toBeInTheDocument();
+    expect(server.callsTo("DELETE", `/api/v1/users/${grace.id}`)).toHaveLength(1);
+    expect(queryClient.getQueryState(otherPage)?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(trail)?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(usersKeys.detail(grace.id))).toBeUndefined();
   });
 
   it("says so when the user does not exist", async () => {

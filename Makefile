@@ -84,10 +84,12 @@ lint: install web-install ## ruff, mypy, event schemas and the web apps' API cli
 	$(BIN)/python scripts/export_event_schemas.py --check
 	$(BIN)/python scripts/export_openapi.py --check
 	cd $(WEB) && npm run api:check --silent && npm run typecheck --silent
+	cd $(WEB) && npm run lint --silent
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format src tests migrations scripts
 	$(BIN)/ruff check --fix src tests migrations scripts
+	cd $(WEB) && npm run format --silent
 
 schemas: install ## Regenerate the events' JSON Schemas (docs/events/schemas)
 	$(BIN)/python scripts/export_event_schemas.py

@@ -3,21 +3,22 @@
 // Logins are few on purpose: the login endpoint allows 20 a minute per address, shared
 // with the client app's scenarios, so later scenarios reuse the admin's browser session.
 import {
-  DESKTOP,
-  PHONE,
   apiLogIn,
   assertUsable,
   callApi as call,
+  DESKTOP,
   env,
   eventually,
   logInWithForm,
   newPage,
+  PHONE,
   saveScreenshot,
   stepper,
   unique,
 } from "./harness.mjs";
 
 const PASSWORD = "quiet harbour lamp 7";
+// biome-ignore format: five names a row keep the 25 fixtures readable at a glance
 const PEOPLE = [
   "Ada Lovelace", "Alan Turing", "Barbara Liskov", "Charles Babbage", "Donald Knuth",
   "Edsger Dijkstra", "Frances Allen", "Grace Hopper", "Hedy Lamarr", "Ivan Sutherland",
@@ -51,7 +52,10 @@ async function adminToken() {
 }
 
 async function createUser(fields) {
-  const answer = await call("POST", "/api/v1/users", { token: await adminToken(), body: { password: PASSWORD, ...fields } });
+  const answer = await call("POST", "/api/v1/users", {
+    token: await adminToken(),
+    body: { password: PASSWORD, ...fields },
+  });
   if (answer.status !== 201) throw new Error(`create ${fields.email}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer.body;
 }
@@ -98,7 +102,9 @@ async function userRows(page, ready = (rows) => rows.length > 0, what = "the use
 
 const isSorted = (order) => (rows) =>
   rows.length > 1 &&
-  rows.every((row, i) => i === 0 || (order === "asc" ? rows[i - 1].email <= row.email : rows[i - 1].email >= row.email));
+  rows.every(
+    (row, i) => i === 0 || (order === "asc" ? rows[i - 1].email <= row.email : rows[i - 1].email >= row.email),
+  );
 
 /** Keep the admin's browser session for the next scenario: its cookies as they are now. */
 async function closeAdmin(page) {
@@ -181,13 +187,20 @@ export const scenarios = [
         await page.getByRole("searchbox", { name: "Search" }).fill(tag);
         await page.waitForURL(new RegExp(`search=${tag}`));
         await page.getByText("25 users", { exact: true }).waitFor();
-        await userRows(page, (rows) => rows.length === 20 && rows.every((row) => row.email.includes(tag)), "the search");
+        await userRows(
+          page,
+          (rows) => rows.length === 20 && rows.every((row) => row.email.includes(tag)),
+          "the search",
+        );
         await page.getByRole("columnheader", { name: "Email" }).getByRole("button").click();
         await page.waitForURL(/order=asc/);
         await userRows(page, (rows) => rows[0]?.email === email(0), `${email(0)} first`);
         await page.reload();
         await page.getByText("25 users", { exact: true }).waitFor();
-        expect((await page.getByRole("searchbox", { name: "Search" }).inputValue()) === tag, "the search survives a reload");
+        expect(
+          (await page.getByRole("searchbox", { name: "Search" }).inputValue()) === tag,
+          "the search survives a reload",
+        );
       });
 
       await step(page, "README screenshots of the users table", async () => {
@@ -223,7 +236,10 @@ export const scenarios = [
       await step(page, "change the new user's role to readonly, with confirmation", async () => {
         await chooseOption(page, "New role", "readonly");
         await page.getByRole("button", { name: "Change role" }).click();
-        await page.getByRole("dialog").getByText(/Make Katherine Johnson readonly\?/).waitFor();
+        await page
+          .getByRole("dialog")
+          .getByText(/Make Katherine Johnson readonly\?/)
+          .waitFor();
         await confirm(page, "Change role");
         await page.getByText("Katherine Johnson is now readonly.").waitFor();
         const heading = page.getByRole("heading", { name: created.name }).locator("xpath=..");
@@ -244,19 +260,30 @@ export const scenarios = [
         await page.getByRole("button", { name: /^End the session/ }).click();
         await confirm(page, "End session");
         await page.getByText("No active sessions.").waitFor();
-        const refresh = await call("POST", "/api/v1/auth/refresh", { body: { refresh_token: holderTokens.refresh_token } });
+        const refresh = await call("POST", "/api/v1/auth/refresh", {
+          body: { refresh_token: holderTokens.refresh_token },
+        });
         expect(refresh.status === 400, `the ended session still refreshes (${refresh.status})`);
       });
 
       await step(page, "your own role cannot change, and the last admin cannot go", async () => {
         await page.goto(`/admin/users/${me.id}`);
         await page.getByText("You cannot change your own role; another admin can.").waitFor();
-        expect((await page.getByRole("button", { name: "Change role" }).count()) === 0, "a role control on your own page");
-        const demote = await call("PATCH", `/api/v1/users/${me.id}`, { token: await adminToken(), body: { role: "user" } });
+        expect(
+          (await page.getByRole("button", { name: "Change role" }).count()) === 0,
+          "a role control on your own page",
+        );
+        const demote = await call("PATCH", `/api/v1/users/${me.id}`, {
+          token: await adminToken(),
+          body: { role: "user" },
+        });
         expect(demote.status === 403, `self-demotion answered ${demote.status}`);
         await page.getByRole("button", { name: "Delete user" }).click();
         await confirm(page, "Delete user");
-        await page.getByRole("alert").getByText(/This is the last admin/).waitFor();
+        await page
+          .getByRole("alert")
+          .getByText(/This is the last admin/)
+          .waitFor();
         await assertUsable(page);
       });
 
@@ -303,7 +330,10 @@ export const scenarios = [
       await step(page, "webhooks readable, no Create; the audit trail refused in words", async () => {
         await page.getByRole("link", { name: "Webhooks" }).click();
         await page.getByRole("heading", { name: "Webhooks" }).waitFor();
-        await page.getByText(/No webhooks yet|^https?:\/\//).first().waitFor();
+        await page
+          .getByText(/No webhooks yet|^https?:\/\//)
+          .first()
+          .waitFor();
         expect((await page.getByRole("button", { name: "Create webhook" }).count()) === 0, "a Create webhook button");
         await page.getByRole("link", { name: "Audit trail" }).click();
         await page.getByText(/Your role cannot see the audit trail/).waitFor();

@@ -3,16 +3,16 @@
 // not what is under test.
 import { readFile } from "node:fs/promises";
 import {
-  DESKTOP,
-  PHONE,
   apiLogIn,
   assertUsable,
   callApi,
+  DESKTOP,
   env,
   field,
   linkFromMail,
   logInWithForm as logIn,
   newPage,
+  PHONE,
   saveScreenshot,
   sleep,
   stepper,
@@ -306,7 +306,11 @@ export const scenarios = [
       await step(page, "log in with the keyboard alone; profile", async () => {
         // Tab from the page's start to the email field, then type, Tab, type, Enter.
         const emailField = field(page, "Email");
-        for (let presses = 0; presses < 10 && !(await emailField.evaluate((el) => el === document.activeElement)); presses++) {
+        for (
+          let presses = 0;
+          presses < 10 && !(await emailField.evaluate((el) => el === document.activeElement));
+          presses++
+        ) {
           await page.keyboard.press("Tab");
         }
         await page.keyboard.type(email);

@@ -1,7 +1,7 @@
 // What every end-to-end scenario uses: a real Chromium (Debian's, driven by
 // playwright-core), a screenshot of the page when a step fails, and the checks every
 // screen must pass (each form control labelled; nothing wider than the window).
-import { mkdir, readFile, readdir } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -56,7 +56,10 @@ export async function newPage(browser, viewport = DESKTOP) {
 }
 
 function slug(text) {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
 }
 
 /**
@@ -96,13 +99,12 @@ export async function assertLabelled(page) {
       if (box.width === 0 && box.height === 0) continue;
       if (style.visibility === "hidden" || style.display === "none") continue;
       const labelled =
-        (element.labels && element.labels.length > 0 && [...element.labels].some((l) => l.textContent.trim())) ||
+        (element.labels?.length > 0 && [...element.labels].some((l) => l.textContent.trim())) ||
         element.getAttribute("aria-label")?.trim() ||
-        (element.getAttribute("aria-labelledby") &&
-          element
-            .getAttribute("aria-labelledby")
-            .split(/\s+/)
-            .some((id) => document.getElementById(id)?.textContent.trim())) ||
+        element
+          .getAttribute("aria-labelledby")
+          ?.split(/\s+/)
+          .some((id) => document.getElementById(id)?.textContent.trim()) ||
         (element.tagName === "BUTTON" && element.textContent.trim()) ||
         element.getAttribute("title")?.trim();
       if (!labelled) out.push(element.outerHTML.slice(0, 160));
@@ -158,7 +160,9 @@ export async function linkFromMail(to, subject, timeout = 15_000) {
   if (!env.mailDir) throw new Error("no mailbox: E2E_MAIL_DIR is not set");
   const read = async () => {
     const names = (await readdir(env.mailDir)).filter((name) => name.endsWith(".json")).sort();
-    const mails = await Promise.all(names.map(async (name) => JSON.parse(await readFile(join(env.mailDir, name), "utf-8"))));
+    const mails = await Promise.all(
+      names.map(async (name) => JSON.parse(await readFile(join(env.mailDir, name), "utf-8"))),
+    );
     return mails.filter((mail) => mail.to.includes(to) && subject.test(mail.subject)).at(-1) ?? null;
   };
   const mail = await eventually(read, (found) => found !== null, `a mail to ${to} about ${subject}`, timeout);

@@ -1,10 +1,10 @@
 import { Navigate, Route, Routes } from "react-router";
 import { useAuth } from "../shared/auth";
 import { PageLoader } from "../shared/ui";
+import { AuditPage } from "./audit/AuditPage";
 import { Layout } from "./Layout";
 import { LoginPage, NotAllowedPage } from "./LoginPage";
 import { NotFoundPage } from "./NotFoundPage";
-import { AuditPage } from "./audit/AuditPage";
 import { canUsePortal } from "./permissions";
 import { UserPage } from "./users/UserPage";
 import { UsersPage } from "./users/UsersPage";

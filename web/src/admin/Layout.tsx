@@ -1,10 +1,10 @@
 import { AppShell, Button, Group, NavLink, Text, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { useEffect, useState } from "react";
-import { NavLink as RouterNavLink, Outlet, useLocation } from "react-router";
+import { Outlet, NavLink as RouterNavLink, useLocation } from "react-router";
 import { useAuth } from "../shared/auth";
-import { RoleBadge } from "./users/RoleBadge";
 import { MenuBurger } from "../shared/MenuBurger";
+import { RoleBadge } from "./users/RoleBadge";
 
 const SECTIONS = [
   { to: "/users", label: "Users" },
@@ -18,6 +18,7 @@ export function Layout() {
   const [leaving, setLeaving] = useState(false);
   const { pathname } = useLocation();
   // A tap on a section closes the phone menu: the page is what they came for.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the path is the trigger, not an input
   useEffect(close, [pathname, close]);
 
   return (

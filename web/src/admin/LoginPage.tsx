@@ -1,7 +1,7 @@
 import { Anchor, Button, Container, Paper, Stack, Text, Title } from "@mantine/core";
 import { useState } from "react";
-import { LoginForm } from "../shared/LoginForm";
 import { useAuth } from "../shared/auth";
+import { LoginForm } from "../shared/LoginForm";
 import { usePageTitle } from "./usePageTitle";
 
 export function LoginPage() {

@@ -1,12 +1,10 @@
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { DeleteAccountModal } from "./DeleteAccountModal";
 
 function renderModal(onDeleted = vi.fn()) {
-  renderWithProviders(
-    <DeleteAccountModal email="jane@example.com" opened onClose={() => {}} onDeleted={onDeleted} />,
-  );
+  renderWithProviders(<DeleteAccountModal email="jane@example.com" opened onClose={() => {}} onDeleted={onDeleted} />);
   return onDeleted;
 }
 

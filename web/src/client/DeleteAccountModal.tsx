@@ -41,22 +41,15 @@ export function DeleteAccountModal({ email, opened, onClose, onDeleted }: Props)
   }
 
   return (
-    <Modal
-      opened={opened}
-      onClose={close}
-      title="Delete your account?"
-      centered
-      size="lg"
-     
-    >
+    <Modal opened={opened} onClose={close} title="Delete your account?" centered size="lg">
       <Stack>
         <Text>Deleting your account takes effect at once:</Text>
         <List spacing={4} size="sm">
           <List.Item>you are logged out on every device;</List.Item>
           <List.Item>you can no longer log in, and the email address is free for a new account;</List.Item>
           <List.Item>
-            for a grace period (30 days, unless your service is set up otherwise) an administrator can still restore
-            the account;
+            for a grace period (30 days, unless your service is set up otherwise) an administrator can still restore the
+            account;
           </List.Item>
           <List.Item>
             after that your name, email, sessions and emails are erased for good. The audit trail keeps only an

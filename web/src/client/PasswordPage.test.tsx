@@ -1,6 +1,6 @@
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { PasswordPage } from "./pages/PasswordPage";
 
 async function change(current: string, next: string, confirm = next) {
@@ -26,10 +26,14 @@ it("puts the server's refusals on the fields they are about", async () => {
   renderWithProviders(<PasswordPage />, { route: "/password" });
   await change("not it", "harbour violet quartz 58");
   await waitFor(() =>
-    expect(screen.getByLabelText(/^Current password/)).toHaveAccessibleDescription("Your current password is not right."),
+    expect(screen.getByLabelText(/^Current password/)).toHaveAccessibleDescription(
+      "Your current password is not right.",
+    ),
   );
 
-  answer = apiError(400, "VALIDATION_ERROR", { new_password: ["Password is too common; choose one that is harder to guess"] });
+  answer = apiError(400, "VALIDATION_ERROR", {
+    new_password: ["Password is too common; choose one that is harder to guess"],
+  });
   await userEvent.click(screen.getByRole("button", { name: "Change password" }));
   await waitFor(() =>
     expect(screen.getByLabelText(/^New password/)).toHaveAccessibleDescription(

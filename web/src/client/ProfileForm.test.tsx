@@ -1,7 +1,7 @@
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { User } from "../shared/api";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { ProfileForm } from "./pages/ProfilePage";
 
 const jane: User = {

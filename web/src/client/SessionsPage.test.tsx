@@ -1,8 +1,8 @@
-import { fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { LoginSession } from "../shared/api";
-import { SessionsPage, orderSessions } from "./pages/SessionsPage";
+import { fakeFetch, renderWithProviders } from "../shared/test-utils";
+import { orderSessions, SessionsPage } from "./pages/SessionsPage";
 
 const here: LoginSession = {
   id: "s-here",

@@ -4,8 +4,8 @@ import { useState } from "react";
 import { Link, Outlet, useLocation, useNavigate } from "react-router";
 import { useAuth } from "../shared/auth";
 import { describeError } from "../shared/errors";
-import { notifyFailure } from "../shared/notify";
 import { MenuBurger } from "../shared/MenuBurger";
+import { notifyFailure } from "../shared/notify";
 
 const LINKS = [
   { to: "/", label: "Profile" },

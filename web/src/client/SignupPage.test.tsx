@@ -1,7 +1,7 @@
-import { apiError, fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { Route, Routes } from "react-router";
+import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { SignupForm } from "./pages/SignupPage";
 
 function renderForm() {

@@ -1,6 +1,6 @@
 // Who may see which route. A signed-out visitor to a private page goes to the login,
 // which brings them back there afterwards; a signed-in one skips the login and sign-up.
-import { Navigate, Outlet, type Location, useLocation } from "react-router";
+import { type Location, Navigate, Outlet, useLocation } from "react-router";
 import { useAuth } from "../shared/auth";
 import { PageLoader } from "../shared/ui";
 

@@ -4,7 +4,10 @@ import { BrowserRouter } from "react-router";
 import { AppProviders } from "../shared/ui";
 import { App } from "./App";
 
-createRoot(document.getElementById("root")!).render(
+const root = document.getElementById("root");
+if (!root) throw new Error("index.html has no #root element");
+
+createRoot(root).render(
   <StrictMode>
     <AppProviders>
       <BrowserRouter>

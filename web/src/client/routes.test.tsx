@@ -1,7 +1,7 @@
-import { fakeFetch, renderWithProviders } from "./test-utils";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { StrictMode } from "react";
+import { fakeFetch, renderWithProviders } from "../shared/test-utils";
 import { App } from "./App";
 
 it("sends a signed-out visitor of a private page to the login", async () => {
@@ -26,7 +26,10 @@ it("confirms an email only when asked, never on arrival (mail scanners open link
       ? { body: { id: "u1", email: "jane@example.com", name: "Jane", role: "user", email_verified_at: "" } }
       : undefined,
   );
-  renderWithProviders(<App />, { route: "/verify-email?token=abc", wrap: (children) => <StrictMode>{children}</StrictMode> });
+  renderWithProviders(<App />, {
+    route: "/verify-email?token=abc",
+    wrap: (children) => <StrictMode>{children}</StrictMode>,
+  });
   const confirm = await screen.findByRole("button", { name: "Confirm my email" });
   expect(calls).toHaveLength(0);
   await userEvent.click(confirm);
@@ -48,7 +51,10 @@ it("says when an email link is no longer valid, and offers a new one", async () 
   await userEvent.type(screen.getByLabelText(/^Email/), "jane@example.com");
   await userEvent.click(screen.getByRole("button", { name: "Send a new link" }));
   expect(await screen.findByText(/we sent it a new link/)).toBeInTheDocument();
-  expect(calls.at(-1)).toMatchObject({ path: "/api/v1/auth/verify-email/request", body: { email: "jane@example.com" } });
+  expect(calls.at(-1)).toMatchObject({
+    path: "/api/v1/auth/verify-email/request",
+    body: { email: "jane@example.com" },
+  });
 });
 
 it("never tells whether an address has an account", async () => {

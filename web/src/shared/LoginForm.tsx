@@ -1,9 +1,9 @@
 import { Button, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
-import { PasswordField } from "./PasswordField";
 import type { User } from "./api";
 import { useAuth } from "./auth";
+import { PasswordField } from "./PasswordField";
 import { ErrorText } from "./ui";
 
 type Props = {

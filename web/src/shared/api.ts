@@ -3,7 +3,7 @@
 import createClient from "openapi-fetch";
 import type { components, paths } from "../api/schema";
 import { ApiError, apiErrorFrom } from "./errors";
-import { type Session, browserSession } from "./session";
+import { browserSession, type Session } from "./session";
 
 export type Schemas = components["schemas"];
 export type User = Schemas["UserRead"];

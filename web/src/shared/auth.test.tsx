@@ -37,7 +37,14 @@ it("keeps a person logged in across a reload: the cookie is traded for a token",
   vi.stubGlobal("fetch", async (input: RequestInfo | URL) => {
     const url = input instanceof Request ? input.url : String(input);
     if (url.endsWith("/auth/refresh")) return json(200, { access_token: "t", expires_in: 900, csrf_token: "abc" });
-    return json(200, { id: "u1", email: "jane@example.com", name: "Jane", role: "user", created_at: "", updated_at: "" });
+    return json(200, {
+      id: "u1",
+      email: "jane@example.com",
+      name: "Jane",
+      role: "user",
+      created_at: "",
+      updated_at: "",
+    });
   });
   renderApp();
   expect(await screen.findByText("Hello Jane")).toBeInTheDocument();

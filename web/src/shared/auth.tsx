@@ -1,10 +1,20 @@
 // Who is logged in, for both apps: on load the refresh cookie is tried once, so a
 // reload keeps the person logged in without any token in storage.
 import { Alert, Button, Center, Stack } from "@mantine/core";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { type ReactNode, createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore } from "react";
-import { type User, api, session, unwrap } from "./api";
+import { useQueryClient } from "@tanstack/react-query";
+import {
+  createContext,
+  type ReactNode,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+} from "react";
+import { session, type User } from "./api";
 import { describeError } from "./errors";
+import { fetchMe, storeSignedIn, useMe } from "./me";
 import type { Credentials } from "./session";
 
 type AuthState = {
@@ -16,12 +26,6 @@ type AuthState = {
 };
 
 const AuthContext = createContext<AuthState | null>(null);
-
-export const ME_KEY = ["me"] as const;
-
-export function fetchMe(): Promise<User> {
-  return unwrap(api.GET("/api/v1/users/me"));
-}
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
@@ -46,16 +50,16 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     // Logged out (here, or the API refused the session): nothing cached may outlive it.
-    if (!signedIn) queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== "public" });
+    if (!signedIn) queryClient.removeQueries();
   }, [signedIn, queryClient]);
 
-  const me = useQuery({ queryKey: ME_KEY, queryFn: fetchMe, enabled: signedIn, staleTime: 60_000 });
+  const me = useMe(signedIn);
 
   const login = useCallback(
     async (credentials: Credentials) => {
       await session.login(credentials);
       const user = await fetchMe();
-      queryClient.setQueryData(ME_KEY, user);
+      storeSignedIn(queryClient, user);
       return user;
     },
     [queryClient],

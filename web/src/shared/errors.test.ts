@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, NetworkError, apiErrorFrom, describeError, describeWait, fieldErrors, parseRetryAfter } from "./errors";
+import {
+  ApiError,
+  apiErrorFrom,
+  describeError,
+  describeWait,
+  fieldErrors,
+  NetworkError,
+  parseRetryAfter,
+} from "./errors";
 
 const envelope = (code: string, message = "", details: Record<string, unknown> = {}) => ({
   error: { code, message, details, timestamp: "2026-01-01T00:00:00Z", request_id: "r1" },
@@ -32,7 +40,10 @@ describe("describeError", () => {
   });
 
   it("uses the first field message of a validation error", () => {
-    const error = new ApiError(400, envelope("VALIDATION_ERROR", "Invalid input", { email: ["Email already exists"] }).error);
+    const error = new ApiError(
+      400,
+      envelope("VALIDATION_ERROR", "Invalid input", { email: ["Email already exists"] }).error,
+    );
     expect(describeError(error)).toBe("Email already exists");
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Session, type SessionDeps, readCookie } from "./session";
+import { readCookie, Session, type SessionDeps } from "./session";
 
 type Call = { url: string; method: string; headers: Headers; body: string | null };
 
@@ -26,8 +26,10 @@ function fakeServer(answers: Record<string, (call: Call) => Response | Promise<R
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
 
-const tokenAnswer = (token: string, expiresIn = 900) => () =>
-  json(200, { access_token: token, token_type: "bearer", expires_in: expiresIn, csrf_token: "c2" });
+const tokenAnswer =
+  (token: string, expiresIn = 900) =>
+  () =>
+    json(200, { access_token: token, token_type: "bearer", expires_in: expiresIn, csrf_token: "c2" });
 
 function makeSession(server: ReturnType<typeof fakeServer>, overrides: Partial<SessionDeps> = {}) {
   let now = 1_000_000;
@@ -104,7 +106,7 @@ describe("Session", () => {
         return tokenAnswer("t4")();
       },
     });
-    const lock = async <T,>(task: () => Promise<T>) => {
+    const lock = async <T>(task: () => Promise<T>) => {
       order.push("lock");
       const result = await task();
       order.push("unlock");

@@ -5,7 +5,7 @@
 // Refresh tokens rotate and a token presented twice ends the whole session, so every
 // refresh is single-flight in a tab and serialised across the origin's tabs (Web
 // Locks): the next tab in line sends the cookie its predecessor just rotated.
-import { ApiError, NetworkError, apiErrorFrom } from "./errors";
+import { ApiError, apiErrorFrom, NetworkError } from "./errors";
 
 export const AUTH_PATH = "/api/v1/auth";
 export const CSRF_COOKIE = "gatehouse_csrf";
@@ -59,7 +59,9 @@ export class Session {
     const was = this.token;
     this.token = body?.access_token ?? null;
     this.expiresAt = body ? this.deps.now() + body.expires_in * 1000 : 0;
-    if ((was === null) !== (this.token === null)) this.listeners.forEach((listener) => listener());
+    if ((was === null) !== (this.token === null)) {
+      for (const listener of this.listeners) listener();
+    }
   }
 
   /** Forget the token here without calling the API (the API said it is no good). */

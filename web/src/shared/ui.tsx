@@ -1,5 +1,5 @@
 // Pieces both apps use: the providers, an error line, a confirmation, a full-page loader.
-import { Alert, Center, Loader, MantineProvider, Modal, Notification, createTheme } from "@mantine/core";
+import { Alert, Center, createTheme, Loader, MantineProvider, Modal, Notification } from "@mantine/core";
 import "@mantine/core/styles.css";
 import { ModalsProvider, modals } from "@mantine/modals";
 import { Notifications } from "@mantine/notifications";

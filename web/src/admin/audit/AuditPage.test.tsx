@@ -1,14 +1,9 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { auth, person, renderAdmin, server } from "../test-utils";
+import { beforeEach, describe, expect, it } from "vitest";
+import { person, server, signIn } from "../../shared/test-utils";
+import { renderAdmin } from "../test-utils";
 import { AuditPage } from "./AuditPage";
-
-vi.mock("../../shared/api", async (original) => ({
-  ...(await original<typeof import("../../shared/api")>()),
-  api: (await import("../test-utils")).fakeApi(),
-}));
-vi.mock("../../shared/auth", async () => (await import("../test-utils")).fakeAuthModule());
 
 const event = (id: number, action: string) => ({
   id,
@@ -37,20 +32,22 @@ beforeEach(() => {
 
 describe("the audit trail", () => {
   it("filters by what the form holds, times with the reader's offset", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     renderAdmin(<AuditPage />, { route: "/audit" });
     await screen.findAllByText("auth.login");
     await userEvent.type(screen.getByLabelText(/^Action/), "auth.login");
     await userEvent.type(screen.getByLabelText(/^From/), "2026-01-15T10:30");
     await userEvent.click(screen.getByRole("button", { name: "Apply filters" }));
-    await waitFor(() => expect(server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("action")).toBe("auth.login"));
+    await waitFor(() =>
+      expect(server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("action")).toBe("auth.login"),
+    );
     const since = server.callsTo("GET", "/api/v1/audit-events").at(-1)!.query.get("since")!;
     expect(since).toMatch(/^2026-01-15T10:30:00[+-]\d\d:\d\d$/);
     expect(new Date(since).getTime()).toBe(new Date(2026, 0, 15, 10, 30).getTime());
   });
 
   it("loads older events with the cursor, until there are none", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     renderAdmin(<AuditPage />, { route: "/audit?action=auth.login" });
     expect(await screen.findByText("2 events shown")).toBeInTheDocument();
     expect(screen.getAllByText("as jane@example.com")).toHaveLength(2);
@@ -63,9 +60,9 @@ describe("the audit trail", () => {
   });
 
   it("tells a readonly admin their role cannot see it, without asking", async () => {
-    auth.user = person("readonly");
+    signIn(person("readonly"));
     renderAdmin(<AuditPage />, { route: "/audit" });
-    expect(screen.getByText(/Your role cannot see the audit trail/)).toBeInTheDocument();
-    expect(server.calls).toHaveLength(0);
+    expect(await screen.findByText(/Your role cannot see the audit trail/)).toBeInTheDocument();
+    expect(server.screenCalls()).toHaveLength(0);
   });
 });

@@ -8,9 +8,9 @@ import { AUDIT_REFUSED, AuditTable } from "./AuditTable";
 import {
   type AuditFilters,
   EMPTY_FILTERS,
-  OUTCOMES,
   filterProblems,
   hasFilters,
+  OUTCOMES,
   readAuditFilters,
   toAuditQuery,
   writeAuditFilters,
@@ -27,6 +27,7 @@ export function AuditPage() {
 
   const form = useForm<AuditFilters>({ initialValues: filters, validate: (values) => filterProblems(values) });
   // Back and forward change the URL under the form: show what is applied.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the form object is new at every render; only the URL's filters should reset it
   useEffect(() => {
     form.setValues(filters);
     form.resetDirty(filters);
@@ -59,12 +60,26 @@ export function AuditPage() {
                   data={OUTCOME_OPTIONS}
                   allowDeselect={false}
                   value={form.values.outcome ?? "any"}
-                  onChange={(value) => form.setFieldValue("outcome", value && value !== "any" ? (value as AuditFilters["outcome"]) : null)}
+                  onChange={(value) =>
+                    form.setFieldValue("outcome", value && value !== "any" ? (value as AuditFilters["outcome"]) : null)
+                  }
                 />
                 <TextInput label="Actor ID" placeholder="Who acted (a user id)" {...form.getInputProps("actorId")} />
                 <TextInput label="Target ID" placeholder="What was acted on" {...form.getInputProps("targetId")} />
-                <TextInput label="From" type="datetime-local" step={1} description="Your local time" {...form.getInputProps("since")} />
-                <TextInput label="Until" type="datetime-local" step={1} description="Not included" {...form.getInputProps("until")} />
+                <TextInput
+                  label="From"
+                  type="datetime-local"
+                  step={1}
+                  description="Your local time"
+                  {...form.getInputProps("since")}
+                />
+                <TextInput
+                  label="Until"
+                  type="datetime-local"
+                  step={1}
+                  description="Not included"
+                  {...form.getInputProps("until")}
+                />
                 <TextInput label="Request ID" placeholder="X-Request-ID" {...form.getInputProps("requestId")} />
                 <Group align="flex-end" gap="sm">
                   <Button type="submit">Apply filters</Button>

@@ -2,15 +2,20 @@ import { Anchor, Button, Group, Loader, Stack, Table, Text } from "@mantine/core
 import { Link } from "react-router";
 import { ApiError } from "../../shared/errors";
 import { ErrorText } from "../../shared/ui";
-import type { AuditQuery } from "./auditFilters";
-import { type AuditEvent, OUTCOME_COLORS, formatTimeWithSeconds, shortId, summarizeDetails } from "./describe";
-import { useAuditTrail } from "./useAuditTrail";
 import { FitBadge } from "../FitBadge";
+import type { AuditQuery } from "./auditFilters";
+import { type AuditEvent, formatTimeWithSeconds, OUTCOME_COLORS, shortId, summarizeDetails } from "./describe";
+import { useAuditTrail } from "./queries";
 
 export const AUDIT_REFUSED = "Your role cannot see the audit trail.";
 
 function IdLink({ id, type }: { id: string | null; type?: string | null }) {
-  if (!id) return <Text span c="dimmed">—</Text>;
+  if (!id)
+    return (
+      <Text span c="dimmed">
+        —
+      </Text>
+    );
   if (type === "user" || type === undefined) {
     return (
       <Anchor component={Link} to={`/users/${id}`} title={id} ff="monospace" fz="sm">
@@ -42,9 +47,7 @@ function Row({ event }: { event: AuditEvent }) {
         </Text>
       </Table.Td>
       <Table.Td>
-        <FitBadge color={OUTCOME_COLORS[event.outcome] ?? "gray"}>
-          {event.outcome}
-        </FitBadge>
+        <FitBadge color={OUTCOME_COLORS[event.outcome] ?? "gray"}>{event.outcome}</FitBadge>
         {event.reason && (
           <Text fz="xs" c="dimmed">
             {event.reason}
@@ -52,7 +55,13 @@ function Row({ event }: { event: AuditEvent }) {
         )}
       </Table.Td>
       <Table.Td>
-        {event.actor_id ? <IdLink id={event.actor_id} /> : <Text span c="dimmed" fz="sm">{event.actor_role ?? "anonymous"}</Text>}
+        {event.actor_id ? (
+          <IdLink id={event.actor_id} />
+        ) : (
+          <Text span c="dimmed" fz="sm">
+            {event.actor_role ?? "anonymous"}
+          </Text>
+        )}
         {event.actor_id && event.actor_role && (
           <Text fz="xs" c="dimmed">
             {event.actor_role}

@@ -78,7 +78,9 @@ describe("audit filters", () => {
   });
 
   it("name a malformed time so the form can show it", () => {
-    expect(filterProblems({ ...EMPTY_FILTERS, since: "2026-13-01T00:00" })).toEqual({ since: "Enter a date and a time" });
+    expect(filterProblems({ ...EMPTY_FILTERS, since: "2026-13-01T00:00" })).toEqual({
+      since: "Enter a date and a time",
+    });
     expect(filterProblems(filters)).toEqual({});
   });
 

@@ -73,11 +73,13 @@ const pad = (n: number) => String(n).padStart(2, "0");
 export function localToRfc3339(value: string, offsetAt: OffsetAt = browserOffset): string | null {
   const match = LOCAL_DATETIME.exec(value.trim());
   if (!match) return null;
-  const [year, month, day, hour, minute, second = 0] = match.slice(1).map((part) => Number(part ?? 0));
-  const date = new Date(year!, month! - 1, day!, hour!, minute!, second);
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = match
+    .slice(1)
+    .map((part) => Number(part ?? 0));
+  const date = new Date(year, month - 1, day, hour, minute, second);
   // new Date rolls 2026-02-30 over into March: refuse instead of moving the filter.
-  if (date.getFullYear() !== year || date.getMonth() !== month! - 1 || date.getDate() !== day) return null;
-  if (hour! > 23 || minute! > 59 || second > 59) return null;
+  if (date.getFullYear() !== year || date.getMonth() !== month - 1 || date.getDate() !== day) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
   const offset = offsetAt(date);
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);

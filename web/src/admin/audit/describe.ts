@@ -32,7 +32,7 @@ export function summarizeDetails(event: Pick<AuditEvent, "details" | "pii">): st
     .filter(([, text]) => text !== "")
     .map(([key, text]) => `${key}: ${text}`);
   // What was typed at a login is how a failed attempt by nobody-in-particular is told apart.
-  const identifier = event.pii?.["identifier"];
+  const identifier = event.pii?.identifier;
   if (typeof identifier === "string" && identifier) parts.unshift(`as ${identifier}`);
   return parts.join(" · ");
 }

@@ -1,13 +1,9 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { apiError, person, renderAdmin, server } from "../test-utils";
+import { beforeEach, describe, expect, it } from "vitest";
+import { apiError, person, server } from "../../shared/test-utils";
+import { renderAdmin } from "../test-utils";
 import { CreateUserModal, validateNewUser } from "./CreateUserModal";
-
-vi.mock("../../shared/api", async (original) => ({
-  ...(await original<typeof import("../../shared/api")>()),
-  api: (await import("../test-utils")).fakeApi(),
-}));
 
 beforeEach(() => server.reset());
 
@@ -25,25 +21,35 @@ describe("creating a user", () => {
       email: "Enter an email address",
       password: "Use at least 8 characters",
     });
-    expect(validateNewUser({ name: "Ada", email: "ada@example.com", password: "long enough", role: "user" })).toEqual({});
+    expect(validateNewUser({ name: "Ada", email: "ada@example.com", password: "long enough", role: "user" })).toEqual(
+      {},
+    );
   });
 
   it("shows the server's reason at the field it is about", async () => {
-    server.on("POST /api/v1/users", {
-      status: 400,
-      body: apiError("VALIDATION_ERROR", "Invalid input", { password: ["Password must not contain your email address or name"] }),
-    });
+    server.on(
+      "POST /api/v1/users",
+      apiError(
+        400,
+        "VALIDATION_ERROR",
+        { password: ["Password must not contain your email address or name"] },
+        "Invalid input",
+      ),
+    );
     renderAdmin(<CreateUserModal opened onClose={() => {}} />);
     await fill("katherine johnson 1918");
     expect(await screen.findByText("Password must not contain your email address or name")).toBeInTheDocument();
   });
 
   it("sends the new account with its role, then opens its page", async () => {
-    server.on("POST /api/v1/users", (call) => ({ status: 201, body: { ...person("user"), ...(call.body as object), id: "new-id" } }));
+    server.on("POST /api/v1/users", (call) => ({
+      status: 201,
+      body: { ...person("user"), ...(call.body as object), id: "new-id" },
+    }));
     renderAdmin(<CreateUserModal opened onClose={() => {}} />, { route: "/users", path: "/users" });
     await fill("quiet harbour lamp 7");
     await waitFor(() => expect(server.callsTo("POST", "/api/v1/users")).toHaveLength(1));
-    expect(server.calls[0]!.body).toEqual({
+    expect(server.callsTo("POST", "/api/v1/users")[0]!.body).toEqual({
       name: "Katherine Johnson",
       email: "katherine@example.com",
       password: "quiet harbour lamp 7",

@@ -1,13 +1,13 @@
 import { Button, Group, Modal, Select, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { PasswordField } from "../../shared/PasswordField";
-import { type Role, api, unwrap } from "../../shared/api";
+import type { Role } from "../../shared/api";
 import { fieldErrors } from "../../shared/errors";
-import { ErrorText } from "../../shared/ui";
-import { ROLES } from "./usersState";
 import { notifySuccess } from "../../shared/notify";
+import { PasswordField } from "../../shared/PasswordField";
+import { ErrorText } from "../../shared/ui";
+import { useCreateUser } from "./queries";
+import { ROLES } from "./usersState";
 
 type Values = { name: string; email: string; password: string; role: Role };
 
@@ -25,18 +25,14 @@ export function validateNewUser(values: Values): Partial<Record<keyof Values, st
 }
 
 export function CreateUserModal({ opened, onClose }: { opened: boolean; onClose: () => void }) {
-  const queryClient = useQueryClient();
   const navigate = useNavigate();
   const form = useForm<Values>({
     initialValues: { name: "", email: "", password: "", role: "user" },
     validate: validateNewUser,
   });
 
-  const create = useMutation({
-    mutationFn: (values: Values) =>
-      unwrap(api.POST("/api/v1/users", { body: { ...values, name: values.name.trim(), email: values.email.trim() } })),
+  const create = useCreateUser({
     onSuccess: (user) => {
-      queryClient.invalidateQueries({ queryKey: ["users"] });
       notifySuccess({ message: `${user.name} can now log in as ${user.email}.` });
       close();
       navigate(`/users/${user.id}`);
@@ -57,7 +53,13 @@ export function CreateUserModal({ opened, onClose }: { opened: boolean; onClose:
 
   return (
     <Modal opened={opened} onClose={close} title="Create user">
-      <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate aria-label="Create user">
+      <form
+        onSubmit={form.onSubmit((values) =>
+          create.mutate({ ...values, name: values.name.trim(), email: values.email.trim() }),
+        )}
+        noValidate
+        aria-label="Create user"
+      >
         <Stack>
           <ErrorText error={general} />
           <TextInput label="Name" required data-autofocus autoComplete="off" {...form.getInputProps("name")} />

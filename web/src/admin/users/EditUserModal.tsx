@@ -1,13 +1,12 @@
 import { Button, Group, Modal, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { type User, api } from "../../shared/api";
+import type { User } from "../../shared/api";
 import { ApiError, fieldErrors } from "../../shared/errors";
-import { ErrorText } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
-import { userKey, useUserWritten } from "./userQueries";
 import { notifySuccess } from "../../shared/notify";
+import { ErrorText } from "../../shared/ui";
+import type { Versioned } from "../../shared/versioned";
+import { useReloadUser, useUpdateUser } from "./queries";
 
 type Values = { name: string; email: string };
 
@@ -23,8 +22,7 @@ type Props = { current: Versioned<User>; opened: boolean; onClose: () => void };
 
 export function EditUserModal({ current, opened, onClose }: Props) {
   const user = current.data;
-  const queryClient = useQueryClient();
-  const written = useUserWritten(user.id);
+  const reloadUser = useReloadUser(user.id);
   const form = useForm<Values>({
     initialValues: { name: user.name, email: user.email },
     validate: {
@@ -33,24 +31,16 @@ export function EditUserModal({ current, opened, onClose }: Props) {
     },
   });
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: start from the user as shown each time the dialog opens, not at every change
   useEffect(() => {
     if (opened) {
       form.setValues({ name: user.name, email: user.email });
       form.resetDirty({ name: user.name, email: user.email });
     }
-    // Start from the user as shown each time the dialog opens.
   }, [opened]);
 
-  const save = useMutation({
-    mutationFn: (changes: Partial<Values>) =>
-      unwrapVersioned(
-        api.PATCH("/api/v1/users/{user_id}", {
-          params: { path: { user_id: user.id }, header: ifMatch(current.etag) },
-          body: changes,
-        }),
-      ),
-    onSuccess: (result) => {
-      written(result);
+  const save = useUpdateUser(current, {
+    onSuccess: () => {
       notifySuccess({ message: "Changes saved." });
       onClose();
     },
@@ -61,7 +51,7 @@ export function EditUserModal({ current, opened, onClose }: Props) {
   const general = save.error && Object.keys(form.errors).length === 0 ? save.error : null;
 
   const reload = async () => {
-    await queryClient.refetchQueries({ queryKey: userKey(user.id) });
+    await reloadUser();
     save.reset();
     onClose();
   };

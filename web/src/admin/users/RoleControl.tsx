@@ -1,12 +1,11 @@
 import { Button, Group, Select, Stack, Text } from "@mantine/core";
-import { useMutation } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { type Role, type User, api } from "../../shared/api";
-import { ErrorText, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
-import { useUserWritten } from "./userQueries";
-import { ROLES } from "./usersState";
+import type { Role, User } from "../../shared/api";
 import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText } from "../../shared/ui";
+import type { Versioned } from "../../shared/versioned";
+import { useUpdateUser } from "./queries";
+import { ROLES } from "./usersState";
 
 const EFFECT: Record<Role, string> = {
   admin: "They will be able to change every user, webhook and role.",
@@ -17,26 +16,19 @@ const EFFECT: Record<Role, string> = {
 export function RoleControl({ current, isSelf }: { current: Versioned<User>; isSelf: boolean }) {
   const user = current.data;
   const [role, setRole] = useState<Role>(user.role);
-  const written = useUserWritten(user.id);
   useEffect(() => setRole(user.role), [user.role]);
 
-  const change = useMutation({
-    mutationFn: (next: Role) =>
-      unwrapVersioned(
-        api.PATCH("/api/v1/users/{user_id}", {
-          params: { path: { user_id: user.id }, header: ifMatch(current.etag) },
-          body: { role: next },
-        }),
-      ),
-    onSuccess: (result) => {
-      written(result);
-      notifySuccess({ message: `${result.data.name} is now ${result.data.role}.` });
-    },
+  const change = useUpdateUser(current, {
+    onSuccess: (result) => notifySuccess({ message: `${result.data.name} is now ${result.data.role}.` }),
   });
 
   if (isSelf) {
     // The API refuses it (403) before it would even look for another admin.
-    return <Text c="dimmed" fz="sm">You cannot change your own role; another admin can.</Text>;
+    return (
+      <Text c="dimmed" fz="sm">
+        You cannot change your own role; another admin can.
+      </Text>
+    );
   }
 
   const ask = () =>
@@ -45,7 +37,7 @@ export function RoleControl({ current, isSelf }: { current: Versioned<User>; isS
       message: `Make ${user.name} ${role}? ${EFFECT[role]} Their access tokens stop working at once; their next refresh carries the new role.`,
       confirmLabel: "Change role",
       danger: role !== "admin" && user.role === "admin",
-      onConfirm: () => change.mutate(role),
+      onConfirm: () => change.mutate({ role }),
     });
 
   return (

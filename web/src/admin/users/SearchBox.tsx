@@ -15,13 +15,13 @@ export function SearchBox({ value, onSearch, delay = 300 }: Props) {
   const [debounced] = useDebouncedValue(input, delay);
   const sent = useRef(value);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: onSearch changes every render; only a pause in typing should send
   useEffect(() => {
     const next = debounced.trim();
     if (next !== sent.current) {
       sent.current = next;
       onSearch(next);
     }
-    // onSearch changes every render; only a pause in typing should send.
   }, [debounced]);
 
   useEffect(() => {

@@ -26,7 +26,9 @@ export function UserAudit({ userId, allowed }: { userId: string; allowed: boolea
         query={query}
         allowed={allowed}
         label={side === "target" ? "Events about this user" : "Events by this user"}
-        emptyText={side === "target" ? "Nothing has been recorded about this user." : "This user has done nothing recorded."}
+        emptyText={
+          side === "target" ? "Nothing has been recorded about this user." : "This user has done nothing recorded."
+        }
       />
     </Stack>
   );

@@ -1,16 +1,17 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { apiError, auth, person, renderAdmin, server } from "../test-utils";
+import { beforeEach, describe, expect, it } from "vitest";
+import { apiError, person, server, signIn } from "../../shared/test-utils";
+import { auditKeys } from "../audit/queries";
+import { renderAdmin } from "../test-utils";
+import { usersKeys } from "./queries";
 import { UserPage } from "./UserPage";
 
-vi.mock("../../shared/api", async (original) => ({
-  ...(await original<typeof import("../../shared/api")>()),
-  api: (await import("../test-utils")).fakeApi(),
-}));
-vi.mock("../../shared/auth", async () => (await import("../test-utils")).fakeAuthModule());
-
-const grace = person("user", { name: "Grace Hopper", email: "grace@example.com", last_login_at: "2026-01-16T09:00:00Z" });
+const grace = person("user", {
+  name: "Grace Hopper",
+  email: "grace@example.com",
+  last_login_at: "2026-01-16T09:00:00Z",
+});
 const session = {
   id: "5e0c7d2a-1b3f-4a6e-8c9d-0f1e2a3b4c5d",
   created_at: "2026-01-16T09:00:00Z",
@@ -24,7 +25,9 @@ const session = {
 function serve(user: ReturnType<typeof person>) {
   const { last_login_at: _login, deleted_at: _deleted, ...read } = user;
   server.on("GET /api/v1/users/:id", { body: read, headers: { ETag: '"3"' } });
-  server.on("GET /api/v1/users", { body: { data: [user], meta: { page: 1, page_size: 100, total_count: 1, total_pages: 1 } } });
+  server.on("GET /api/v1/users", {
+    body: { data: [user], meta: { page: 1, page_size: 100, total_count: 1, total_pages: 1 } },
+  });
   server.on("GET /api/v1/users/:id/sessions", { body: [session] });
   server.on("GET /api/v1/audit-events", { body: { items: [], next_cursor: null } });
 }
@@ -35,7 +38,7 @@ beforeEach(() => server.reset());
 
 describe("a user's page", () => {
   it("shows an admin the details and every control", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     serve(grace);
     renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
     expect(await screen.findByRole("heading", { name: "Grace Hopper" })).toBeInTheDocument();
@@ -47,7 +50,7 @@ describe("a user's page", () => {
   });
 
   it("shows a readonly admin the same data and no control that writes", async () => {
-    auth.user = person("readonly");
+    signIn(person("readonly"));
     serve(grace);
     renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
     await screen.findByRole("heading", { name: "Grace Hopper" });
@@ -61,7 +64,7 @@ describe("a user's page", () => {
   });
 
   it("changes the role after a confirmation, sending the version it read", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     serve(grace);
     server.on("PATCH /api/v1/users/:id", (call) => ({
       body: { ...grace, role: (call.body as { role: string }).role },
@@ -85,9 +88,12 @@ describe("a user's page", () => {
 
   it("keeps your own role out of reach, and says plainly why the last admin cannot be deleted", async () => {
     const me = person("admin", { name: "Only Admin" });
-    auth.user = me;
+    signIn(me);
     serve(me);
-    server.on("DELETE /api/v1/users/:id", { status: 409, body: apiError("LAST_ADMIN", "The last active admin cannot be demoted or deleted") });
+    server.on(
+      "DELETE /api/v1/users/:id",
+      apiError(409, "LAST_ADMIN", {}, "The last active admin cannot be demoted or deleted"),
+    );
     renderAdmin(<UserPage />, { route: `/users/${me.id}`, path: "/users/:id" });
     await screen.findByRole("heading", { name: "Only Admin" });
     expect(screen.getByText("You cannot change your own role; another admin can.")).toBeInTheDocument();
@@ -99,9 +105,32 @@ describe("a user's page", () => {
     expect(await screen.findByRole("alert")).toHaveTextContent(/^This is the last admin/);
   });
 
+  it("after a delete, every cached users list and the audit trail are marked stale", async () => {
+    signIn(person("admin"));
+    serve(grace);
+    server.on("DELETE /api/v1/users/:id", { status: 204 });
+    const { queryClient } = renderAdmin(<UserPage />, { route: `/users/${grace.id}`, path: "/users/:id" });
+    await screen.findByRole("heading", { name: "Grace Hopper" });
+    // What other screens hold in the cache, not on screen now.
+    const otherPage = usersKeys.list({ page: 2, page_size: 20, sort_by: "created_at", order: "desc" });
+    const trail = auditKeys.trail({ action: "user." });
+    queryClient.setQueryData(otherPage, {
+      data: [grace],
+      meta: { page: 2, page_size: 20, total_count: 21, total_pages: 2 },
+    });
+    queryClient.setQueryData(trail, { pages: [], pageParams: [] });
+    await userEvent.click(screen.getByRole("button", { name: "Delete user" }));
+    await userEvent.click(within(await screen.findByRole("dialog")).getByRole("button", { name: "Delete user" }));
+    expect(await screen.findByText("Elsewhere")).toBeInTheDocument();
+    expect(server.callsTo("DELETE", `/api/v1/users/${grace.id}`)).toHaveLength(1);
+    expect(queryClient.getQueryState(otherPage)?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(trail)?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState(usersKeys.detail(grace.id))).toBeUndefined();
+  });
+
   it("says so when the user does not exist", async () => {
-    auth.user = person("admin");
-    server.on("GET /api/v1/users/:id", { status: 404, body: apiError("USER_NOT_FOUND") });
+    signIn(person("admin"));
+    server.on("GET /api/v1/users/:id", apiError(404, "USER_NOT_FOUND"));
     renderAdmin(<UserPage />, { route: "/users/0d9f0000-0000-4000-8000-000000000000", path: "/users/:id" });
     expect(await screen.findByText("This user does not exist, or has been deleted.")).toBeInTheDocument();
   });

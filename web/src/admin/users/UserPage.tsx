@@ -1,24 +1,23 @@
 import { Alert, Anchor, Button, Group, Paper, SimpleGrid, Stack, Text, Title } from "@mantine/core";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type ReactNode, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router";
-import { type AdminUser, type User, api, downloadJson, unwrap } from "../../shared/api";
+import { type AdminUser, downloadJson, type User } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch } from "../../shared/versioned";
+import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
+import type { Versioned } from "../../shared/versioned";
+import { FitBadge } from "../FitBadge";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { EditUserModal } from "./EditUserModal";
+import { usersListPath } from "./lastListSearch";
+import { useDeleteUser, useExportUser, useRestoreUser, useUser, useUserRow } from "./queries";
 import { RoleBadge } from "./RoleBadge";
 import { RoleControl } from "./RoleControl";
 import { UserAudit } from "./UserAudit";
 import { UserSessions } from "./UserSessions";
-import { usersListPath } from "./lastListSearch";
-import { useUser, useUserRow } from "./userQueries";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
-import { FitBadge } from "../FitBadge";
 
 function Section({ title, children }: { title: string; children: ReactNode }) {
   return (
@@ -61,10 +60,7 @@ function BackLink() {
 }
 
 function useExport(id: string) {
-  return useMutation({
-    mutationFn: () => unwrap(api.GET("/api/v1/users/{user_id}/export", { params: { path: { user_id: id } } })),
-    onSuccess: (data) => downloadJson(data, `gatehouse-export-${id}.json`),
-  });
+  return useExportUser(id, { onSuccess: (data) => downloadJson(data, `gatehouse-export-${id}.json`) });
 }
 
 export function UserPage() {
@@ -96,16 +92,13 @@ function LiveUserView({ current }: { current: Versioned<User> }) {
   const row = useUserRow(user);
   const [editing, setEditing] = useState(false);
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
   const exporting = useExport(user.id);
 
-  const remove = useMutation({
-    mutationFn: () =>
-      unwrap(api.DELETE("/api/v1/users/{user_id}", { params: { path: { user_id: user.id }, header: ifMatch(current.etag) } })),
+  const remove = useDeleteUser(current, {
     onSuccess: () => {
-      queryClient.removeQueries({ queryKey: ["user", user.id] });
-      queryClient.invalidateQueries({ queryKey: ["users"] });
-      notifySuccess({ message: `${user.name} was deleted. An admin can restore the account for a while: tick "Show deleted users" in the list.` });
+      notifySuccess({
+        message: `${user.name} was deleted. An admin can restore the account for a while: tick "Show deleted users" in the list.`,
+      });
       navigate(usersListPath());
     },
   });
@@ -189,13 +182,9 @@ function DeletedUserView({ user }: { user: AdminUser }) {
   usePageTitle(user.name);
   const { canWrite, canReadAudit } = usePermissions();
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
   const exporting = useExport(user.id);
-  const restore = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/users/{user_id}/restore", { params: { path: { user_id: user.id } } })),
+  const restore = useRestoreUser(user.id, {
     onSuccess: (restored) => {
-      queryClient.invalidateQueries({ queryKey: ["user", user.id] });
-      queryClient.invalidateQueries({ queryKey: ["users"] });
       notifySuccess({ message: `${restored.name} is restored and can log in again.` });
       navigate(`/users/${user.id}`, { replace: true, state: null });
     },
@@ -211,7 +200,10 @@ function DeletedUserView({ user }: { user: AdminUser }) {
         </FitBadge>
       </Group>
       <Alert color="orange" variant="light" title="This account is deleted">
-        It cannot log in and its sessions have ended. {canWrite ? "You can restore it until the grace period ends; after that its personal data is erased for good." : ""}
+        It cannot log in and its sessions have ended.{" "}
+        {canWrite
+          ? "You can restore it until the grace period ends; after that its personal data is erased for good."
+          : ""}
       </Alert>
       <Paper withBorder p="md">
         <Details user={user} row={user} />

@@ -1,39 +1,18 @@
 import { Button, Group, Loader, Stack, Table, Text } from "@mantine/core";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type LoginSession, type User, api, unwrap } from "../../shared/api";
+import type { LoginSession, User } from "../../shared/api";
 import { describeAgent, formatDateTime } from "../../shared/format";
-import { ErrorText, confirmAction } from "../../shared/ui";
 import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText } from "../../shared/ui";
 import { FitBadge } from "../FitBadge";
+import { useEndAllUserSessions, useEndUserSession, useUserSessions } from "./queries";
 
 type Props = { user: User; canWrite: boolean; isSelf: boolean };
 
 export function UserSessions({ user, canWrite, isSelf }: Props) {
-  const queryClient = useQueryClient();
-  const key = ["user-sessions", user.id];
-  const sessions = useQuery({
-    queryKey: key,
-    queryFn: () => unwrap(api.GET("/api/v1/users/{user_id}/sessions", { params: { path: { user_id: user.id } } })),
-  });
-  const ended = (message: string) => {
-    notifySuccess({ message: message });
-    queryClient.invalidateQueries({ queryKey: key });
-    queryClient.invalidateQueries({ queryKey: ["audit"] });
-  };
-
-  const endOne = useMutation({
-    mutationFn: (session: LoginSession) =>
-      unwrap(
-        api.DELETE("/api/v1/users/{user_id}/sessions/{session_id}", {
-          params: { path: { user_id: user.id, session_id: session.id } },
-        }),
-      ),
-    onSuccess: () => ended("The session has ended."),
-  });
-  const endAll = useMutation({
-    mutationFn: () => unwrap(api.DELETE("/api/v1/users/{user_id}/sessions", { params: { path: { user_id: user.id } } })),
-    onSuccess: () => ended(`Every session of ${user.name} has ended.`),
-  });
+  const sessions = useUserSessions(user.id);
+  const ended = (message: string) => notifySuccess({ message });
+  const endOne = useEndUserSession(user.id, { onSuccess: () => ended("The session has ended.") });
+  const endAll = useEndAllUserSessions(user.id, { onSuccess: () => ended(`Every session of ${user.name} has ended.`) });
 
   if (sessions.isPending) return <Loader size="sm" aria-label="Loading sessions" />;
   if (sessions.isError) return <ErrorText error={sessions.error} />;

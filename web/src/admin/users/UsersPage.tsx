@@ -13,36 +13,42 @@ import {
   Title,
   UnstyledButton,
 } from "@mantine/core";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { type AdminUser, api, unwrap } from "../../shared/api";
+import type { AdminUser } from "../../shared/api";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText } from "../../shared/ui";
+import { FitBadge } from "../FitBadge";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { CreateUserModal } from "./CreateUserModal";
+import { rememberListSearch } from "./lastListSearch";
+import { useUsersList } from "./queries";
 import { RoleBadge } from "./RoleBadge";
 import { SearchBox } from "./SearchBox";
-import { rememberListSearch } from "./lastListSearch";
 import {
   PAGE_SIZES,
   ROLES,
-  type SortField,
-  type UsersState,
   readUsersState,
+  type SortField,
   sortBy,
   toListQuery,
+  type UsersState,
   withFilter,
   writeUsersState,
 } from "./usersState";
-import { FitBadge } from "../FitBadge";
 
-export function usersListKey(state: UsersState) {
-  return ["users", toListQuery(state)] as const;
-}
-
-function SortHeader({ field, label, state, onSort }: { field: SortField; label: string; state: UsersState; onSort: (field: SortField) => void }) {
+function SortHeader({
+  field,
+  label,
+  state,
+  onSort,
+}: {
+  field: SortField;
+  label: string;
+  state: UsersState;
+  onSort: (field: SortField) => void;
+}) {
   const active = state.sortBy === field;
   const direction = state.order === "asc" ? "ascending" : "descending";
   return (
@@ -118,13 +124,7 @@ export function UsersPage() {
   const update = (next: UsersState, replace = false) => setParams(writeUsersState(next), { replace });
   useEffect(() => rememberListSearch(params.toString()), [params]);
 
-  const query = toListQuery(state);
-  const list = useQuery({
-    queryKey: usersListKey(state),
-    queryFn: () => unwrap(api.GET("/api/v1/users", { params: { query } })),
-    // The old page stays on screen while the next one loads: no jump to an empty table.
-    placeholderData: keepPreviousData,
-  });
+  const list = useUsersList(toListQuery(state));
 
   const meta = list.data?.meta;
   const users = list.data?.data ?? [];
@@ -144,7 +144,9 @@ export function UsersPage() {
           data={ROLE_OPTIONS}
           value={state.role ?? "all"}
           allowDeselect={false}
-          onChange={(value) => update(withFilter(state, { role: value && value !== "all" ? (value as UsersState["role"]) : null }))}
+          onChange={(value) =>
+            update(withFilter(state, { role: value && value !== "all" ? (value as UsersState["role"]) : null }))
+          }
           w={150}
         />
         {canWrite && (
@@ -161,7 +163,13 @@ export function UsersPage() {
 
       <Paper withBorder radius="md" pos="relative">
         <Table.ScrollContainer minWidth={760} type="native">
-          <Table highlightOnHover verticalSpacing="sm" horizontalSpacing="md" aria-label="Users" aria-busy={list.isFetching}>
+          <Table
+            highlightOnHover
+            verticalSpacing="sm"
+            horizontalSpacing="md"
+            aria-label="Users"
+            aria-busy={list.isFetching}
+          >
             <Table.Thead>
               <Table.Tr>
                 <SortHeader field="name" label="Name" state={state} onSort={(f) => update(sortBy(state, f))} />
@@ -221,8 +229,13 @@ export function UsersPage() {
                 size="sm"
                 siblings={1}
                 boundaries={1}
-                getItemProps={(page) => ({ "aria-label": `Page ${page}`, "aria-current": page === state.page ? "page" : undefined })}
-                getControlProps={(control) => ({ "aria-label": `${control[0]!.toUpperCase()}${control.slice(1)} page` })}
+                getItemProps={(page) => ({
+                  "aria-label": `Page ${page}`,
+                  "aria-current": page === state.page ? "page" : undefined,
+                })}
+                getControlProps={(control) => ({
+                  "aria-label": `${control.charAt(0).toUpperCase()}${control.slice(1)} page`,
+                })}
               />
             )}
           </Group>

@@ -25,7 +25,13 @@ describe("the users table's URL state", () => {
 
   it("writes only what differs from the defaults, and reads back the same state", () => {
     expect(writeUsersState(DEFAULT_USERS_STATE).toString()).toBe("");
-    const state = { ...DEFAULT_USERS_STATE, page: 2, sortBy: "name" as const, order: "asc" as const, search: "ada lovelace" };
+    const state = {
+      ...DEFAULT_USERS_STATE,
+      page: 2,
+      sortBy: "name" as const,
+      order: "asc" as const,
+      search: "ada lovelace",
+    };
     const query = writeUsersState(state);
     expect(query.toString()).toBe("search=ada+lovelace&sort=name&order=asc&page=2");
     expect(readUsersState(query)).toEqual(state);

@@ -1,11 +1,11 @@
 import { Button, Group, Modal, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { type Schemas, api, unwrap } from "../../shared/api";
+import type { Schemas } from "../../shared/api";
 import { fieldErrors } from "../../shared/errors";
 import { ErrorText } from "../../shared/ui";
 import { EventTypesPicker } from "./EventTypesPicker";
 import { toEventTypes } from "./eventTypes";
+import { useCreateWebhook } from "./queries";
 
 type Values = { url: string; description: string; eventTypes: string[] };
 
@@ -24,20 +24,12 @@ type Props = {
 };
 
 export function CreateWebhookModal({ opened, onClose, onCreated }: Props) {
-  const queryClient = useQueryClient();
   const form = useForm<Values>({
     initialValues: { url: "", description: "", eventTypes: [] },
     validate: validateWebhook,
   });
-  const create = useMutation({
-    mutationFn: (values: Values) =>
-      unwrap(
-        api.POST("/api/v1/webhooks", {
-          body: { url: values.url.trim(), description: values.description.trim(), event_types: toEventTypes(values.eventTypes)! },
-        }),
-      ),
+  const create = useCreateWebhook({
     onSuccess: (webhook) => {
-      queryClient.invalidateQueries({ queryKey: ["webhooks"] });
       close();
       onCreated(webhook);
     },
@@ -53,11 +45,17 @@ export function CreateWebhookModal({ opened, onClose, onCreated }: Props) {
     create.reset();
     onClose();
   };
+  const submit = form.onSubmit((values) => {
+    // The form's validation has refused an empty selection already.
+    const eventTypes = toEventTypes(values.eventTypes);
+    if (!eventTypes) return;
+    create.mutate({ url: values.url.trim(), description: values.description.trim(), event_types: eventTypes });
+  });
   const general = create.error && Object.values(form.errors).every((e) => !e) ? create.error : null;
 
   return (
     <Modal opened={opened} onClose={close} title="Create webhook">
-      <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate aria-label="Create webhook">
+      <form onSubmit={submit} noValidate aria-label="Create webhook">
         <Stack>
           <ErrorText error={general} />
           <TextInput

@@ -8,7 +8,14 @@ type Props = { value: string[]; onChange: (value: string[]) => void; error?: Rea
 export function EventTypesPicker({ value, onChange, error }: Props) {
   const all = value.includes(ALL_TYPES);
   return (
-    <Input.Wrapper label="Event types" labelElement="div" withAsterisk error={error} component="fieldset" style={{ border: 0, padding: 0, margin: 0 }}>
+    <Input.Wrapper
+      label="Event types"
+      labelElement="div"
+      withAsterisk
+      error={error}
+      component="fieldset"
+      style={{ border: 0, padding: 0, margin: 0 }}
+    >
       <Stack gap="xs" mt={4}>
         <Checkbox
           label="Every event type, including those added later"
@@ -18,7 +25,13 @@ export function EventTypesPicker({ value, onChange, error }: Props) {
         <Checkbox.Group value={all ? [] : value} onChange={onChange} aria-label="Chosen event types">
           <SimpleGrid cols={{ base: 1, xs: 2 }} spacing="xs">
             {EVENT_TYPES.map((type) => (
-              <Checkbox key={type.value} value={type.value} label={type.value} description={type.description} disabled={all} />
+              <Checkbox
+                key={type.value}
+                value={type.value}
+                label={type.value}
+                description={type.description}
+                disabled={all}
+              />
             ))}
           </SimpleGrid>
         </Checkbox.Group>

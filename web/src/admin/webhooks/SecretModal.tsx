@@ -5,13 +5,7 @@ type Props = { secret: string | null; title: string; onClose: () => void };
 /** A signing secret, shown this once: the API never returns it again. */
 export function SecretModal({ secret, title, onClose }: Props) {
   return (
-    <Modal
-      opened={secret !== null}
-      onClose={onClose}
-      title={title}
-      closeOnClickOutside={false}
-     
-    >
+    <Modal opened={secret !== null} onClose={onClose} title={title} closeOnClickOutside={false}>
       <Stack>
         <Alert color="orange" variant="light" title="Copy it now">
           This is the only time Gatehouse shows the signing secret. Store it with the receiving service; if it is lost,

@@ -1,29 +1,33 @@
 import { Anchor, Button, Group, Loader, Pagination, Paper, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { type Schemas, api, unwrap } from "../../shared/api";
+import type { Schemas } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { type Versioned, ifMatch, unwrapVersioned } from "../../shared/versioned";
+import { notifySuccess } from "../../shared/notify";
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
+import type { Versioned } from "../../shared/versioned";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
+import { describeEventTypes } from "./eventTypes";
+import {
+  useDeleteWebhook,
+  useDeliveries,
+  useRotateWebhookSecret,
+  useSetWebhookEnabled,
+  useTestWebhook,
+  useWebhook,
+} from "./queries";
 import { SecretModal } from "./SecretModal";
 import { DeliveryStatus, WebhookStatus } from "./WebhookStatus";
 import { WEBHOOKS_REFUSED } from "./WebhooksPage";
-import { describeEventTypes } from "./eventTypes";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
 
 type Webhook = Schemas["WebhookRead"];
 
 export function WebhookPage() {
   const { id = "" } = useParams();
-  const hook = useQuery({
-    queryKey: ["webhook", id],
-    queryFn: () => unwrapVersioned(api.GET("/api/v1/webhooks/{webhook_id}", { params: { path: { webhook_id: id } } })),
-  });
+  const hook = useWebhook(id);
   usePageTitle(hook.data ? "Webhook" : null);
 
   if (hook.isPending) return <PageLoader />;
@@ -57,57 +61,19 @@ function BackLink() {
 function WebhookView({ current }: { current: Versioned<Webhook> }) {
   const hook = current.data;
   const { canWrite } = usePermissions();
-  const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [secret, setSecret] = useState<string | null>(null);
-  const key = ["webhook", hook.id];
-  const changed = () => {
-    queryClient.invalidateQueries({ queryKey: key });
-    queryClient.invalidateQueries({ queryKey: ["webhooks"] });
-    queryClient.invalidateQueries({ queryKey: ["deliveries", hook.id] });
-  };
 
-  const toggle = useMutation({
-    mutationFn: (enabled: boolean) =>
-      unwrapVersioned(
-        api.PATCH("/api/v1/webhooks/{webhook_id}", {
-          params: { path: { webhook_id: hook.id }, header: ifMatch(current.etag) },
-          body: { enabled },
-        }),
-      ),
-    onSuccess: (result) => {
-      queryClient.setQueryData(key, result);
-      changed();
-      notifySuccess({ message: result.data.enabled ? "The webhook is enabled." : "The webhook is disabled." });
-    },
+  const toggle = useSetWebhookEnabled(current, {
+    onSuccess: (result) =>
+      notifySuccess({ message: result.data.enabled ? "The webhook is enabled." : "The webhook is disabled." }),
   });
-  const rotate = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.POST("/api/v1/webhooks/{webhook_id}/rotate-secret", {
-          params: { path: { webhook_id: hook.id }, header: ifMatch(current.etag) },
-        }),
-      ),
-    onSuccess: (result) => {
-      changed();
-      setSecret(result.secret);
-    },
+  const rotate = useRotateWebhookSecret(current, { onSuccess: (result) => setSecret(result.secret) });
+  const test = useTestWebhook(hook.id, {
+    onSuccess: () => notifySuccess({ message: "A test event is on its way. Its delivery is listed below." }),
   });
-  const test = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/v1/webhooks/{webhook_id}/test", { params: { path: { webhook_id: hook.id } } })),
+  const remove = useDeleteWebhook(current, {
     onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["deliveries", hook.id] });
-      notifySuccess({ message: "A test event is on its way. Its delivery is listed below." });
-    },
-  });
-  const remove = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.DELETE("/api/v1/webhooks/{webhook_id}", { params: { path: { webhook_id: hook.id }, header: ifMatch(current.etag) } }),
-      ),
-    onSuccess: () => {
-      queryClient.removeQueries({ queryKey: key });
-      queryClient.invalidateQueries({ queryKey: ["webhooks"] });
       notifySuccess({ message: "The webhook is deleted; nothing more is sent to it." });
       navigate("/webhooks");
     },
@@ -197,20 +163,9 @@ function WebhookView({ current }: { current: Versioned<Webhook> }) {
   );
 }
 
-const DELIVERY_PAGE = 20;
-
 function Deliveries({ webhookId }: { webhookId: string }) {
   const [page, setPage] = useState(1);
-  const deliveries = useQuery({
-    queryKey: ["deliveries", webhookId, page],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/v1/webhooks/{webhook_id}/deliveries", {
-          params: { path: { webhook_id: webhookId }, query: { page, page_size: DELIVERY_PAGE } },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
+  const deliveries = useDeliveries(webhookId, page);
   if (deliveries.isPending) return <Loader size="sm" aria-label="Loading deliveries" />;
   if (deliveries.isError) return <ErrorText error={deliveries.error} />;
   const { data, meta } = deliveries.data;
@@ -280,7 +235,9 @@ function Deliveries({ webhookId }: { webhookId: string }) {
           onChange={setPage}
           size="sm"
           getItemProps={(n) => ({ "aria-label": `Page ${n}` })}
-          getControlProps={(control) => ({ "aria-label": `${control[0]!.toUpperCase()}${control.slice(1)} page` })}
+          getControlProps={(control) => ({
+            "aria-label": `${control.charAt(0).toUpperCase()}${control.slice(1)} page`,
+          })}
         />
       )}
     </Stack>

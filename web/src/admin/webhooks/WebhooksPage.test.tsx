@@ -1,14 +1,9 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
-import { auth, person, renderAdmin, server } from "../test-utils";
+import { beforeEach, describe, expect, it } from "vitest";
+import { person, server, signIn } from "../../shared/test-utils";
+import { renderAdmin } from "../test-utils";
 import { WebhooksPage } from "./WebhooksPage";
-
-vi.mock("../../shared/api", async (original) => ({
-  ...(await original<typeof import("../../shared/api")>()),
-  api: (await import("../test-utils")).fakeApi(),
-}));
-vi.mock("../../shared/auth", async () => (await import("../test-utils")).fakeAuthModule());
 
 const hook = {
   id: "9b0c6f0e-5d7a-4f43-a0b4-1b51c3f0d1a2",
@@ -20,13 +15,15 @@ const hook = {
   created_at: "2026-01-15T10:30:00Z",
   updated_at: "2026-01-15T10:30:00Z",
 };
-const list = (data: unknown[]) => ({ body: { data, meta: { page: 1, page_size: 20, total_count: data.length, total_pages: 1 } } });
+const list = (data: unknown[]) => ({
+  body: { data, meta: { page: 1, page_size: 20, total_count: data.length, total_pages: 1 } },
+});
 
 beforeEach(() => server.reset());
 
 describe("webhooks", () => {
   it("lists subscriptions with why a disabled one stopped; no Create for readonly", async () => {
-    auth.user = person("readonly");
+    signIn(person("readonly"));
     server.on("GET /api/v1/webhooks", list([hook]));
     renderAdmin(<WebhooksPage />, { route: "/webhooks" });
     expect(await screen.findByRole("link", { name: hook.url })).toBeInTheDocument();
@@ -35,11 +32,17 @@ describe("webhooks", () => {
   });
 
   it("shows the signing secret once, after creation", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     server.on("GET /api/v1/webhooks", list([]));
     server.on("POST /api/v1/webhooks", (call) => ({
       status: 201,
-      body: { ...hook, ...(call.body as object), enabled: true, disabled_reason: null, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+      body: {
+        ...hook,
+        ...(call.body as object),
+        enabled: true,
+        disabled_reason: null,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      },
     }));
     renderAdmin(<WebhooksPage />, { route: "/webhooks" });
     await screen.findByText(/No webhooks yet/);
@@ -52,7 +55,7 @@ describe("webhooks", () => {
     await userEvent.click(within(form).getByLabelText("user.deleted"));
     await userEvent.click(within(form).getByRole("button", { name: "Create webhook" }));
     await waitFor(() => expect(server.callsTo("POST", "/api/v1/webhooks")).toHaveLength(1));
-    expect(server.calls.find((c) => c.method === "POST")!.body).toEqual({
+    expect(server.callsTo("POST", "/api/v1/webhooks")[0]!.body).toEqual({
       url: "https://hooks.example.com/gatehouse",
       description: "",
       event_types: ["user.created", "user.deleted"],
@@ -65,7 +68,7 @@ describe("webhooks", () => {
   });
 
   it("choosing every type sends * alone", async () => {
-    auth.user = person("admin");
+    signIn(person("admin"));
     server.on("GET /api/v1/webhooks", list([]));
     server.on("POST /api/v1/webhooks", { status: 201, body: { ...hook, secret: "whsec_x" } });
     renderAdmin(<WebhooksPage />, { route: "/webhooks" });
@@ -77,6 +80,8 @@ describe("webhooks", () => {
     expect(within(form).getByLabelText("user.created")).toBeDisabled();
     await userEvent.click(within(form).getByRole("button", { name: "Create webhook" }));
     await waitFor(() => expect(server.callsTo("POST", "/api/v1/webhooks")).toHaveLength(1));
-    expect((server.calls.find((c) => c.method === "POST")!.body as { event_types: string[] }).event_types).toEqual(["*"]);
+    expect((server.callsTo("POST", "/api/v1/webhooks")[0]!.body as { event_types: string[] }).event_types).toEqual([
+      "*",
+    ]);
   });
 });

@@ -1,20 +1,19 @@
 import { Anchor, Button, Group, Loader, Pagination, Paper, Stack, Table, Text, Title } from "@mantine/core";
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { type Schemas, api, unwrap } from "../../shared/api";
+import type { Schemas } from "../../shared/api";
 import { ApiError } from "../../shared/errors";
 import { formatDateTime } from "../../shared/format";
 import { ErrorText } from "../../shared/ui";
 import { usePermissions } from "../permissions";
 import { usePageTitle } from "../usePageTitle";
 import { CreateWebhookModal } from "./CreateWebhookModal";
+import { describeEventTypes } from "./eventTypes";
+import { useWebhooks } from "./queries";
 import { SecretModal } from "./SecretModal";
 import { WebhookStatus } from "./WebhookStatus";
-import { describeEventTypes } from "./eventTypes";
 
 export const WEBHOOKS_REFUSED = "Your role cannot see webhooks.";
-const PAGE_SIZE = 20;
 
 export function WebhooksPage() {
   usePageTitle("Webhooks");
@@ -25,11 +24,7 @@ export function WebhooksPage() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Schemas["WebhookWithSecret"] | null>(null);
 
-  const list = useQuery({
-    queryKey: ["webhooks", page],
-    queryFn: () => unwrap(api.GET("/api/v1/webhooks", { params: { query: { page, page_size: PAGE_SIZE } } })),
-    placeholderData: keepPreviousData,
-  });
+  const list = useWebhooks(page);
   const refused = list.error instanceof ApiError && list.error.status === 403;
   const hooks = list.data?.data ?? [];
   const meta = list.data?.meta;
@@ -71,13 +66,23 @@ export function WebhooksPage() {
               </Table.Thead>
               <Table.Tbody>
                 {hooks.map((hook) => (
-                  <Table.Tr key={hook.id} style={{ cursor: "pointer" }} onClick={() => navigate(`/webhooks/${hook.id}`)}>
+                  <Table.Tr
+                    key={hook.id}
+                    style={{ cursor: "pointer" }}
+                    onClick={() => navigate(`/webhooks/${hook.id}`)}
+                  >
                     <Table.Td style={{ maxWidth: 320, overflowWrap: "anywhere" }}>
                       <Anchor component={Link} to={`/webhooks/${hook.id}`} onClick={(event) => event.stopPropagation()}>
                         {hook.url}
                       </Anchor>
                     </Table.Td>
-                    <Table.Td>{hook.description || <Text span c="dimmed">—</Text>}</Table.Td>
+                    <Table.Td>
+                      {hook.description || (
+                        <Text span c="dimmed">
+                          —
+                        </Text>
+                      )}
+                    </Table.Td>
                     <Table.Td fz="sm">{describeEventTypes(hook.event_types)}</Table.Td>
                     <Table.Td>
                       <WebhookStatus webhook={hook} />
@@ -99,19 +104,21 @@ export function WebhooksPage() {
             onChange={(next) => setParams(next === 1 ? {} : { page: String(next) })}
             size="sm"
             getItemProps={(n) => ({ "aria-label": `Page ${n}` })}
-            getControlProps={(control) => ({ "aria-label": `${control[0]!.toUpperCase()}${control.slice(1)} page` })}
+            getControlProps={(control) => ({
+              "aria-label": `${control.charAt(0).toUpperCase()}${control.slice(1)} page`,
+            })}
           />
         </Group>
       )}
 
       {canWrite && (
-        <CreateWebhookModal opened={creating} onClose={() => setCreating(false)} onCreated={(hook) => setCreated(hook)} />
+        <CreateWebhookModal
+          opened={creating}
+          onClose={() => setCreating(false)}
+          onCreated={(hook) => setCreated(hook)}
+        />
       )}
-      <SecretModal
-        title="Webhook created"
-        secret={created?.secret ?? null}
-        onClose={() => setCreated(null)}
-      />
+      <SecretModal title="Webhook created" secret={created?.secret ?? null} onClose={() => setCreated(null)} />
     </Stack>
   );
 }

@@ -17,6 +17,7 @@ export function AccountDeletedPage() {
     queryClient.clear();
     // The refresh cookie is dead; dropping the readable CSRF cookie spares the next
     // page load a refresh that can only fail.
+    // biome-ignore lint/suspicious/noDocumentCookie: the Cookie Store API is missing from browsers the app supports (older Firefox and Safari)
     document.cookie = `${CSRF_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict`;
   }, [deleted, queryClient]);
 

@@ -1,19 +1,18 @@
 import { Alert, Button, Group, Paper, Stack } from "@mantine/core";
 import { useForm } from "@mantine/form";
-import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, unwrap } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
+import { useSessionsChanged } from "../../shared/me";
 import { PasswordField } from "../../shared/PasswordField";
-import { NewPasswordFields } from "../NewPasswordFields";
 import { ErrorText } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
-import { SESSIONS_KEY } from "../me";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { PageHeader } from "../PageHeader";
 import { confirmError, newPasswordError } from "../validation";
 
 export function PasswordPage() {
-  const queryClient = useQueryClient();
+  const sessionsChanged = useSessionsChanged();
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -40,7 +39,7 @@ export function PasswordPage() {
       // The API ends the other sessions and keeps this one (docs/api.md); had it ended
       // this one, the next request's refusal would take the person to the login.
       setDone(true);
-      void queryClient.invalidateQueries({ queryKey: SESSIONS_KEY });
+      void sessionsChanged();
     } catch (caught) {
       if (caught instanceof ApiError && caught.code === "INVALID_CURRENT_PASSWORD") {
         form.setFieldError("current_password", describeError(caught));
@@ -73,7 +72,12 @@ export function PasswordPage() {
               required
               {...form.getInputProps("current_password")}
             />
-            <NewPasswordFields inputProps={form.getInputProps} name="new_password" label="New password" confirmLabel="Confirm new password" />
+            <NewPasswordFields
+              inputProps={form.getInputProps}
+              name="new_password"
+              label="New password"
+              confirmLabel="Confirm new password"
+            />
             <Group justify="flex-end">
               <Button type="submit" loading={busy}>
                 Change password

@@ -4,15 +4,23 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { User } from "../../shared/api";
 import { ApiError, describeError } from "../../shared/errors";
+import { Field } from "../../shared/Field";
 import { formatDateTime } from "../../shared/format";
+import { storeMe, updateMe, useReloadMe, useVersionedMe, type VersionedUser } from "../../shared/me";
+import { notifySuccess } from "../../shared/notify";
 import { PasswordField } from "../../shared/PasswordField";
 import { ErrorText, PageLoader } from "../../shared/ui";
 import { showFieldErrors } from "../forms";
-import { type VersionedUser, storeMe, updateMe, useVersionedMe } from "../me";
 import { PageHeader } from "../PageHeader";
-import { type ProfileValues, emailChanged, emailError, initials, nameError, profileChanges, roleLabel } from "../validation";
-import { Field } from "../../shared/Field";
-import { notifySuccess } from "../../shared/notify";
+import {
+  emailChanged,
+  emailError,
+  initials,
+  nameError,
+  type ProfileValues,
+  profileChanges,
+  roleLabel,
+} from "../validation";
 
 const PASSWORD_CODES = new Set(["REAUTHENTICATION_REQUIRED", "INVALID_CURRENT_PASSWORD"]);
 
@@ -70,6 +78,7 @@ function ProfileSummary({ user }: { user: User }) {
 /** Edits name and email; a new email needs the current password (the API asks for it). */
 export function ProfileForm({ current }: { current: VersionedUser }) {
   const queryClient = useQueryClient();
+  const reloadMe = useReloadMe();
   const { user, etag } = current;
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -115,7 +124,7 @@ export function ProfileForm({ current }: { current: VersionedUser }) {
           </Title>
           <ErrorText error={error} />
           {error instanceof ApiError && error.code === "VERSION_CONFLICT" && (
-            <Button variant="light" onClick={() => void queryClient.invalidateQueries({ queryKey: ["me"] })}>
+            <Button variant="light" onClick={() => void reloadMe()}>
               Load the latest version
             </Button>
           )}

@@ -2,12 +2,12 @@ import { Alert, Anchor, Button, Stack } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
 import { Link } from "react-router";
-import { NewPasswordFields } from "../NewPasswordFields";
 import { api, session, unwrap } from "../../shared/api";
 import { ErrorText } from "../../shared/ui";
 import { CenteredCard } from "../CenteredCard";
 import { showFieldErrors } from "../forms";
 import { useLinkToken } from "../linkToken";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { confirmError, newPasswordError } from "../validation";
 
 export function ResetPasswordPage() {
@@ -76,7 +76,12 @@ export function ResetPasswordPage() {
               Ask for a new link
             </Anchor>
           ) : null}
-          <NewPasswordFields inputProps={form.getInputProps} name="new_password" label="New password" confirmLabel="Confirm new password" />
+          <NewPasswordFields
+            inputProps={form.getInputProps}
+            name="new_password"
+            label="New password"
+            confirmLabel="Confirm new password"
+          />
           <Button type="submit" loading={busy}>
             Set the new password
           </Button>

@@ -1,18 +1,14 @@
 import { Badge, Button, Group, Paper, Stack, Text } from "@mantine/core";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { type LoginSession, api, unwrap } from "../../shared/api";
+import type { LoginSession } from "../../shared/api";
 import { useAuth } from "../../shared/auth";
 import { describeError } from "../../shared/errors";
 import { describeAgent, formatDateTime } from "../../shared/format";
-import { ErrorText, PageLoader, confirmAction } from "../../shared/ui";
-import { SESSIONS_KEY } from "../me";
-import { PageHeader } from "../PageHeader";
+import { useEndMyOtherSessions, useEndMySession, useMySessions } from "../../shared/me";
 import { notifyFailure, notifySuccess } from "../../shared/notify";
-
-function fetchSessions(): Promise<LoginSession[]> {
-  return unwrap(api.GET("/api/v1/users/me/sessions"));
-}
+import { confirmAction, ErrorText, PageLoader } from "../../shared/ui";
+import { PageHeader } from "../PageHeader";
 
 /** This device first, then the most recently used. */
 export function orderSessions(sessions: LoginSession[]): LoginSession[] {
@@ -22,26 +18,20 @@ export function orderSessions(sessions: LoginSession[]): LoginSession[] {
 }
 
 export function SessionsPage() {
-  const queryClient = useQueryClient();
   const navigate = useNavigate();
   const { logout } = useAuth();
-  const sessions = useQuery({ queryKey: SESSIONS_KEY, queryFn: fetchSessions });
+  const sessions = useMySessions();
 
   const failed = (error: unknown) =>
     notifyFailure({ title: "The session was not ended", message: describeError(error) });
-  const refresh = () => queryClient.invalidateQueries({ queryKey: SESSIONS_KEY });
 
-  const endOne = useMutation({
-    mutationFn: (id: string) => unwrap(api.DELETE("/api/v1/users/me/sessions/{session_id}", { params: { path: { session_id: id } } })),
+  const endOne = useEndMySession({
     onSuccess: () => notifySuccess({ message: "The session has been ended." }),
     onError: failed,
-    onSettled: refresh,
   });
-  const endOthers = useMutation({
-    mutationFn: () => unwrap(api.DELETE("/api/v1/users/me/sessions")),
+  const endOthers = useEndMyOtherSessions({
     onSuccess: () => notifySuccess({ message: "All your other sessions have been ended." }),
     onError: failed,
-    onSettled: refresh,
   });
   const logOutHere = useMutation({
     mutationFn: () => logout(),
@@ -110,7 +100,9 @@ export function SessionsPage() {
               <SessionCard
                 key={item.id}
                 item={item}
-                busy={(endOne.isPending && endOne.variables === item.id) || (item.current === true && logOutHere.isPending)}
+                busy={
+                  (endOne.isPending && endOne.variables === item.id) || (item.current === true && logOutHere.isPending)
+                }
                 onEnd={() => (item.current ? confirmLogOut() : confirmEnd(item))}
               />
             ))}
@@ -146,7 +138,9 @@ function SessionCard({ item, busy, onEnd }: { item: LoginSession; busy: boolean;
           variant="default"
           onClick={onEnd}
           loading={busy}
-          aria-label={item.current ? "Log out on this device" : `End the session on ${device}, ${item.ip ?? "unknown address"}`}
+          aria-label={
+            item.current ? "Log out on this device" : `End the session on ${device}, ${item.ip ?? "unknown address"}`
+          }
         >
           {item.current ? "Log out" : "End"}
         </Button>

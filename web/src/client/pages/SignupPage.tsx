@@ -2,12 +2,12 @@ import { Anchor, Button, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
 import { Link } from "react-router";
-import { NewPasswordFields } from "../NewPasswordFields";
 import { api, unwrap } from "../../shared/api";
 import { useAuth } from "../../shared/auth";
 import { ErrorText } from "../../shared/ui";
 import { CenteredCard } from "../CenteredCard";
 import { showFieldErrors } from "../forms";
+import { NewPasswordFields } from "../NewPasswordFields";
 import { confirmError, emailError, nameError, newPasswordError } from "../validation";
 
 export function SignupPage() {
@@ -70,7 +70,10 @@ export function SignupForm() {
   return (
     <form onSubmit={submit} noValidate aria-label="Create your account">
       <Stack>
-        <ErrorText error={error} title={registered ? "Your account was created, but you could not be logged in" : undefined} />
+        <ErrorText
+          error={error}
+          title={registered ? "Your account was created, but you could not be logged in" : undefined}
+        />
         {registered && error ? (
           <Anchor component={Link} to="/login">
             Go to the login
@@ -78,7 +81,12 @@ export function SignupForm() {
         ) : null}
         <TextInput label="Name" autoComplete="name" required {...form.getInputProps("name")} />
         <TextInput label="Email" type="email" autoComplete="email" required {...form.getInputProps("email")} />
-        <NewPasswordFields inputProps={form.getInputProps} name="password" label="Password" confirmLabel="Confirm password" />
+        <NewPasswordFields
+          inputProps={form.getInputProps}
+          name="password"
+          label="Password"
+          confirmLabel="Confirm password"
+        />
         <Button type="submit" loading={busy}>
           Create account
         </Button>

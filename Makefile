@@ -77,7 +77,7 @@ test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, Rabbit
 screenshots: install web ## The README's screenshots of the apps, taken by the e2e suite
 	E2E_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/web -q
 
-lint: install web-install ## ruff, mypy, event schemas and the web apps' API client current, tsc
+lint: install web-install ## ruff, mypy, event schemas, the web apps' API client current, tsc, Biome
 	$(BIN)/ruff check src tests migrations scripts
 	$(BIN)/ruff format --check src tests migrations scripts
 	$(BIN)/mypy
@@ -86,7 +86,7 @@ lint: install web-install ## ruff, mypy, event schemas and the web apps' API cli
 	cd $(WEB) && npm run api:check --silent && npm run typecheck --silent
 	cd $(WEB) && npm run lint --silent
 
-format: install ## Apply ruff's formatting and safe fixes
+format: install web-install ## Apply ruff's and Biome's formatting and safe fixes
 	$(BIN)/ruff format src tests migrations scripts
 	$(BIN)/ruff check --fix src tests migrations scripts
 	cd $(WEB) && npm run format --silent

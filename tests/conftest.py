@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
+import pkgutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,13 +16,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import gatehouse
 from gatehouse.app import create_app
 from gatehouse.config import Settings
 from gatehouse.db import migrate
+from gatehouse.db.models import Base
 from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
@@ -30,17 +35,21 @@ from tests.logs import LogCapture, capture_json_logs
 from tests.redis_server import DedicatedRedis
 
 BACKENDS = ["sqlite", "postgres"]
-TABLES = [
-    "audit_events",
-    "webhook_deliveries",
-    "webhook_subscriptions",
-    "email_messages",
-    "action_tokens",
-    "outbox_events",
-    "refresh_tokens",
-    "sessions",
-    "users",
-]
+
+
+def _import_every_models_module() -> MetaData:
+    """The declarative metadata with every feature's `models` module imported, so that a
+    table is known here even before gatehouse.db.models lists it."""
+    for package in pkgutil.iter_modules(gatehouse.__path__, f"{gatehouse.__name__}."):
+        if package.ispkg and importlib.util.find_spec(f"{package.name}.models") is not None:
+            importlib.import_module(f"{package.name}.models")
+    return Base.metadata
+
+
+# Every table, children before parents (foreign-key order), emptied after each test;
+# derived from the models so a new table cannot leak rows between tests
+# (tests/db/test_table_cleanup.py checks it against the migrated database).
+TABLES = [table.name for table in reversed(_import_every_models_module().sorted_tables)]
 
 
 async def empty_tables(engine: AsyncEngine) -> None:

@@ -6,20 +6,16 @@ trail, with which filters, is part of the trail.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from gatehouse.audit import trail
+from gatehouse.audit.cursor import decode_cursor, encode_cursor
 from gatehouse.audit.repository import AuditRepository, Position
 from gatehouse.audit.schemas import (
     EXAMPLE_EVENT,
@@ -40,9 +36,6 @@ router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 
 EXPORT_BATCH = 1000
 NDJSON = "application/x-ndjson"
-_CURSOR_DOMAIN = b"gatehouse.audit.cursor|"
-_MAC_BYTES = 12
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Filter values of this shape (ids, dotted actions, timestamps) go into the audit row's
 # safe details; anything else (an email typed as target_id...) may be personal data and
 # goes into its `pii`, which erasure nulls.
@@ -51,39 +44,6 @@ _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:+-]{1,100}$")
 
 class NDJSONResponse(StreamingResponse):
     media_type = NDJSON
-
-
-def _mac(key: bytes, raw: bytes, filters: AuditFilters) -> bytes:
-    bound = json.dumps(filters.given(), sort_keys=True, separators=(",", ":"))
-    message = _CURSOR_DOMAIN + raw + b"|" + bound.encode()
-    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
-
-
-def _microseconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def encode_cursor(key: bytes, position: Position, filters: AuditFilters) -> str:
-    """Where the next page starts, signed and bound to these filters."""
-    raw = position.id.to_bytes(8, "big") + _microseconds(position.occurred_at).to_bytes(
-        8, "big", signed=True
-    )
-    return base64.urlsafe_b64encode(raw + _mac(key, raw, filters)).rstrip(b"=").decode()
-
-
-def decode_cursor(key: bytes, cursor: str, filters: AuditFilters) -> Position:
-    """The position a cursor stands for; 400 if it was altered or belongs to other filters."""
-    try:
-        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (binascii.Error, ValueError):
-        data = b""
-    raw, mac = data[:16], data[16:]
-    if len(data) == 16 + _MAC_BYTES and hmac.compare_digest(mac, _mac(key, raw, filters)):
-        micros = int.from_bytes(raw[8:], "big", signed=True)
-        return Position(int.from_bytes(raw[:8], "big"), _EPOCH + timedelta(microseconds=micros))
-    raise ValidationFailed(
-        {"cursor": ["Invalid cursor: pass next_cursor unchanged, with the same filters"]}
-    )
 
 
 def _audit_read(

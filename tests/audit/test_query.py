@@ -18,7 +18,7 @@ import time_machine
 from sqlalchemy import select, text
 
 from gatehouse.app import create_app
-from gatehouse.audit import router as audit_router
+from gatehouse.audit import queries as audit_queries
 from gatehouse.audit import trail
 from gatehouse.audit.models import AuditEvent
 from gatehouse.audit.service import allow_maintenance
@@ -417,7 +417,7 @@ async def test_export_lines_equal_the_paged_items(
     api: Api, seeded: Account, monkeypatch: pytest.MonkeyPatch, filters: dict[str, str]
 ) -> None:
     # Batches of 7, so that the seeded rows span several of them.
-    monkeypatch.setattr(audit_router, "EXPORT_BATCH", 7)
+    monkeypatch.setattr(audit_queries, "EXPORT_BATCH", 7)
     request_id = f"export-{uuid.uuid4().hex[:8]}"
     response = await api.client.get(
         EXPORT_URL, params=filters, headers={**seeded.headers, "X-Request-ID": request_id}

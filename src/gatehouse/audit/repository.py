@@ -1,4 +1,5 @@
-"""Every SQL statement of the audit query API.
+"""Every SQL statement of the audit trail: appending to the chain, the query API, the
+verification walk and the maintenance (retention, erasure).
 
 Pages are keyset pages, newest first: `WHERE key < :cursor ORDER BY key DESC LIMIT n+1`;
 nothing counts rows or skips them with OFFSET, so a page costs the same on the
@@ -14,17 +15,23 @@ tests/audit/test_scale.py checks the plans at 1,000,000 rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, delete, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gatehouse.audit.chain import HASHED_FIELDS
 from gatehouse.audit.models import AuditEvent
 from gatehouse.audit.schemas import AuditFilters
 
 LIKE_ESCAPE = "\\"
+# pg_advisory_xact_lock key of the chain: one appender at a time, until its commit.
+CHAIN_LOCK = 0x6761746568  # "gateh"
+# What verification reads of a row: the hashed fields and what the chain stores beside.
+CHAIN_COLUMNS = ("id", *HASHED_FIELDS, "pii", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -148,3 +155,78 @@ class AuditRepository:
             filters, after=after, through=through, size=size, dialect=self.dialect
         )
         return (await self.session.scalars(stmt)).all()
+
+    # The chain: appending, verifying, retention and erasure.
+
+    async def lock_chain(self) -> None:
+        """Hold the chain until this transaction ends: seq and prev_hash stay the last.
+
+        SQLite needs no lock: it has one writer at a time anyway.
+        """
+        if self.dialect == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK}
+            )
+
+    async def last_link(self) -> tuple[int, str] | None:
+        """(seq, hash) of the chain's last row; None while the table is empty."""
+        last = (
+            await self.session.execute(
+                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+            )
+        ).first()
+        return None if last is None else (last[0], last[1])
+
+    async def add(self, rows: Iterable[AuditEvent]) -> None:
+        self.session.add_all(rows)
+        await self.session.flush()
+
+    async def last_details(self, action: str) -> dict[str, Any] | None:
+        """The details of the newest row of `action` (the last retention cut, say)."""
+        details: dict[str, Any] | None = await self.session.scalar(
+            select(AuditEvent.details)
+            .where(AuditEvent.action == action)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+        return details
+
+    async def rows_after(self, seq: int, size: int) -> list[dict[str, Any]]:
+        """Up to `size` rows past `seq`, in chain order, as the CHAIN_COLUMNS."""
+        batch = await self.session.execute(
+            select(*(getattr(AuditEvent, c) for c in CHAIN_COLUMNS))
+            .where(AuditEvent.seq > seq)
+            .order_by(AuditEvent.seq)
+            .limit(size)
+        )
+        return [dict(row._mapping) for row in batch]
+
+    async def first_seq_since(self, cutoff: datetime) -> int | None:
+        """The lowest seq of the rows recorded at or after `cutoff`."""
+        first: int | None = await self.session.scalar(
+            select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= cutoff)
+        )
+        return first
+
+    async def last_before(
+        self, cutoff: datetime, *, below_seq: int | None = None
+    ) -> tuple[int, str] | None:
+        """(seq, hash) of the last row recorded before `cutoff`, and below `below_seq`."""
+        stmt = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.occurred_at < cutoff)
+        if below_seq is not None:
+            stmt = stmt.where(AuditEvent.seq < below_seq)
+        last = (await self.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(1))).first()
+        return None if last is None else (last[0], last[1])
+
+    async def delete_through(self, seq: int) -> int:
+        """Remove the chain up to `seq` inclusive (after `allow_maintenance`); how many."""
+        result = await self.session.execute(delete(AuditEvent).where(AuditEvent.seq <= seq))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def allow_maintenance(self) -> None:
+        """Let this transaction delete expired rows or null personal data (PostgreSQL's
+        append-only trigger refuses everything else, and this, to anyone else)."""
+        if self.dialect == "postgresql":
+            await self.session.execute(
+                text("SELECT set_config('gatehouse.audit_maintenance', 'on', true)")
+            )

@@ -1,108 +1,48 @@
 """Admin API over the audit trail: filtered keyset pages and an NDJSON export.
 
-Both reads are audited themselves (`audit.read`, `audit.export`): who looked at the
-trail, with which filters, is part of the trail.
+The reading, the cursors and the audit of each read are `gatehouse.audit.queries`'.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
-import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from gatehouse.audit import trail
-from gatehouse.audit.repository import AuditRepository, Position
+from gatehouse.audit.queries import AuditExport, AuditQueries
 from gatehouse.audit.schemas import (
     EXAMPLE_EVENT,
-    AuditEventRead,
     AuditFilters,
     AuditPage,
     AuditPageParams,
 )
-from gatehouse.auth.principal import Principal
 from gatehouse.dependencies import AdminUser, RuntimeDep, UowDep
-from gatehouse.errors import ValidationFailed
 from gatehouse.kit.openapi import AUTHED, errors
-from gatehouse.uow import UnitOfWork
 
 # Responses per route: the export's errors are JSON while its success is NDJSON, and
 # FastAPI would document router-wide error models in the route's media type.
 router = APIRouter(prefix="/api/v1/audit-events", tags=["audit"])
 
-EXPORT_BATCH = 1000
 NDJSON = "application/x-ndjson"
-_CURSOR_DOMAIN = b"gatehouse.audit.cursor|"
-_MAC_BYTES = 12
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Filter values of this shape (ids, dotted actions, timestamps) go into the audit row's
-# safe details; anything else (an email typed as target_id...) may be personal data and
-# goes into its `pii`, which erasure nulls.
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:+-]{1,100}$")
 
 
 class NDJSONResponse(StreamingResponse):
     media_type = NDJSON
 
 
-def _mac(key: bytes, raw: bytes, filters: AuditFilters) -> bytes:
-    bound = json.dumps(filters.given(), sort_keys=True, separators=(",", ":"))
-    message = _CURSOR_DOMAIN + raw + b"|" + bound.encode()
-    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
-
-
-def _microseconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def encode_cursor(key: bytes, position: Position, filters: AuditFilters) -> str:
-    """Where the next page starts, signed and bound to these filters."""
-    raw = position.id.to_bytes(8, "big") + _microseconds(position.occurred_at).to_bytes(
-        8, "big", signed=True
-    )
-    return base64.urlsafe_b64encode(raw + _mac(key, raw, filters)).rstrip(b"=").decode()
-
-
-def decode_cursor(key: bytes, cursor: str, filters: AuditFilters) -> Position:
-    """The position a cursor stands for; 400 if it was altered or belongs to other filters."""
-    try:
-        data = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (binascii.Error, ValueError):
-        data = b""
-    raw, mac = data[:16], data[16:]
-    if len(data) == 16 + _MAC_BYTES and hmac.compare_digest(mac, _mac(key, raw, filters)):
-        micros = int.from_bytes(raw[8:], "big", signed=True)
-        return Position(int.from_bytes(raw[:8], "big"), _EPOCH + timedelta(microseconds=micros))
-    raise ValidationFailed(
-        {"cursor": ["Invalid cursor: pass next_cursor unchanged, with the same filters"]}
+def get_audit_queries(uow: UowDep, runtime: RuntimeDep) -> AuditQueries:
+    return AuditQueries(
+        uow,
+        database=runtime.db,
+        key=runtime.audit_key,
+        page_max=runtime.settings.audit.audit_page_max,
     )
 
 
-def _audit_read(
-    uow: UnitOfWork, actor: Principal, action: str, filters: AuditFilters, **extra: Any
-) -> None:
-    safe: dict[str, str] = {}
-    personal: dict[str, str] = {}
-    for name, value in filters.given().items():
-        (safe if _SAFE_VALUE.match(value) else personal)[name] = value
-    uow.audit.record(
-        trail.Entry(
-            action=action,
-            target_type="audit",
-            actor_id=actor.user_id,
-            actor_role=actor.role.value,
-            details={"filters": safe, **extra},
-            pii={"filters": personal} if personal else {},
-        ),
-    )
+AuditQueriesDep = Annotated[AuditQueries, Depends(get_audit_queries)]
 
 
 def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -119,26 +59,11 @@ def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 @router.get("", response_model=AuditPage, responses=errors(*AUTHED))
 async def list_audit_events(
     actor: AdminUser,
-    uow: UowDep,
-    runtime: RuntimeDep,
+    queries: AuditQueriesDep,
     params: Annotated[AuditPageParams, Query()],
 ) -> AuditPage:
     """Audit events, newest first, filtered, one keyset page at a time (admin)."""
-    page_max = runtime.settings.audit.audit_page_max
-    if params.limit > page_max:
-        raise ValidationFailed({"limit": [f"must be at most {page_max}"]})
-    filters = params.filters()
-    after = None
-    if params.cursor is not None:
-        after = decode_cursor(runtime.audit_key, params.cursor, filters)
-    rows = await AuditRepository(uow.session).page(filters, after=after, limit=params.limit)
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    next_cursor = None
-    if more:
-        next_cursor = encode_cursor(runtime.audit_key, Position.of(rows[-1]), filters)
-    _audit_read(uow, actor, "audit.read", filters, returned=len(rows))
-    return AuditPage(items=[AuditEventRead.of(row) for row in rows], next_cursor=next_cursor)
+    return await queries.page(actor, params)
 
 
 _EXPORT_EXAMPLE = "".join(
@@ -162,34 +87,14 @@ _EXPORT_EXAMPLE = "".join(
 )
 async def export_audit_events(
     actor: AdminUser,
-    uow: UowDep,
-    runtime: RuntimeDep,
+    queries: AuditQueriesDep,
     filters: Annotated[AuditFilters, Query()],
 ) -> NDJSONResponse:
     """Every audit event matching the filters, as NDJSON, oldest first (admin)."""
-    through = await AuditRepository(uow.session).last_id()
-    # Recorded in the request's unit of work, which commits before the first byte is
-    # sent: an export that was started is audited, even if the client hangs up.
-    _audit_read(uow, actor, "audit.export", filters, through_id=through)
-    database = runtime.db
+    export = await queries.export(actor, filters)
+    return NDJSONResponse(_ndjson(export))
 
-    async def lines() -> AsyncIterator[bytes]:
-        if through is None:
-            return
-        after: Position | None = None
-        while True:
-            # A short read transaction per batch: nothing is held open while the client
-            # reads slowly, and the `through` bound keeps the export a fixed range.
-            async with database.session(write=False) as reader:
-                rows = await AuditRepository(reader).batch(
-                    filters, after=after, through=through, size=EXPORT_BATCH
-                )
-            if rows:
-                yield b"".join(
-                    AuditEventRead.of(row).model_dump_json().encode() + b"\n" for row in rows
-                )
-            if len(rows) < EXPORT_BATCH:
-                return
-            after = Position.of(rows[-1])
 
-    return NDJSONResponse(lines())
+async def _ndjson(export: AuditExport) -> AsyncIterator[bytes]:
+    async for batch in export.batches:
+        yield b"".join(item.model_dump_json().encode() + b"\n" for item in batch)

@@ -7,36 +7,28 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit import trail
-from gatehouse.audit.chain import HASHED_FIELDS, Verdict, verify
-from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.chain import Verdict, verify
+from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
 RETENTION_ACTION = "audit.retention_purge"
 _BATCH = 2000
-# What verify reads of a row: the hashed fields and what the chain stores beside them.
-_COLUMNS = ("id", *HASHED_FIELDS, "pii", "prev_hash", "hash")
 
 
 async def allow_maintenance(session: AsyncSession) -> None:
     """Let this transaction delete expired rows or null personal data (PostgreSQL's
     append-only trigger refuses everything else, and this, to anyone else)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT set_config('gatehouse.audit_maintenance', 'on', true)"))
+    await AuditRepository(session).allow_maintenance()
 
 
-async def _anchor(session: AsyncSession) -> tuple[int, str] | None:
-    details = await session.scalar(
-        select(AuditEvent.details)
-        .where(AuditEvent.action == RETENTION_ACTION)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
+async def _anchor(repository: AuditRepository) -> tuple[int, str] | None:
+    """(seq, hash) of the last row the retention job removed, as its audit row says."""
+    details = await repository.last_details(RETENTION_ACTION)
     if not details:
         return None
     return int(details["through_seq"]), str(details["through_hash"])
@@ -44,25 +36,20 @@ async def _anchor(session: AsyncSession) -> tuple[int, str] | None:
 
 async def verify_chain(db: Database, key: bytes) -> Verdict:
     """Walk the whole chain in seq order, a batch at a time."""
+    # One read transaction for the whole walk: the anchor and the rows are one snapshot.
     async with db.session(write=False) as session:
-        anchor = await _anchor(session)
+        repository = AuditRepository(session)
+        anchor = await _anchor(repository)
 
         async def rows() -> AsyncIterator[dict[str, Any]]:
             after = -1
             while True:
-                batch = (
-                    await session.execute(
-                        select(*(getattr(AuditEvent, c) for c in _COLUMNS))
-                        .where(AuditEvent.seq > after)
-                        .order_by(AuditEvent.seq)
-                        .limit(_BATCH)
-                    )
-                ).all()
+                batch = await repository.rows_after(after, _BATCH)
                 for row in batch:
-                    yield dict(row._mapping)
+                    yield row
                 if len(batch) < _BATCH:
                     return
-                after = batch[-1].seq
+                after = batch[-1]["seq"]
 
         return await verify(key, rows(), anchor=anchor)
 
@@ -79,27 +66,22 @@ async def purge_expired(
     """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     async with runtime.unit_of_work() as uow:
-        session = uow.session
-        first_kept = await session.scalar(
-            select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= cutoff)
-        )
-        last = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.occurred_at < cutoff)
-        if first_kept is not None:
-            last = last.where(AuditEvent.seq < first_kept)
-        through = (await session.execute(last.order_by(AuditEvent.seq.desc()).limit(1))).first()
+        repository = AuditRepository(uow.session)
+        first_kept = await repository.first_seq_since(cutoff)
+        through = await repository.last_before(cutoff, below_seq=first_kept)
         if through is None:
             return 0
-        await allow_maintenance(session)
-        result = await session.execute(delete(AuditEvent).where(AuditEvent.seq <= through.seq))
-        removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        uow.audit.chain_tail = (through.seq, through.hash)
+        through_seq, through_hash = through
+        await repository.allow_maintenance()
+        removed = await repository.delete_through(through_seq)
+        uow.audit.chain_tail = through
         uow.audit.record(
             trail.Entry(
                 action=RETENTION_ACTION,
                 details={
                     "removed": removed,
-                    "through_seq": through.seq,
-                    "through_hash": through.hash,
+                    "through_seq": through_seq,
+                    "through_hash": through_hash,
                     "retention_days": retention_days,
                 },
             ),

@@ -15,17 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.chain import GENESIS, pii_digest, row_hash
 from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database, after_commit, after_rollback, before_commit
 from gatehouse.kit.context import Actor
 from gatehouse.kit.time import utcnow
 
-# pg_advisory_xact_lock key of the chain: one appender at a time, until its commit.
-CHAIN_LOCK = 0x6761746568  # "gateh"
 USER_AGENT_MAX = 512
 
 
@@ -121,18 +119,11 @@ async def append(
     chain_tail: tuple[int, str] | None = None,
 ) -> None:
     """Chain `entries` after the last row; the caller's transaction commits them."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last = (
-        await session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-        )
-    ).first()
-    if last is not None:
-        seq, prev_hash = last[0], last[1]
-    else:
-        seq, prev_hash = chain_tail or (0, GENESIS)
+    repository = AuditRepository(session)
+    await repository.lock_chain()
+    seq, prev_hash = await repository.last_link() or chain_tail or (0, GENESIS)
     now = utcnow()
+    rows: list[AuditEvent] = []
     for entry in entries:
         seq += 1
         pii = {**entry.pii, "salt": secrets.token_hex(8)} if entry.pii else None
@@ -151,6 +142,6 @@ async def append(
             "pii_digest": pii_digest(key, pii),
         }
         digest = row_hash(key, prev_hash, fields)
-        session.add(AuditEvent(**fields, pii=pii, prev_hash=prev_hash, hash=digest))
+        rows.append(AuditEvent(**fields, pii=pii, prev_hash=prev_hash, hash=digest))
         prev_hash = digest
-    await session.flush()
+    await repository.add(rows)

@@ -34,20 +34,10 @@ from gatehouse.events.schemas import (
 )
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
+from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
 from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCreate
-
-
-class WrongPassword(Forbidden):
-    audited = True
-    code = "INVALID_CURRENT_PASSWORD"
-    default_message = "The current password is not correct"
-
-
-class ReauthenticationRequired(Forbidden):
-    code = "REAUTHENTICATION_REQUIRED"
-    default_message = "Changing your email needs your current password"
 
 
 def is_email_conflict(exc: IntegrityError) -> bool:

@@ -38,9 +38,9 @@ ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type"
 @router.get("/me", response_model=UserRead)
 async def read_me(actor: CurrentUser, users: UserServiceDep, response: Response) -> UserRead:
     """Your own profile."""
-    user = await users.get(actor, actor.user_id)
-    response.headers["ETag"] = etag(user.version)
-    return UserRead.model_validate(user)
+    found = await users.get(actor, actor.user_id)
+    response.headers["ETag"] = etag(found.version)
+    return found.read
 
 
 @router.put("/me", response_model=UserRead, responses=errors(409))
@@ -115,9 +115,9 @@ async def get_user(
     user_id: uuid.UUID, actor: CurrentUser, users: UserServiceDep, response: Response
 ) -> UserRead:
     """Read one user (admin, readonly; anyone may read themself)."""
-    user = await users.get(actor, user_id)
-    response.headers["ETag"] = etag(user.version)
-    return UserRead.model_validate(user)
+    found = await users.get(actor, user_id)
+    response.headers["ETag"] = etag(found.version)
+    return found.read
 
 
 @router.put("/{user_id}", response_model=UserRead, responses=errors(404, 409))

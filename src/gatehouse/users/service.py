@@ -38,7 +38,14 @@ from gatehouse.uow import UnitOfWork
 from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
-from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCreate, UserRead
+from gatehouse.users.schemas import (
+    ListParams,
+    MeUpdate,
+    PasswordChange,
+    UserCreate,
+    UserEdit,
+    UserRead,
+)
 
 
 def is_email_conflict(exc: IntegrityError) -> bool:
@@ -255,24 +262,23 @@ class UserService:
         self,
         actor: Principal,
         user_id: uuid.UUID,
-        changes: dict[str, object],
+        changes: UserEdit,
         expected_version: int | None,
     ) -> User:
         """Admin edit of any user: name, email, role."""
         user = await self._get_for_write(user_id, expected_version)
         before = public_state(user)
-        new_role = changes.get("role")
-        if new_role is not None and Role(str(new_role)).value != user.role:
+        if changes.role is not None and changes.role.value != user.role:
             if user.id == actor.user_id:
                 raise Forbidden("You cannot change your own role")
             if user.role == Role.admin.value:
                 await ensure_another_admin(self.users, user.id)
-            user.role = Role(str(new_role)).value
+            user.role = changes.role.value
             user.auth_version += 1
-        if changes.get("name") is not None:
-            user.name = str(changes["name"])
-        if changes.get("email") is not None:
-            self._set_email(user, str(changes["email"]))
+        if changes.name is not None:
+            user.name = changes.name
+        if changes.email is not None:
+            self._set_email(user, changes.email)
         await self._flush()
         await announce_changes(self.uow, user, before)
         _audit_changes(self.uow, user, before)

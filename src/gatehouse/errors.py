@@ -2,6 +2,11 @@
 
 Services raise these (never an HTTP exception), so the same service runs behind the
 API, in a worker and in the CLI. The API maps each one to its status and envelope.
+
+Where an error class lives: the shared bases and the errors more than one feature
+raises are here, an error only one feature raises is in that feature's `errors.py`
+(`gatehouse.auth.errors`, ...), and an exception no client ever sees stays beside the
+code that raises it.
 """
 
 from __future__ import annotations
@@ -69,12 +74,6 @@ class EmailTaken(ValidationFailed):
         super().__init__({"email": ["Email already exists"]})
 
 
-class InvalidCredentials(GatehouseError):
-    status = 401
-    code = "INVALID_CREDENTIALS"
-    default_message = "Invalid email or password"
-
-
 class NotAuthenticated(GatehouseError):
     status = 401
     code = "UNAUTHORIZED"
@@ -87,28 +86,10 @@ class NotAuthenticated(GatehouseError):
         super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
-class InvalidGrant(GatehouseError):
-    status = 400
-    code = "INVALID_GRANT"
-    default_message = "The refresh token is invalid, expired or revoked"
-
-
-class UnsupportedGrantType(GatehouseError):
-    status = 400
-    code = "UNSUPPORTED_GRANT_TYPE"
-    default_message = "grant_type must be 'password' or 'refresh_token'"
-
-
 class Forbidden(GatehouseError):
     status = 403
     code = "FORBIDDEN"
     default_message = "You do not have permission to do this"
-
-
-class RegistrationDisabled(Forbidden):
-    audited = True
-    code = "REGISTRATION_DISABLED"
-    default_message = "Self-registration is switched off"
 
 
 class NotFound(GatehouseError):
@@ -122,20 +103,6 @@ class UserNotFound(NotFound):
 
     def __init__(self, user_id: object) -> None:
         super().__init__(f"User with ID '{user_id}' not found")
-
-
-class SessionNotFound(NotFound):
-    code = "SESSION_NOT_FOUND"
-
-    def __init__(self, session_id: object) -> None:
-        super().__init__(f"Session with ID '{session_id}' not found")
-
-
-class WebhookNotFound(NotFound):
-    code = "WEBHOOK_NOT_FOUND"
-
-    def __init__(self, webhook_id: object) -> None:
-        super().__init__(f"Webhook with ID '{webhook_id}' not found")
 
 
 class Conflict(GatehouseError):
@@ -152,11 +119,6 @@ class VersionConflict(Conflict):
 class LastAdmin(Conflict):
     code = "LAST_ADMIN"
     default_message = "The last active admin cannot be demoted or deleted"
-
-
-class WebhookInactive(Conflict):
-    code = "WEBHOOK_DISABLED"
-    default_message = "The webhook is disabled; enable it first"
 
 
 class ServiceUnavailable(GatehouseError):

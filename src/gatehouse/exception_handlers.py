@@ -27,7 +27,9 @@ from gatehouse.kit.context import request_id_var
 
 log = structlog.get_logger("gatehouse.errors")
 
-_HTTP_CODES = {
+# The codes of the framework's HTTP errors (an unknown path, a wrong method, the body
+# guard's 413), public so a test can hold the documented error codes to them.
+HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("VALIDATION_ERROR", "Invalid input"),
     401: ("UNAUTHORIZED", "Authentication required"),
     403: ("FORBIDDEN", "You do not have permission to do this"),
@@ -39,6 +41,8 @@ _HTTP_CODES = {
     415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json"),
     429: ("RATE_LIMITED", "Too many requests"),
 }
+# An HTTP error of a status without a code of its own above.
+HTTP_FALLBACK: tuple[str, str] = ("HTTP_ERROR", "Request failed")
 
 
 def error_response(exc: GatehouseError) -> JSONResponse:
@@ -87,7 +91,7 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)  # noqa: S101
-    code, message = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "Request failed"))
+    code, message = HTTP_CODES.get(exc.status_code, HTTP_FALLBACK)
     if exc.status_code == 413 and isinstance(exc.detail, str):
         message = exc.detail
     headers = dict(exc.headers or {})

@@ -6,8 +6,10 @@ at all on PostgreSQL without Redis, where processes could not tell each other).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,9 +17,14 @@ import pytest
 from sqlalchemy import event
 
 from gatehouse.app import create_app
+from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.runtime import Runtime
-from gatehouse.users.models import User
+from gatehouse.users import service as users_service
+from gatehouse.users.models import Role, User
+from gatehouse.users.repository import UserRepository
+from gatehouse.users.schemas import UserRead
+from gatehouse.users.service import UserService
 from tests.factories import Account, Api
 
 ME = "/api/v1/users/me"
@@ -261,6 +268,62 @@ async def test_a_reader_that_read_the_old_row_cannot_cache_it_after_the_commit(
     assert stale == ("user", 1)  # what that reader saw; it must not stay behind
     assert cache.stats["fills_skipped"] == 1
     assert (await api.client.get(ME, headers=me.headers)).status_code == 401
+
+
+# --- what is cached is the read model itself ---------------------------------------------
+
+
+class WiderRead(UserRead):
+    """UserRead as it would be with two more columns shown: the cache must need no edit."""
+
+    email_verified_at: datetime | None
+    last_login_at: datetime | None
+
+
+async def fresh_row(api: Api, user_id: uuid.UUID) -> User:
+    async with api.runtime.db.session(write=False) as session:
+        user = await UserRepository(session).get(user_id)
+    assert user is not None
+    return user
+
+
+async def test_the_cached_user_is_the_read_model_of_a_fresh_database_read(api: Api) -> None:
+    cache = api.runtime.cache
+    if cache.backend is None:
+        pytest.skip("no cache on PostgreSQL without Redis")
+    admin = await api.user("admin")
+    me = await api.user("user")
+    path = f"/api/v1/users/{me.id}"
+    answers = [await api.client.get(path, headers=admin.headers) for _ in range(2)]
+    assert cache.stats["user_hits"] == 1
+    (read, version), _ = await cache.backend.read(cache.user_key(me.id), ["read", "ver"])
+    user = await fresh_row(api, me.id)
+    assert (read, version) == (UserRead.model_validate(user).model_dump_json(), str(user.version))
+    served = json.loads(read or "")
+    assert set(served) == set(UserRead.model_fields)
+    assert answers[1].json() == answers[0].json() == served
+    assert answers[1].headers["etag"] == answers[0].headers["etag"] == f'"{user.version}"'
+
+
+async def test_a_field_added_to_the_read_model_is_cached_with_no_other_edit(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = api.runtime.cache
+    if not cache.enabled:
+        pytest.skip("no cache on PostgreSQL without Redis")
+    me = await api.user("user")
+    monkeypatch.setattr(users_service, "UserRead", WiderRead)
+    principal = Principal(me.id, Role.user, uuid.uuid4(), 1)
+    reads = []
+    for _ in range(2):  # a miss that fills, then a hit
+        async with api.runtime.unit_of_work(write=False) as uow:
+            service = UserService(uow, api.runtime.settings.auth, api.runtime.hasher)
+            reads.append(await service.get(principal, me.id))
+    assert (cache.stats["user_misses"], cache.stats["user_hits"]) == (1, 1)
+    user = await fresh_row(api, me.id)
+    assert user.last_login_at is not None  # logged in: a value that must survive the cache
+    assert reads[1].read == reads[0].read == WiderRead.model_validate(user)
+    assert reads[1].version == user.version
 
 
 # --- two app instances (two runtimes) sharing the database and the Redis prefix --------

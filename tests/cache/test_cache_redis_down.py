@@ -100,7 +100,7 @@ async def test_an_invalidation_missed_during_an_outage_is_made_before_the_cache_
         assert (await api.client.get(f"/api/v1/users/{me.id}", headers=admin.headers)).json()
         assert (await api.client.get(ME, headers=me.headers)).status_code == 200
     user_key = cache.user_key(me.id)
-    assert redis_server.hget(user_key, "data") is not None
+    assert redis_server.hget(user_key, "read") is not None
 
     redis_server.pause()  # unreachable, but its data survives (a partition, a hung host)
     renamed = await api.client.patch(
@@ -118,7 +118,7 @@ async def test_an_invalidation_missed_during_an_outage_is_made_before_the_cache_
 
     redis_server.resume()
     # The stale entries are still in Redis: served, they would undo the outage's writes.
-    stale = redis_server.hget(user_key, "data")
+    stale = redis_server.hget(user_key, "read")
     assert stale is not None
     assert "Renamed In Outage" not in stale
     assert redis_server.hget(cache.principal_key(me.id), "role") == "user"

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
+from gatehouse.auth.errors import CsrfFailed
 from gatehouse.config import AuthSettings, ServerSettings
-from gatehouse.errors import Forbidden
 
 REFRESH_COOKIE = "gatehouse_refresh"
 CSRF_COOKIE = "gatehouse_csrf"
@@ -35,14 +35,6 @@ class TokenTransport(StrEnum):
 
     json = "json"
     cookie = "cookie"
-
-
-class CsrfFailed(Forbidden):
-    code = "CSRF_FAILED"
-    default_message = (
-        "The refresh cookie needs the X-CSRF-Token header (the gatehouse_csrf cookie's "
-        "value) from an allowed origin"
-    )
 
 
 def _secure(request: Request, settings: AuthSettings) -> bool:

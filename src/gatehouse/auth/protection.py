@@ -41,24 +41,15 @@ from typing import Any
 import structlog
 from limits import parse
 
+from gatehouse.auth.errors import LoginThrottled
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.config import RateLimitSettings
-from gatehouse.errors import GatehouseError
 
 log = structlog.get_logger("gatehouse.auth.protection")
 
 # In-process entries kept at most (pairs, accounts and IP windows together); the
 # oldest are dropped beyond it. The per-IP budget keeps honest traffic far below it.
 MEMORY_MAX_ENTRIES = 100_000
-
-
-class LoginThrottled(GatehouseError):
-    status = 429
-    code = "RATE_LIMITED"
-    default_message = "Too many failed logins from your address; retry later"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
 
 
 class Verdict(IntEnum):

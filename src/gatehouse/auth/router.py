@@ -18,6 +18,7 @@ from gatehouse.auth.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
+from gatehouse.auth.errors import UnsupportedGrantType
 from gatehouse.auth.schemas import (
     JWKS,
     CookieTokenResponse,
@@ -38,7 +39,7 @@ from gatehouse.dependencies import (
     RuntimeDep,
     StaffUser,
 )
-from gatehouse.errors import UnsupportedGrantType, ValidationFailed
+from gatehouse.errors import ValidationFailed
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
 from gatehouse.runtime import Runtime
 from gatehouse.users.schemas import UserCreate, UserRead

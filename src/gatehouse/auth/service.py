@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gatehouse.audit.trail import Entry
+from gatehouse.auth.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    RegistrationDisabled,
+    SessionNotFound,
+)
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
@@ -19,15 +25,7 @@ from gatehouse.auth.tokens import (
     new_refresh_token,
 )
 from gatehouse.config import AuthSettings
-from gatehouse.errors import (
-    GatehouseError,
-    InvalidCredentials,
-    InvalidGrant,
-    NotAuthenticated,
-    RegistrationDisabled,
-    SessionNotFound,
-    UserNotFound,
-)
+from gatehouse.errors import GatehouseError, NotAuthenticated, UserNotFound
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork

@@ -5,7 +5,10 @@ Keys (under the Redis prefix, e.g. `gatehouse:`):
 - `cache:principal:{user_id}`: one hash per user, fields `role`, `ver` (auth_version)
   and `s:{session_id}` = "1" for each session seen live. One round trip per lookup
   (HMGET), and one DEL ends every session of the user at once.
-- `cache:user:{user_id}`: one hash per user, field `data` = the JSON of a user read.
+- `cache:user:{user_id}`: one hash per user, field `read` = the user read exactly as the
+  API serialises it (the JSON of `UserRead`, so a field added to it is cached with no
+  other edit) and `ver` = the row version its ETag names. Filled together, deleted
+  together. (Entries of the old layout, a field `data`, are never read: they expire.)
 
 TTL per key kind (`cache_principal_ttl_seconds`, `cache_user_ttl_seconds`, default
 `cache_ttl_seconds` = 1 h), counted from the first fill; correctness never rests on it.
@@ -39,12 +42,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 import structlog
 from redis.asyncio import Redis
@@ -81,6 +83,13 @@ if fresh then
 end
 return 1
 """
+
+
+class CachedUser(NamedTuple):
+    """A user read as serialised JSON, and the row version (the ETag) it was read at."""
+
+    read: str
+    version: int
 
 
 class Backend(Protocol):
@@ -240,22 +249,25 @@ class Cache:
         return row
 
     async def user(
-        self, user_id: uuid.UUID, load: Callable[[], Awaitable[dict[str, Any] | None]]
-    ) -> dict[str, Any] | None:
-        """A user read (JSON-able fields), or None for no live user."""
+        self, user_id: uuid.UUID, load: Callable[[], Awaitable[CachedUser | None]]
+    ) -> CachedUser | None:
+        """A live user's serialised read and version, or None for no live user.
+
+        The cache never looks inside the read: what it stores is what `load` serialised.
+        """
         key = self.user_key(user_id)
-        found = await self._read(key, ["data"])
+        found = await self._read(key, ["read", "ver"])
         if found is None:
             return await load()
-        (data,), epoch = found
-        if data is not None:
+        (read, ver), epoch = found
+        if read is not None and ver is not None:
             self.stats["user_hits"] += 1
-            loaded: dict[str, Any] = json.loads(data)
-            return loaded
+            return CachedUser(read, int(ver))
         self.stats["user_misses"] += 1
         fresh = await load()
         if fresh is not None:
-            await self._fill(key, epoch, {"data": json.dumps(fresh)}, self.user_ttl)
+            entry = {"read": fresh.read, "ver": str(fresh.version)}
+            await self._fill(key, epoch, entry, self.user_ttl)
         return fresh
 
     async def _read(self, key: str, fields: list[str]) -> tuple[list[str | None], str] | None:

@@ -17,13 +17,19 @@ from sqlalchemy.exc import IntegrityError
 from gatehouse.audit import trail
 from gatehouse.auth.principal import Principal
 from gatehouse.config import Settings
-from gatehouse.errors import Forbidden, GatehouseError, LastAdmin, UserNotFound
+from gatehouse.errors import (
+    EmailTaken,
+    Forbidden,
+    GatehouseError,
+    LastAdmin,
+    UserNotFound,
+    ValidationFailed,
+)
 from gatehouse.events import outbox
 from gatehouse.events.schemas import UserRestored, format_timestamp
 from gatehouse.kit.time import utcnow
 from gatehouse.privacy.erasure import erase
-from gatehouse.privacy.exceptions import (
-    EmailInUse,
+from gatehouse.privacy.errors import (
     RestoreWindowClosed,
     UserAlreadyErased,
     UserNotDeleted,
@@ -110,8 +116,16 @@ class PrivacyService:
         try:
             user = await self._restore(user_id)
         except GatehouseError as exc:
+            # A validation code alone (a taken email) would not say what was wrong.
+            details = {"fields": sorted(exc.details)} if isinstance(exc, ValidationFailed) else {}
             self._audit(
-                actor, RESTORE_ACTION, user_id, outcome="failure", reason=exc.code, always=True
+                actor,
+                RESTORE_ACTION,
+                user_id,
+                outcome="failure",
+                reason=exc.code,
+                details=details,
+                always=True,
             )
             raise
         self._audit(actor, RESTORE_ACTION, user.id)
@@ -131,14 +145,14 @@ class PrivacyService:
                 f"The {grace}-day grace period ended; the account is due for erasure"
             )
         if await self.repo.live_owner_of(user.email, user.id) is not None:
-            raise EmailInUse()
+            raise EmailTaken()
         user.deleted_at = None
         try:
             await self.session.flush()
         except IntegrityError as exc:
             # A sign-up with the same address committed after our check.
             if is_email_conflict(exc):
-                raise EmailInUse() from None
+                raise EmailTaken() from None
             raise
         await outbox.record(
             self.uow, UserRestored(user_id=user.id, version=user.version), aggregate_id=user.id

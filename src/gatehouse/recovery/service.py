@@ -14,8 +14,9 @@ from gatehouse.auth.repository import SessionRepository
 from gatehouse.config import Settings
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
-from gatehouse.errors import GatehouseError, ValidationFailed
+from gatehouse.errors import ValidationFailed
 from gatehouse.kit.time import utcnow
+from gatehouse.recovery.errors import InvalidToken
 from gatehouse.recovery.models import ActionToken
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.uow import UnitOfWork
@@ -30,14 +31,6 @@ from gatehouse.users.service import (
 # One mail of a kind per account per window, however often it is asked for: the
 # request endpoints are public, and someone else's inbox is not ours to flood.
 REQUEST_WINDOW_SECONDS = 60
-
-
-class InvalidToken(GatehouseError):
-    """Unknown, expired and used tokens get this one answer: nothing to tell apart."""
-
-    status = 400
-    code = "INVALID_TOKEN"
-    default_message = "This link is invalid, has expired or was already used; ask for a new one"
 
 
 def _window_key(user: User, now: datetime) -> str:

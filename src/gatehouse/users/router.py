@@ -17,6 +17,7 @@ from gatehouse.users.schemas import (
     PasswordChange,
     UserAdminRead,
     UserCreate,
+    UserEdit,
     UserList,
     UserPatch,
     UserRead,
@@ -38,9 +39,9 @@ ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type"
 @router.get("/me", response_model=UserRead)
 async def read_me(actor: CurrentUser, users: UserServiceDep, response: Response) -> UserRead:
     """Your own profile."""
-    user = await users.get(actor, actor.user_id)
-    response.headers["ETag"] = etag(user.version)
-    return UserRead.model_validate(user)
+    found = await users.get(actor, actor.user_id)
+    response.headers["ETag"] = etag(found.version)
+    return found.read
 
 
 @router.put("/me", response_model=UserRead, responses=errors(409))
@@ -115,9 +116,9 @@ async def get_user(
     user_id: uuid.UUID, actor: CurrentUser, users: UserServiceDep, response: Response
 ) -> UserRead:
     """Read one user (admin, readonly; anyone may read themself)."""
-    user = await users.get(actor, user_id)
-    response.headers["ETag"] = etag(user.version)
-    return UserRead.model_validate(user)
+    found = await users.get(actor, user_id)
+    response.headers["ETag"] = etag(found.version)
+    return found.read
 
 
 @router.put("/{user_id}", response_model=UserRead, responses=errors(404, 409))
@@ -130,7 +131,7 @@ async def replace_user(
     if_match: IfMatch = None,
 ) -> UserRead:
     """Update a user's name and role, and optionally email (admin)."""
-    changes = body.model_dump(exclude_none=True)
+    changes = UserEdit(name=body.name, email=body.email, role=body.role)
     return await _update(users, actor, user_id, changes, response, if_match)
 
 
@@ -144,7 +145,7 @@ async def patch_user(
     if_match: IfMatch = None,
 ) -> UserRead:
     """Update some of a user's name, role and email (admin)."""
-    changes = body.model_dump(exclude_unset=True)
+    changes = UserEdit(name=body.name, email=body.email, role=body.role)
     return await _update(users, actor, user_id, changes, response, if_match)
 
 
@@ -152,7 +153,7 @@ async def _update(
     users: UserServiceDep,
     actor: AdminUser,
     user_id: uuid.UUID,
-    changes: dict[str, object],
+    changes: UserEdit,
     response: Response,
     if_match: str | None,
 ) -> UserRead:

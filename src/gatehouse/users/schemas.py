@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -73,6 +74,16 @@ class UserPatch(RequestBody):
             if getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class UserEdit:
+    """An admin's edit of a user as the service takes it, from PUT or PATCH alike; None
+    leaves a field as it is (neither body lets a client set one to null)."""
+
+    name: str | None = None
+    email: str | None = None
+    role: Role | None = None
 
 
 class MeUpdate(RequestBody):

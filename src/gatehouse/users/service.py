@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,7 @@ from gatehouse.audit.trail import Entry
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
+from gatehouse.cache.store import CachedUser
 from gatehouse.config import AuthSettings
 from gatehouse.errors import (
     EmailTaken,
@@ -34,31 +35,22 @@ from gatehouse.events.schemas import (
 )
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
+from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
-from gatehouse.users.schemas import ListParams, MeUpdate, PasswordChange, UserCreate
-
-
-class WrongPassword(Forbidden):
-    audited = True
-    code = "INVALID_CURRENT_PASSWORD"
-    default_message = "The current password is not correct"
-
-
-class ReauthenticationRequired(Forbidden):
-    code = "REAUTHENTICATION_REQUIRED"
-    default_message = "Changing your email needs your current password"
+from gatehouse.users.schemas import (
+    ListParams,
+    MeUpdate,
+    PasswordChange,
+    UserCreate,
+    UserEdit,
+    UserRead,
+)
 
 
 def is_email_conflict(exc: IntegrityError) -> bool:
     text = str(exc.orig).lower()
     return "uq_users_email_live" in text or "users.email" in text
-
-
-# What a user read shows (UserRead and the ETag), as the cache stores it. Invalidated by
-# the ORM flush listener in gatehouse.cache.store whenever the row changes.
-_READ_FIELDS = ("email", "name", "role", "version")
-_READ_TIMES = ("created_at", "updated_at")
 
 
 # Fields a user.updated event reports, with their new values (never a secret).
@@ -129,20 +121,19 @@ def _audit_changes(uow: UnitOfWork, user: User, before: dict[str, Any]) -> None:
     uow.audit.record(_on_user(action, user.id, details=details, pii=pii))
 
 
-def _user_fields(user: User) -> dict[str, Any]:
-    fields: dict[str, Any] = {name: getattr(user, name) for name in _READ_FIELDS}
-    fields.update({name: getattr(user, name).isoformat() for name in _READ_TIMES})
-    fields["id"] = str(user.id)
-    return fields
+@dataclass(frozen=True, slots=True)
+class VersionedRead:
+    """A user as the API shows it, and the row version its ETag names."""
+
+    read: UserRead
+    version: int
 
 
-def _user_from_fields(fields: dict[str, Any]) -> User:
-    """A detached, read-only User for the response; never added to a session."""
-    return User(
-        id=uuid.UUID(fields["id"]),
-        **{name: fields[name] for name in _READ_FIELDS},
-        **{name: datetime.fromisoformat(fields[name]) for name in _READ_TIMES},
-    )
+def cache_entry(user: User) -> CachedUser:
+    """What the cache keeps of a user: the read model's own JSON, so every field of
+    `UserRead`, present or future, is cached without a list kept by hand. Invalidated by
+    the ORM flush listener in gatehouse.cache.store whenever the row changes."""
+    return CachedUser(UserRead.model_validate(user).model_dump_json(), user.version)
 
 
 async def flush_users(session: AsyncSession) -> None:
@@ -213,7 +204,7 @@ class UserService:
         )
         return users, total
 
-    async def get(self, actor: Principal, user_id: uuid.UUID) -> User:
+    async def get(self, actor: Principal, user_id: uuid.UUID) -> VersionedRead:
         """Read one user; a plain user may read only themself (others look absent)."""
         if actor.user_id != user_id and not actor.can_read_users():
             self.uow.audit.record(
@@ -221,21 +212,28 @@ class UserService:
                 always=True,
             )
             raise UserNotFound(user_id)
-        cache = self.uow.cache
-        if cache is None:
-            user = await self.users.get(user_id)
-        else:
-            fields = await cache.user(user_id, lambda: self._read_fields(user_id))
-            user = _user_from_fields(fields) if fields is not None else None
-        if user is None:
+        found = await self._read(user_id)
+        if found is None:
             raise UserNotFound(user_id)
         if actor.user_id != user_id:
             self.uow.audit.record(_on_user("user.read", user_id))
-        return user
+        return found
 
-    async def _read_fields(self, user_id: uuid.UUID) -> dict[str, Any] | None:
+    async def _read(self, user_id: uuid.UUID) -> VersionedRead | None:
+        cache = self.uow.cache
+        if cache is None:
+            user = await self.users.get(user_id)
+            if user is None:
+                return None
+            return VersionedRead(UserRead.model_validate(user), user.version)
+        entry = await cache.user(user_id, lambda: self._load_entry(user_id))
+        if entry is None:
+            return None
+        return VersionedRead(UserRead.model_validate_json(entry.read), entry.version)
+
+    async def _load_entry(self, user_id: uuid.UUID) -> CachedUser | None:
         user = await self.users.get(user_id)
-        return _user_fields(user) if user is not None else None
+        return cache_entry(user) if user is not None else None
 
     async def create(self, data: UserCreate, *, audit: bool = True) -> User:
         """A new account; `audit=False` when the caller audits it (sign-up)."""
@@ -264,24 +262,23 @@ class UserService:
         self,
         actor: Principal,
         user_id: uuid.UUID,
-        changes: dict[str, object],
+        changes: UserEdit,
         expected_version: int | None,
     ) -> User:
         """Admin edit of any user: name, email, role."""
         user = await self._get_for_write(user_id, expected_version)
         before = public_state(user)
-        new_role = changes.get("role")
-        if new_role is not None and Role(str(new_role)).value != user.role:
+        if changes.role is not None and changes.role.value != user.role:
             if user.id == actor.user_id:
                 raise Forbidden("You cannot change your own role")
             if user.role == Role.admin.value:
                 await ensure_another_admin(self.users, user.id)
-            user.role = Role(str(new_role)).value
+            user.role = changes.role.value
             user.auth_version += 1
-        if changes.get("name") is not None:
-            user.name = str(changes["name"])
-        if changes.get("email") is not None:
-            self._set_email(user, str(changes["email"]))
+        if changes.name is not None:
+            user.name = changes.name
+        if changes.email is not None:
+            self._set_email(user, changes.email)
         await self._flush()
         await announce_changes(self.uow, user, before)
         _audit_changes(self.uow, user, before)

@@ -10,11 +10,12 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from gatehouse.audit.trail import Entry
 from gatehouse.config import WorkerSettings
-from gatehouse.errors import ValidationFailed, VersionConflict, WebhookInactive, WebhookNotFound
+from gatehouse.errors import ValidationFailed, VersionConflict
 from gatehouse.events.models import OutboxEvent
 from gatehouse.events.schemas import WebhookTest, envelope
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
+from gatehouse.webhooks.errors import WebhookInactive, WebhookNotFound
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 from gatehouse.webhooks.repository import WebhookRepository
 from gatehouse.webhooks.schemas import (

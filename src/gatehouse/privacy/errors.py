@@ -1,4 +1,7 @@
-"""Why a restore is refused: each a 409 with a code of its own, so a client can tell."""
+"""Why a restore is refused: each a 409 with a code of its own, so a client can tell.
+
+An address taken meanwhile is no restore rule: it is `EmailTaken`, the answer every
+write that would reuse a live account's email gets."""
 
 from __future__ import annotations
 
@@ -18,8 +21,3 @@ class UserAlreadyErased(Conflict):
 class RestoreWindowClosed(Conflict):
     code = "RESTORE_WINDOW_CLOSED"
     default_message = "The grace period is over; the account is due for erasure"
-
-
-class EmailInUse(Conflict):
-    code = "EMAIL_TAKEN"
-    default_message = "Another live account uses this email now; the account cannot be restored"

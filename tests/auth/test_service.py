@@ -8,19 +8,21 @@ from typing import Any
 
 import pytest
 
+from gatehouse.auth.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    RegistrationDisabled,
+    SessionNotFound,
+)
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import TokenPair
 from gatehouse.errors import (
     EmailTaken,
-    InvalidCredentials,
-    InvalidGrant,
     NotAuthenticated,
-    RegistrationDisabled,
-    SessionNotFound,
 )
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
-from gatehouse.users.schemas import UserCreate
+from gatehouse.users.schemas import UserCreate, UserEdit
 from tests.factories import PASSWORD
 from tests.service_support import (
     CLIENT_IP,
@@ -244,7 +246,7 @@ async def test_a_token_of_a_role_changed_user_is_not_authenticated(runtime: Runt
     user = await make_user(runtime)
     old = await log_in(runtime, user)
     async with acting(runtime, admin) as uow:
-        await users_of(uow, runtime).update(admin, user.id, {"role": "readonly"}, None)
+        await users_of(uow, runtime).update(admin, user.id, UserEdit(role=Role.readonly), None)
     with pytest.raises(NotAuthenticated):
         await principal_of(runtime, old.access_token)
 

@@ -16,12 +16,12 @@ from gatehouse.errors import (
     VersionConflict,
 )
 from gatehouse.runtime import Runtime
-from gatehouse.users.models import Role, User
-from gatehouse.users.schemas import MeUpdate, PasswordChange, UserCreate
-from gatehouse.users.service import (
+from gatehouse.users.errors import (
     ReauthenticationRequired,
     WrongPassword,
 )
+from gatehouse.users.models import Role, User
+from gatehouse.users.schemas import MeUpdate, PasswordChange, UserCreate, UserEdit
 from tests.factories import PASSWORD
 from tests.service_support import (
     CLIENT_IP,
@@ -150,7 +150,7 @@ async def test_an_admin_or_readonly_read_of_another_user_is_audited(
     reader = principal(await make_user(runtime, role))
     other = await make_user(runtime, name="Read Me")
     async with acting(runtime, reader, write=False) as uow:
-        found = await users_of(uow, runtime).get(reader, other.id)
+        found = (await users_of(uow, runtime).get(reader, other.id)).read
 
     assert (found.id, found.email, found.name) == (other.id, other.email, "Read Me")
     (read,) = await audit_rows(runtime, "user.read", target_id=other.id)
@@ -161,7 +161,7 @@ async def test_an_admin_or_readonly_read_of_another_user_is_audited(
 async def test_reading_yourself_is_not_audited(runtime: Runtime) -> None:
     me = principal(await make_user(runtime))
     async with acting(runtime, me, write=False) as uow:
-        found = await users_of(uow, runtime).get(me, me.user_id)
+        found = (await users_of(uow, runtime).get(me, me.user_id)).read
 
     assert found.id == me.user_id
     assert await audit_rows(runtime, "user.read") == []
@@ -184,7 +184,9 @@ async def test_a_role_change_ends_the_users_tokens_and_is_audited(runtime: Runti
     admin = principal(await make_user(runtime, Role.admin))
     user = await make_user(runtime)
     async with acting(runtime, admin) as uow:
-        await users_of(uow, runtime).update(admin, user.id, {"role": "readonly"}, user.version)
+        await users_of(uow, runtime).update(
+            admin, user.id, UserEdit(role=Role.readonly), user.version
+        )
 
     after = await stored_user(runtime, user.id)
     assert after.role == "readonly"
@@ -200,7 +202,7 @@ async def test_a_name_change_keeps_the_users_tokens(runtime: Runtime) -> None:
     admin = principal(await make_user(runtime, Role.admin))
     user = await make_user(runtime)
     async with acting(runtime, admin) as uow:
-        await users_of(uow, runtime).update(admin, user.id, {"name": "Renamed"}, None)
+        await users_of(uow, runtime).update(admin, user.id, UserEdit(name="Renamed"), None)
 
     after = await stored_user(runtime, user.id)
     assert after.name == "Renamed"
@@ -215,7 +217,9 @@ async def test_an_admin_cannot_change_their_own_role(runtime: Runtime) -> None:
     admin = principal(admin_user)
     with pytest.raises(Forbidden):
         async with acting(runtime, admin) as uow:
-            await users_of(uow, runtime).update(admin, admin.user_id, {"role": "user"}, None)
+            await users_of(uow, runtime).update(
+                admin, admin.user_id, UserEdit(role=Role.user), None
+            )
 
     after = await stored_user(runtime, admin.user_id)
     assert (after.role, after.auth_version) == ("admin", admin_user.auth_version)
@@ -230,7 +234,7 @@ async def test_the_last_admin_cannot_be_demoted(runtime: Runtime) -> None:
         await users_of(uow, runtime).delete(principal(first), second.user_id, None)
     with pytest.raises(LastAdmin):
         async with acting(runtime, second) as uow:
-            await users_of(uow, runtime).update(second, first.id, {"role": "user"}, None)
+            await users_of(uow, runtime).update(second, first.id, UserEdit(role=Role.user), None)
 
     assert (await stored_user(runtime, first.id)).role == "admin"
     assert await audit_rows(runtime, "user.role_change") == []
@@ -240,7 +244,7 @@ async def test_an_admin_may_be_demoted_while_another_remains(runtime: Runtime) -
     first = await make_user(runtime, Role.admin)
     second = principal(await make_user(runtime, Role.admin))
     async with acting(runtime, second) as uow:
-        await users_of(uow, runtime).update(second, first.id, {"role": "user"}, None)
+        await users_of(uow, runtime).update(second, first.id, UserEdit(role=Role.user), None)
 
     assert (await stored_user(runtime, first.id)).role == "user"
 
@@ -249,11 +253,13 @@ async def test_an_update_of_a_stale_version_is_a_conflict(runtime: Runtime) -> N
     admin = principal(await make_user(runtime, Role.admin))
     user = await make_user(runtime, name="Original")
     async with acting(runtime, admin) as uow:
-        await users_of(uow, runtime).update(admin, user.id, {"name": "First Edit"}, user.version)
+        await users_of(uow, runtime).update(
+            admin, user.id, UserEdit(name="First Edit"), user.version
+        )
     with pytest.raises(VersionConflict):
         async with acting(runtime, admin) as uow:
             await users_of(uow, runtime).update(
-                admin, user.id, {"name": "Second Edit"}, user.version
+                admin, user.id, UserEdit(name="Second Edit"), user.version
             )
 
     after = await stored_user(runtime, user.id)
@@ -267,7 +273,7 @@ async def test_an_update_to_a_taken_email_is_refused(runtime: Runtime) -> None:
     with pytest.raises(EmailTaken):
         async with acting(runtime, admin) as uow:
             await users_of(uow, runtime).update(
-                admin, second.id, {"email": "first@example.com"}, None
+                admin, second.id, UserEdit(email="first@example.com"), None
             )
 
     assert (await stored_user(runtime, second.id)).email == "second@example.com"

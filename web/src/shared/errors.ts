@@ -73,7 +73,6 @@ const MESSAGES: Record<string, string> = {
   NOT_FOUND: "That could not be found.",
   VERSION_CONFLICT: "Someone else changed this in the meantime. Reload and try again.",
   LAST_ADMIN: "This is the last admin: make another user an admin first, so the service keeps one.",
-  EMAIL_TAKEN: "An account with that email already exists.",
   INVALID_TOKEN: "This link is not valid any more. It may have been used already or have expired; ask for a new one.",
   USER_ERASED: "This account has been erased for good.",
   RESTORE_WINDOW_CLOSED: "This account can no longer be restored.",

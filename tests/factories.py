@@ -72,7 +72,7 @@ class Api:
 def assert_envelope(
     response: httpx.Response, status: int, code: str | None = None
 ) -> dict[str, Any]:
-    """The response is the error envelope of source §1.6, with the request id echoed."""
+    """The response is the error envelope of docs/api.md, with the request id echoed."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}, body

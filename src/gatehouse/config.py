@@ -343,7 +343,7 @@ class WorkerSettings(Section):
 
 
 class AuditSettings(Section):
-    """The audit trail and the retention of personal data (source §3.7, §4.4)."""
+    """The audit trail and the retention of personal data (docs/privacy.md, docs/audit.md)."""
 
     # Keys the audit chain's HMAC: with it outside the database, a superuser cannot
     # rewrite rows and recompute the chain. Unset: generated into the data dir.

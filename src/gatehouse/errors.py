@@ -1,4 +1,4 @@
-"""Domain errors and the error envelope of source §1.6.
+"""Domain errors and the error envelope (docs/api.md, "Errors").
 
 Services raise these (never an HTTP exception), so the same service runs behind the
 API, in a worker and in the CLI. The API maps each one to its status and envelope.

@@ -1,4 +1,4 @@
-"""One place maps every error to the envelope of source §1.6 and its status."""
+"""One place maps every error to the envelope (docs/api.md, "Errors") and its status."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ SIGNUP = {"email": "Signup@Example.com", "name": "Sam Signup", "password": "ambe
 
 
 def _assert_token_response(response: Any) -> dict[str, Any]:
-    """Source §2.2: access_token, refresh_token, token_type bearer, expires_in."""
+    """The token response of docs/api.md: access and refresh token, bearer, expires_in."""
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}

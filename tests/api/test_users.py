@@ -1,4 +1,4 @@
-"""Users API, read side (source §2.3): list, pagination, sorting, search, filters, get."""
+"""Users API, read side (docs/api.md): list, pagination, sorting, search, filters, get."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Users API, write side (source §2.3): create, PUT, PATCH, soft delete, ETag / If-Match."""
+"""Users API, write side (docs/api.md): create, PUT, PATCH, soft delete, ETag / If-Match."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inactive users (source §3.7: manual purge after 2 years of inactivity): listed
+"""Inactive users (docs/privacy.md: manual purge after 2 years of inactivity): listed
 exactly when they pass the threshold, purged only on request, the last admin kept."""
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ async def test_a_user_cannot_change_or_delete_other_users_or_their_sessions(api:
 
 async def test_readonly_gets_403_on_every_write_to_other_resources(api: Api) -> None:
     app = build_app(api)
-    # What readonly may do to itself (DESIGN §5); every other write must be refused.
+    # What readonly may do to itself (docs/api.md, roles); every other write must be refused.
     own_business = {
         ("POST", "/api/v1/auth/token"),
         ("POST", "/api/v1/auth/refresh"),

@@ -44,7 +44,7 @@ def allow(anonymous: Expected, readonly: Expected, user: Expected, admin: Expect
 
 PUBLIC_200 = allow(200, 200, 200, 200)
 
-# DESIGN §5 roles table and the source contract, one row per operation.
+# The roles table of docs/api.md, one row per operation.
 POLICY: dict[Operation, dict[str, Expected]] = {
     ("GET", "/health"): PUBLIC_200,
     ("GET", "/health/ready"): PUBLIC_200,

@@ -1,4 +1,4 @@
-"""Data protection and the HTTP contract (SECURITY-CASES §2.8, DP-01 to DP-04).
+"""Data protection and the HTTP contract (cases DP-01 to DP-04).
 
 DP-05 (production start-up refusals) is in tests/test_config.py, DP-08 (the Schemathesis
 run) in tests/api/test_schemathesis.py. DP-06 (backup drill) belongs to operations and

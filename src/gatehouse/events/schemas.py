@@ -1,8 +1,8 @@
 """Every event Gatehouse emits: its `data` model, the envelope, and their JSON Schemas.
 
-The envelope is source §2.4's exactly: `{event_type, event_id, timestamp, data}`. User
-events carry the user's row `version`, so a consumer can drop a stale one; no event
-ever carries a password, a hash or a token.
+The envelope is the event contract's exactly (docs/events.md):
+`{event_type, event_id, timestamp, data}`. User events carry the user's row `version`,
+so a consumer can drop a stale one; no event ever carries a password, a hash or a token.
 """
 
 from __future__ import annotations

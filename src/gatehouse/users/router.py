@@ -1,4 +1,4 @@
-"""HTTP ↔ service for /api/v1/users (source §2.3) and the caller's own profile."""
+"""HTTP ↔ service for /api/v1/users (docs/api.md) and the caller's own profile."""
 
 from __future__ import annotations
 

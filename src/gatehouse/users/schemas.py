@@ -54,7 +54,7 @@ class UserCreate(RequestBody):
 
 
 class UserReplace(RequestBody):
-    """PUT: name and role are required (source §2.3); email may change too."""
+    """PUT: name and role are required (the API contract, docs/api.md); email may change too."""
 
     name: Name
     role: Role

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import limits
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -257,10 +258,8 @@ class RateLimitSettings(Section):
     )
     @classmethod
     def _valid_limit(cls, value: str) -> str:
-        from limits import parse
-
         try:
-            parse(value)
+            limits.parse(value)
         except ValueError:
             raise ValueError("must look like 100/hour or 10/minute") from None
         return value

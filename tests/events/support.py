@@ -10,6 +10,7 @@ from sqlalchemy import select
 from gatehouse.events import service
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
+from gatehouse.worker import registry
 from tests.events.consumer import EventConsumer
 
 # No key of an event may name one of these.
@@ -35,7 +36,7 @@ async def relay_all(runtime: Runtime, batches: int = 1000) -> int:
 
 async def dispatch_all(runtime: Runtime) -> int:
     total = 0
-    while done := await service.dispatch_batch(runtime):
+    while done := await service.dispatch_batch(runtime, registry.reactions()):
         total += done
     return total
 

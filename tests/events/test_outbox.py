@@ -15,7 +15,6 @@ from gatehouse.events.models import OutboxEvent
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 from gatehouse.users import service as users_service
-from gatehouse.worker import registry
 from gatehouse.worker.embedded import InProcessRunner
 from tests.events.consumer import EventConsumer
 from tests.events.support import outbox_rows
@@ -161,7 +160,7 @@ async def test_stats_count_what_waits(runtime: Runtime) -> None:
 
 
 async def test_a_failing_reaction_leaves_its_event_undispatched_and_not_the_others(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, json_logs: LogCapture
+    runtime: Runtime, json_logs: LogCapture
 ) -> None:
     rows = [
         await add_row(runtime, age=timedelta(0), published=True, dispatched=False) for _ in range(3)
@@ -176,8 +175,7 @@ async def test_a_failing_reaction_leaves_its_event_undispatched_and_not_the_othe
         if event.event_id == poison:
             raise RuntimeError("a bug in a reaction")
 
-    monkeypatch.setattr(registry, "reactions", lambda: [reaction])
-    assert await service.dispatch_batch(runtime) == 2
+    assert await service.dispatch_batch(runtime, [reaction]) == 2
     after = {row.event_id: row for row in await outbox_rows(runtime)}
     assert after[poison].dispatched_at is None
     assert after[poison].last_error is None
@@ -188,5 +186,5 @@ async def test_a_failing_reaction_leaves_its_event_undispatched_and_not_the_othe
     assert failure["event_id"] == str(poison)
     assert failure["level"] == "error"
     # Tried again with the next batch.
-    assert await service.dispatch_batch(runtime) == 0
+    assert await service.dispatch_batch(runtime, [reaction]) == 0
     assert seen == [row.event_id for row in rows] + [poison]

@@ -28,6 +28,7 @@ from gatehouse.users.models import Role, User
 from gatehouse.webhooks.models import WebhookDelivery
 from gatehouse.webhooks.schemas import WebhookCreate
 from gatehouse.webhooks.service import WebhookService
+from gatehouse.worker import registry
 from tests.factories import PASSWORD, Account, Api
 
 # Never resolved: the subscription is only there to owe deliveries, none is attempted.
@@ -81,7 +82,7 @@ async def audit(runtime: Runtime, *entries: trail.Entry) -> None:
 
 
 async def dispatch_all(runtime: Runtime) -> None:
-    while await events.dispatch_batch(runtime):
+    while await events.dispatch_batch(runtime, registry.reactions()):
         pass
 
 

@@ -49,7 +49,7 @@ class PasswordHasher:
 
 @lru_cache(maxsize=4)
 def _common_passwords(size: int) -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # lazy: large lists, read on first use
 
     return frozenset(FREQUENCY_LISTS["passwords"][:size])
 

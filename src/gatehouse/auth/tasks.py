@@ -8,6 +8,7 @@ from datetime import timedelta
 import structlog
 
 from gatehouse.auth.repository import SessionRepository
+from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
@@ -24,3 +25,6 @@ async def cleanup(runtime: Runtime) -> None:
         )
     if removed:
         log.info("auth.sessions_forgotten", removed=removed)
+
+
+TASKS = FeatureTasks(cleanup=cleanup)

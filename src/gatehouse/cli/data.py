@@ -10,23 +10,23 @@ from rich.table import Table
 
 from gatehouse.audit.chain import Verdict
 from gatehouse.audit.service import verify_chain
+from gatehouse.cli.common import console, run, settings_or_exit
+from gatehouse.privacy.service import list_inactive, purge_inactive
 from gatehouse.runtime import Runtime
 
 audit_app = typer.Typer(help="The audit trail: check that nobody altered it.")
 users_app = typer.Typer(help="Accounts: find and purge inactive ones.")
 out = Console()
-console = Console(stderr=True)
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit chain; name the first row altered, removed or inserted (exit 1)."""
-    from gatehouse.cli.main import _run, _settings
 
     async def work(runtime: Runtime) -> Verdict:
         return await verify_chain(runtime.db, runtime.audit_key)
 
-    verdict = _run(_settings(), work)
+    verdict = run(settings_or_exit(), work)
     if verdict.problem is None:
         out.print(f"audit chain OK: {verdict.checked} rows verified")
         return
@@ -49,12 +49,9 @@ def users_inactive(
     ] = False,
 ) -> None:
     """List accounts without a login for a long time; erase them only with --purge."""
-    from gatehouse.cli.main import _run, _settings
-    from gatehouse.privacy.service import list_inactive, purge_inactive
-
-    settings = _settings()
+    settings = settings_or_exit()
     window = days if days is not None else settings.audit.inactive_user_days
-    rows = _run(settings, lambda runtime: list_inactive(runtime, window))
+    rows = run(settings, lambda runtime: list_inactive(runtime, window))
     table = Table(
         "id", "email", "role", "last login", "created", title=f"No login for {window} days"
     )
@@ -72,7 +69,7 @@ def users_inactive(
         if rows:
             out.print("Nothing was changed; add --purge to delete and erase them.")
         return
-    result = _run(settings, lambda runtime: purge_inactive(runtime, window))
+    result = run(settings, lambda runtime: purge_inactive(runtime, window))
     out.print(f"{result.erased} account(s) deleted and erased")
     for skipped in result.skipped:
         out.print(f"kept {skipped.email} ({skipped.id}): {skipped.reason}")

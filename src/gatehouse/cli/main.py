@@ -3,72 +3,24 @@ users."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 
 from gatehouse import web
-from gatehouse.config import ConfigError, Settings, get_settings
+from gatehouse.cli.common import console, run, settings_or_exit
+from gatehouse.cli.data import audit_app, users_app
+from gatehouse.config import Settings
 from gatehouse.db import migrate as migrations
-from gatehouse.errors import GatehouseError
-from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
 from gatehouse.users import bootstrap
+from gatehouse.users.seed import seed as run_seed
+from gatehouse.worker.setup import run_beat, run_worker
 
 app = typer.Typer(help="Gatehouse: accounts, login, roles and sessions for your product.")
-console = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _config_error(exc: ConfigError) -> typer.Exit:
-    # One line, never wrapped to the terminal width: it is read in logs as often as on a tty.
-    console.print(
-        f"[bold red]gatehouse: configuration error:[/] {exc}", highlight=False, soft_wrap=True
-    )
-    return typer.Exit(2)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        raise _config_error(exc) from None
-
-
-def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def main() -> T:
-        runtime = Runtime.create(settings)
-        # The CLI runs no jobs: what a command asks for (an event to publish, a mail to
-        # send) waits in its table for the running service's sweep, and we say so.
-        left = LeftForSweep()
-        runtime.use_jobs(left)
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-            if left.left:
-                console.print(
-                    f"[dim]Left for the service's sweep: {', '.join(left.left)} (they run"
-                    " once `gatehouse serve` or `gatehouse worker` is up)[/]"
-                )
-
-    try:
-        return asyncio.run(main())
-    except ConfigError as exc:
-        # Found while building the runtime, e.g. a signing key that is not a usable PEM.
-        raise _config_error(exc) from None
-    except GatehouseError as exc:
-        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.details.items())
-        console.print(
-            f"[bold red]gatehouse:[/] {exc.message}" + (f" ({details})" if details else "")
-        )
-        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -78,9 +30,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Serve the API (and the web apps) with uvicorn."""
-    import uvicorn
+    import uvicorn  # lazy: only `serve` runs a server
 
-    settings = _settings()
+    settings = settings_or_exit()
     configure_logging(settings.server.log_level, settings.log_format)
     host = host or settings.server.host
     port = port or settings.server.port
@@ -100,7 +52,7 @@ def serve(
             console.print("[yellow]No admin exists yet: run `gatehouse create-admin`.[/]")
         return None
 
-    problem = _run(settings, prepare)
+    problem = run(settings, prepare)
     if problem:
         console.print(f"[bold red]gatehouse:[/] {problem}")
         raise typer.Exit(1)
@@ -152,7 +104,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Apply (or roll back) the database migrations."""
-    settings = _settings()
+    settings = settings_or_exit()
     if direction == "upgrade":
         migrations.upgrade(settings.database_url, revision or "head")
     elif direction == "downgrade":
@@ -175,7 +127,7 @@ def create_admin(
     ] = False,
 ) -> None:
     """Create an admin account (the way to make the first admin in production)."""
-    settings = _settings()
+    settings = settings_or_exit()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -184,7 +136,7 @@ def create_admin(
     async def work(runtime: Runtime) -> str:
         return await bootstrap.create_admin(runtime, email=email, name=name, password=password)
 
-    user_id = _run(settings, work)
+    user_id = run(settings, work)
     console.print(f"Admin {email} created (id {user_id}).")
 
 
@@ -196,16 +148,14 @@ def seed(
     count: Annotated[int, typer.Option(help="Also bulk-insert this many users")] = 0,
 ) -> None:
     """Sample users of every role, with sessions (idempotent)."""
-    from gatehouse.users.seed import seed as run_seed
-
     if env == "production":
         console.print("[bold red]gatehouse:[/] seeding is refused for --env production")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = settings_or_exit()
     if settings.is_production:
         console.print("[bold red]gatehouse:[/] seeding is refused when GATEHOUSE_ENV=production")
         raise typer.Exit(2)
-    report = _run(settings, lambda runtime: run_seed(runtime, count=count))
+    report = run(settings, lambda runtime: run_seed(runtime, count=count))
     console.print(report)
 
 
@@ -221,7 +171,7 @@ def _log_level(value: str | None, settings: Settings) -> str:
 
 
 def _broker_settings(command: str) -> Settings:
-    settings = _settings()
+    settings = settings_or_exit()
     if settings.broker_url is None:
         console.print(
             f"[bold red]gatehouse:[/] `gatehouse {command}` needs GATEHOUSE_BROKER_URL "
@@ -248,8 +198,6 @@ def worker(
     ] = "tasks,webhooks",
 ) -> None:
     """Run background jobs from RabbitMQ (Celery worker)."""
-    from gatehouse.worker.setup import run_worker
-
     settings = _broker_settings("worker")
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     if not chosen or not set(chosen) <= {"tasks", "webhooks"}:
@@ -271,8 +219,6 @@ def beat(
     ] = None,
 ) -> None:
     """Publish the periodic jobs (outbox sweep, cleanup): run exactly one."""
-    from gatehouse.worker.setup import run_beat
-
     settings = _broker_settings("beat")
     run_beat(settings, loglevel=_log_level(loglevel, settings))
 
@@ -287,9 +233,12 @@ def dead_letters(
     ] = None,
 ) -> None:
     """Show the jobs in the dead-letter queue, or replay them once the cause is fixed."""
-    from kombu.exceptions import OperationalError
+    from kombu.exceptions import OperationalError  # lazy: Kombu comes with Celery
 
-    from gatehouse.worker.dead_letters import peek_dead_letters, replay_dead_letters
+    from gatehouse.worker.dead_letters import (  # lazy: loads Celery, for the broker
+        peek_dead_letters,
+        replay_dead_letters,
+    )
 
     settings = _broker_settings("dead-letters")
     try:
@@ -315,14 +264,8 @@ def dead_letters(
         )
 
 
-def _add_groups() -> None:
-    from gatehouse.cli.data import audit_app, users_app
-
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(users_app, name="users")
-
-
-_add_groups()
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Jobs of this feature (thin wrappers around its service), its sweep and cleanup."""
+"""Jobs of this feature (thin wrappers around its service), its sweep, cleanup and
+reactions, declared in `TASKS`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Mapping
 
 import structlog
 
-from gatehouse.emails import service
+from gatehouse.emails import reactions, service
+from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.runtime import Runtime
-from gatehouse.worker.registry import Job
 
 log = structlog.get_logger("gatehouse.emails")
 
@@ -24,9 +25,6 @@ async def send(runtime: Runtime, args: Mapping[str, str]) -> None:
     await service.send(runtime, email_id)
 
 
-JOBS: dict[str, Job] = {service.SEND_JOB: send}
-
-
 async def sweep(runtime: Runtime) -> None:
     """Enqueue this feature's due work."""
     await service.sweep(runtime)
@@ -35,3 +33,11 @@ async def sweep(runtime: Runtime) -> None:
 async def cleanup(runtime: Runtime) -> None:
     """Remove this feature's expired rows."""
     await service.cleanup(runtime)
+
+
+TASKS = FeatureTasks(
+    jobs={service.SEND_JOB: send},
+    sweep=sweep,
+    cleanup=cleanup,
+    reactions=(reactions.on_event,),
+)

@@ -30,6 +30,7 @@ from gatehouse.events.publisher import (
 )
 from gatehouse.events.repository import OutboxRepository
 from gatehouse.kit.context import Actor
+from gatehouse.kit.tasks import Reaction
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
@@ -153,12 +154,10 @@ def _failed(row: OutboxEvent, outcome: Outcome, now: datetime) -> None:
 # --- the dispatcher ----------------------------------------------------------------------
 
 
-async def dispatch_batch(runtime: Runtime) -> int:
-    """Run Gatehouse's own reactions (emails, webhooks) for one batch of undispatched
-    rows, in the same unit of work that marks them; returns how many were dispatched."""
-    from gatehouse.worker.registry import reactions
-
-    handlers = reactions()
+async def dispatch_batch(runtime: Runtime, reactions: Sequence[Reaction]) -> int:
+    """Run Gatehouse's own reactions (emails, webhooks: the caller collects them) for
+    one batch of undispatched rows, in the same unit of work that marks them; returns
+    how many were dispatched."""
     async with runtime.unit_of_work() as uow:
         session = uow.session
         repo = OutboxRepository(session)
@@ -176,7 +175,7 @@ async def dispatch_batch(runtime: Runtime) -> int:
                 # undispatched and is tried again with the next batch.
                 uow.act_as(Actor.system(row.request_id))
                 async with session.begin_nested():
-                    for handler in handlers:
+                    for handler in reactions:
                         await handler(uow, runtime, row)
             except Exception:
                 log.exception("outbox.dispatch_failed", **about)

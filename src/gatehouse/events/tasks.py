@@ -1,17 +1,18 @@
-"""Jobs of this feature (thin wrappers around its service), its sweep and cleanup."""
+"""Jobs of this feature (thin wrappers around its service), its sweep and cleanup,
+declared in `TASKS`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
 from gatehouse.events import service
 from gatehouse.events.outbox import DISPATCH_JOB, RELAY_JOB
 from gatehouse.events.publisher import EventPublisher
+from gatehouse.kit.tasks import FeatureTasks, Reaction
 from gatehouse.runtime import Runtime
-from gatehouse.worker.registry import Job
 
 log = structlog.get_logger("gatehouse.events")
 
@@ -60,12 +61,16 @@ async def relay(runtime: Runtime, args: Mapping[str, str]) -> None:
     await _drain(runtime, RELAY_JOB, service.relay_batch, _relay_waiting)
 
 
-async def dispatch(runtime: Runtime, args: Mapping[str, str]) -> None:
-    """Run Gatehouse's own reactions for undispatched outbox rows until none is left."""
-    await _drain(runtime, DISPATCH_JOB, service.dispatch_batch, _dispatch_waiting)
+async def dispatch(
+    runtime: Runtime, args: Mapping[str, str], reactions: Sequence[Reaction]
+) -> None:
+    """Run Gatehouse's own reactions (every feature's, handed in by the registry) for
+    undispatched outbox rows until none is left."""
 
+    async def batch(runtime: Runtime) -> int:
+        return await service.dispatch_batch(runtime, reactions)
 
-JOBS: dict[str, Job] = {RELAY_JOB: relay, DISPATCH_JOB: dispatch}
+    await _drain(runtime, DISPATCH_JOB, batch, _dispatch_waiting)
 
 
 async def sweep(runtime: Runtime) -> None:
@@ -83,3 +88,11 @@ async def cleanup(runtime: Runtime) -> None:
     deleted = await service.delete_expired(runtime)
     if deleted:
         log.info("outbox.cleaned", deleted=deleted)
+
+
+TASKS = FeatureTasks(
+    jobs={RELAY_JOB: relay},
+    dispatchers={DISPATCH_JOB: dispatch},
+    sweep=sweep,
+    cleanup=cleanup,
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import structlog
 
 from gatehouse.audit.service import purge_expired
+from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.privacy.service import purge_erased
 from gatehouse.runtime import Runtime
 
@@ -21,3 +22,6 @@ async def cleanup(runtime: Runtime) -> None:
     removed = await purge_expired(runtime, runtime.settings.audit.audit_retention_days)
     if erased or removed:
         log.info("privacy.cleanup", users_erased=erased, audit_rows_removed=removed)
+
+
+TASKS = FeatureTasks(cleanup=cleanup)

@@ -1,4 +1,5 @@
-"""Jobs of this feature (thin wrappers around its service), its sweep and cleanup."""
+"""Jobs of this feature (thin wrappers around its service), its sweep, cleanup and
+reactions, declared in `TASKS`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import timedelta
 
 import structlog
 
+from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
-from gatehouse.webhooks import attempts
+from gatehouse.webhooks import attempts, reactions
 from gatehouse.webhooks.repository import WebhookRepository
 from gatehouse.webhooks.service import DELIVER_JOB
-from gatehouse.worker.registry import Job
 
 log = structlog.get_logger("gatehouse.webhooks")
 
@@ -29,9 +30,6 @@ async def deliver(runtime: Runtime, args: Mapping[str, str]) -> None:
         log.error("webhooks.bad_job_arguments", job=DELIVER_JOB)
         return
     await attempts.deliver(runtime, delivery_id)
-
-
-JOBS: dict[str, Job] = {DELIVER_JOB: deliver}
 
 
 async def sweep(runtime: Runtime) -> None:
@@ -50,3 +48,11 @@ async def cleanup(runtime: Runtime) -> None:
         removed = await WebhookRepository(session).purge(utcnow() - DELIVERY_RETENTION)
     if removed:
         log.info("webhooks.deliveries_purged", count=removed)
+
+
+TASKS = FeatureTasks(
+    jobs={DELIVER_JOB: deliver},
+    sweep=sweep,
+    cleanup=cleanup,
+    reactions=(reactions.on_event,),
+)

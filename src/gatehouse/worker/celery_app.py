@@ -30,9 +30,10 @@ from kombu.entity import Exchange, Queue
 
 from gatehouse.config import Settings, WorkerSettings
 from gatehouse.kit.context import current_request_id, request_id_var
+from gatehouse.kit.tasks import Job
 from gatehouse.runtime import Runtime
 from gatehouse.worker.maintenance import CLEANUP_JOB, SWEEP_JOB
-from gatehouse.worker.registry import Job, all_jobs
+from gatehouse.worker.registry import all_jobs
 
 log = structlog.get_logger("gatehouse.worker")
 

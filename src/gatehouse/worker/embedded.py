@@ -15,9 +15,10 @@ from collections.abc import Mapping
 import structlog
 
 from gatehouse.kit.context import current_request_id, request_id_var
+from gatehouse.kit.tasks import Job
 from gatehouse.runtime import Runtime
-from gatehouse.worker.maintenance import cleanup, sweep
-from gatehouse.worker.registry import Job, all_jobs
+from gatehouse.worker.maintenance import CLEANUP_JOB, SWEEP_JOB
+from gatehouse.worker.registry import all_jobs
 
 log = structlog.get_logger("gatehouse.worker")
 
@@ -118,9 +119,9 @@ class InProcessRunner:
         last_cleanup = 0.0
         while True:
             try:
-                await sweep(self.runtime)
+                await self.jobs[SWEEP_JOB](self.runtime, {})
                 if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
-                    await cleanup(self.runtime)
+                    await self.jobs[CLEANUP_JOB](self.runtime, {})
                     last_cleanup = time.monotonic()
             except asyncio.CancelledError:
                 raise

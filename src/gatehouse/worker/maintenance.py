@@ -1,11 +1,16 @@
-"""The periodic jobs: `gatehouse beat` (or the in-process runner) starts them."""
+"""The periodic jobs: `gatehouse beat` (or the in-process runner) starts them.
+
+They run every feature's sweep or cleanup; the registry hands them the steps it
+collected, so this module needs no feature and no registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 
+from gatehouse.kit.tasks import Job, Step
 from gatehouse.runtime import Runtime
 
 log = structlog.get_logger("gatehouse.worker")
@@ -14,24 +19,21 @@ SWEEP_JOB = "maintenance.sweep"
 CLEANUP_JOB = "maintenance.cleanup"
 
 
-async def sweep(runtime: Runtime, _: Mapping[str, str] | None = None) -> None:
-    from gatehouse.worker.registry import sweeps
-
-    for step in sweeps():
+async def run_steps(runtime: Runtime, steps: Sequence[Step], failure: str) -> None:
+    for step in steps:
         try:
             await step(runtime)
-        except Exception:  # one feature's failure must not stop the others' sweep
-            log.exception("worker.sweep_failed", step=step.__module__)
+        except Exception:  # one feature's failure must not stop the others' steps
+            log.exception(failure, step=step.__module__)
 
 
-async def cleanup(runtime: Runtime, _: Mapping[str, str] | None = None) -> None:
-    from gatehouse.worker.registry import cleanups
+def jobs(sweeps: Sequence[Step], cleanups: Sequence[Step]) -> dict[str, Job]:
+    """The sweep and cleanup jobs over the given steps."""
 
-    for step in cleanups():
-        try:
-            await step(runtime)
-        except Exception:
-            log.exception("worker.cleanup_failed", step=step.__module__)
+    async def sweep(runtime: Runtime, _: Mapping[str, str]) -> None:
+        await run_steps(runtime, sweeps, "worker.sweep_failed")
 
+    async def cleanup(runtime: Runtime, _: Mapping[str, str]) -> None:
+        await run_steps(runtime, cleanups, "worker.cleanup_failed")
 
-JOBS = {SWEEP_JOB: sweep, CLEANUP_JOB: cleanup}
+    return {SWEEP_JOB: sweep, CLEANUP_JOB: cleanup}

@@ -1,64 +1,85 @@
-"""Every background job by name, and the periodic sweeps that find work left behind.
+"""Every background job by name, the periodic sweeps and cleanups, and the reactions
+to Gatehouse's own events: collected here from each feature's declaration.
 
-Each feature lists its jobs in its own `tasks.py`; Celery and the in-process runner
-both run them from here, so the two modes execute the same functions.
+Each feature declares its background work once, in its `tasks.py`:
+
+    TASKS = FeatureTasks(
+        jobs={"things.do": do},          # name -> job(runtime, args)
+        sweep=sweep,                     # enqueue due work whose kick was lost
+        cleanup=cleanup,                 # delete what is past its retention
+        reactions=(reactions.on_event,), # run by the dispatcher for each event
+    )
+
+and this module lists it in `FEATURES`. A new feature's jobs take those two edits:
+its `TASKS`, and one line here. Features never import this module (nor anything in
+`gatehouse.worker`): a job that needs what was collected, such as the events dispatcher
+that runs every feature's reactions, is declared in `dispatchers` and given them here.
+Celery and the in-process runner both run the jobs from `all_jobs()`, so the two modes
+execute the same functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from gatehouse.events.models import OutboxEvent
+from gatehouse.auth import tasks as auth
+from gatehouse.emails import tasks as emails
+from gatehouse.events import tasks as events
+from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
+from gatehouse.privacy import tasks as privacy
 from gatehouse.runtime import Runtime
-from gatehouse.uow import UnitOfWork
+from gatehouse.webhooks import tasks as webhooks
+from gatehouse.worker import maintenance
 
-Job = Callable[[Runtime, Mapping[str, str]], Awaitable[None]]
-Sweep = Callable[[Runtime], Awaitable[None]]
-
-
-def all_jobs() -> dict[str, Job]:
-    from gatehouse.emails import tasks as emails
-    from gatehouse.events import tasks as events
-    from gatehouse.webhooks import tasks as webhooks
-    from gatehouse.worker import maintenance
-
-    jobs: dict[str, Job] = {}
-    for module in (events, emails, webhooks, maintenance):
-        for name, job in module.JOBS.items():
-            if name in jobs:
-                raise RuntimeError(f"job {name} defined twice")
-            jobs[name] = job
-    return jobs
+# In this order the sweeps, cleanups and reactions run.
+FEATURES: tuple[FeatureTasks, ...] = (
+    events.TASKS,
+    emails.TASKS,
+    webhooks.TASKS,
+    auth.TASKS,
+    privacy.TASKS,
+)
 
 
-def sweeps() -> list[Sweep]:
+def sweeps() -> list[Step]:
     """Find due work (pending rows) and enqueue it: a lost job message only waits."""
-    from gatehouse.emails import tasks as emails
-    from gatehouse.events import tasks as events
-    from gatehouse.webhooks import tasks as webhooks
-
-    return [events.sweep, emails.sweep, webhooks.sweep]
+    return [feature.sweep for feature in FEATURES if feature.sweep is not None]
 
 
-def cleanups() -> list[Sweep]:
+def cleanups() -> list[Step]:
     """Remove what is past its retention (published events, used tokens, erased users'
     data, expired audit rows...)."""
-    from gatehouse.auth import tasks as auth
-    from gatehouse.emails import tasks as emails
-    from gatehouse.events import tasks as events
-    from gatehouse.privacy import tasks as privacy
-    from gatehouse.webhooks import tasks as webhooks
-
-    return [events.cleanup, emails.cleanup, webhooks.cleanup, auth.cleanup, privacy.cleanup]
-
-
-Reaction = Callable[[UnitOfWork, Runtime, OutboxEvent], Awaitable[None]]
+    return [feature.cleanup for feature in FEATURES if feature.cleanup is not None]
 
 
 def reactions() -> list[Reaction]:
-    """Gatehouse's own reactions to its events, run by `events.dispatch` in its
+    """Gatehouse's own reactions to its events, run by the events dispatcher in its
     transaction (welcome and verification emails, webhook deliveries)."""
-    from gatehouse.emails import reactions as emails
-    from gatehouse.webhooks import reactions as webhooks
+    return [reaction for feature in FEATURES for reaction in feature.reactions]
 
-    return [emails.on_event, webhooks.on_event]
+
+def all_jobs() -> dict[str, Job]:
+    """Every job by name; a name declared twice is a mistake caught at start-up."""
+    jobs: dict[str, Job] = {}
+
+    def add(name: str, job: Job) -> None:
+        if name in jobs:
+            raise RuntimeError(f"job {name} defined twice")
+        jobs[name] = job
+
+    collected = reactions()
+    for feature in FEATURES:
+        for name, job in feature.jobs.items():
+            add(name, job)
+        for name, dispatcher in feature.dispatchers.items():
+            add(name, _with_reactions(dispatcher, collected))
+    for name, job in maintenance.jobs(sweeps(), cleanups()).items():
+        add(name, job)
+    return jobs
+
+
+def _with_reactions(dispatcher: Dispatcher, collected: list[Reaction]) -> Job:
+    async def job(runtime: Runtime, args: Mapping[str, str]) -> None:
+        await dispatcher(runtime, args, collected)
+
+    return job

@@ -16,6 +16,7 @@ import structlog
 from gatehouse.config import Settings
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
+from gatehouse.worker.embedded import InProcessRunner
 
 Stop = Callable[[], Awaitable[None]]
 log = structlog.get_logger("gatehouse.worker")
@@ -24,13 +25,11 @@ log = structlog.get_logger("gatehouse.worker")
 async def start_jobs(runtime: Runtime) -> Stop:
     """Give `runtime` its job queue; returns what stops it at shutdown."""
     if runtime.settings.broker_url is None:
-        from gatehouse.worker.embedded import InProcessRunner
-
         runner = InProcessRunner(runtime)
         runtime.use_jobs(runner)
         await runner.start()
         return runner.stop
-    from gatehouse.worker.celery_app import CeleryJobQueue
+    from gatehouse.worker.celery_app import CeleryJobQueue  # lazy: Celery only with a broker
 
     queue = CeleryJobQueue(runtime.settings)
     runtime.use_jobs(queue)
@@ -42,7 +41,7 @@ def _keep_our_logging(**_: Any) -> None:
 
 
 def _failed_for_good(sender: Any, task_id: str, exception: BaseException, **_: Any) -> None:
-    from gatehouse.worker.celery_app import REQUEST_ID_HEADER
+    from gatehouse.worker.celery_app import REQUEST_ID_HEADER  # lazy: runs in a worker only
 
     # The message is rejected right after this, and the broker dead-letters it.
     log.error(
@@ -57,10 +56,16 @@ def _failed_for_good(sender: Any, task_id: str, exception: BaseException, **_: A
 
 def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: list[str]) -> int:
     """`gatehouse worker`: run jobs from the queues (`tasks`, `webhooks`) until stopped."""
-    from celery import signals  # type: ignore[import-untyped]
+    from celery import signals  # type: ignore[import-untyped]  # lazy: Celery, broker only
 
-    from gatehouse.worker.celery_app import Topology, close_process_state, create_celery
-    from gatehouse.worker.celery_app import process_state as start_process
+    from gatehouse.worker.celery_app import (  # lazy: loads Celery, only with a broker
+        Topology,
+        close_process_state,
+        create_celery,
+    )
+    from gatehouse.worker.celery_app import (  # lazy: loads Celery, only with a broker
+        process_state as start_process,
+    )
 
     configure_logging(loglevel, settings.log_format)
     app = create_celery(settings)
@@ -88,9 +93,9 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: l
 
 def run_beat(settings: Settings, *, loglevel: str) -> None:
     """`gatehouse beat`: publish the periodic jobs (sweep, cleanup) until stopped."""
-    from celery import signals
+    from celery import signals  # lazy: Celery, only with a broker
 
-    from gatehouse.worker.celery_app import create_celery
+    from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
     app = create_celery(settings)

@@ -1,5 +1,5 @@
 """A consumer of Gatehouse's events as docs/events.md tells integrators to write one,
-and the ledger checker of SECURITY-CASES §2.7.
+and the ledger checker of the event fault cases.
 
 The consumer has a queue of its own bound with `#` to the test's exchange. For each
 delivery it runs one local transaction: insert the `event_id` into a table with a

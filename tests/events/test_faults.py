@@ -1,4 +1,4 @@
-"""Faults between Gatehouse and RabbitMQ, and the ledger check of SECURITY-CASES §2.7.
+"""Faults between Gatehouse and RabbitMQ, and the ledger check of the event fault cases.
 
 The shared broker is never touched: Gatehouse reaches it through a TCP proxy of the
 test's own, which refuses, resets or stalls connections on demand. The consumer is

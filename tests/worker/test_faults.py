@@ -1,4 +1,4 @@
-"""Worker faults on the real broker, database and SMTP server (SECURITY-CASES EVT-06, EVT-07).
+"""Worker faults on the real broker, database and SMTP server (cases EVT-06, EVT-07).
 
 A job is held mid-task by a lock on its table (its claim waits in PostgreSQL, before
 any effect), then its worker is SIGKILLed: the whole worker (as when its machine dies)
@@ -34,7 +34,7 @@ from tests.worker.support import (
     waiting_on,
 )
 
-# SECURITY-CASES asks for 30 kills; CI runs 5 (EVT06_ROUNDS=30 for the full count).
+# The case asks for 30 kills; CI runs 5 (EVT06_ROUNDS=30 for the full count).
 ROUNDS = int(os.environ.get("EVT06_ROUNDS", "5"))
 EMAILS = "email_messages"
 

@@ -47,7 +47,7 @@ async def test_a_job_enqueued_by_the_api_runs_in_a_worker_with_its_request_id(
 
 
 async def test_a_sign_up_through_the_api_sends_its_mails_from_the_workers(stack: Stack) -> None:
-    """Source §1.4: the API commits the user and its event, the workers do the rest."""
+    """The API commits the user and its event, the workers do the rest."""
     await stack.workers.ensure(1)
     runtime = Runtime.create(stack.settings)
     jobs = CeleryJobQueue(stack.settings)

@@ -85,6 +85,19 @@ def pii_digest(key: bytes, pii: dict[str, Any] | None) -> str | None:
     return hmac.new(key, canonical(pii).encode(), hashlib.sha256).hexdigest()
 
 
+def term_digest(key: bytes, term: str) -> dict[str, Any]:
+    """What the trail keeps of a search term or other free text typed into a filter: a
+    keyed digest of its normalised form (and its length), never the text.
+
+    Normalised as the search matches (trimmed, case-folded), so whoever holds the key can
+    still answer "did anyone search for jane@example.com?"; without the key the digest
+    names nobody, and erasure need not find it.
+    """
+    normal = term.strip().casefold()
+    digest = hmac.new(key, f"term|{normal}".encode(), hashlib.sha256).hexdigest()
+    return {"digest": digest, "length": len(normal)}
+
+
 def row_hash(key: bytes, prev_hash: str, fields: dict[str, Any]) -> str:
     content = canonical({name: _text(fields[name]) for name in HASHED_FIELDS})
     return hmac.new(key, f"{prev_hash}|{content}".encode(), hashlib.sha256).hexdigest()

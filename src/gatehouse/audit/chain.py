@@ -85,6 +85,27 @@ def pii_digest(key: bytes, pii: dict[str, Any] | None) -> str | None:
     return hmac.new(key, canonical(pii).encode(), hashlib.sha256).hexdigest()
 
 
+def term_digest(key: bytes, term: str) -> dict[str, Any]:
+    """What the trail keeps of a search term or other free text typed into a filter: a
+    keyed digest of its normalised form (and its length), never the text.
+
+    Normalised as the search matches (trimmed, case-folded), so whoever holds the key can
+    still answer "did anyone search for jane@example.com?"; without the key the digest
+    names nobody, and erasure need not find it.
+    """
+    normal = term.strip().casefold()
+    digest = hmac.new(key, f"term|{normal}".encode(), hashlib.sha256).hexdigest()
+    return {"digest": digest, "length": len(normal)}
+
+
+def checkpoint_signature(
+    key: bytes, seq: int, head_hash: str, row_count: int, created_at: datetime
+) -> str:
+    """A checkpoint's HMAC: without the key nobody can write one that verifies."""
+    content = f"checkpoint|{seq}|{head_hash}|{row_count}|{_text(created_at)}"
+    return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
+
+
 def row_hash(key: bytes, prev_hash: str, fields: dict[str, Any]) -> str:
     content = canonical({name: _text(fields[name]) for name in HASHED_FIELDS})
     return hmac.new(key, f"{prev_hash}|{content}".encode(), hashlib.sha256).hexdigest()
@@ -105,6 +126,8 @@ class Problem:
 class Verdict:
     checked: int
     problem: Problem | None
+    # (seq, hash) of the last row that verified: the head, when the chain is whole.
+    head: tuple[int, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,16 +135,26 @@ class Verdict:
 
 
 async def verify(
-    key: bytes, rows: AsyncIterator[dict[str, Any]], *, anchor: tuple[int, str] | None
+    key: bytes,
+    rows: AsyncIterator[dict[str, Any]],
+    *,
+    anchor: tuple[int, str] | None,
+    checkpoint: tuple[int, str] | None = None,
 ) -> Verdict:
     """Walk rows in seq order; name the first one that was altered, removed or inserted.
 
     `anchor` is (seq, hash) of the last row the retention job removed, as recorded by
     that job: the first remaining row must follow it exactly. Without one the chain
-    starts at seq 1 after GENESIS.
+    starts at seq 1 after GENESIS. `checkpoint` is (seq, hash) of the newest signed
+    checkpoint: the chain must reach that row, with that hash (the newest rows were
+    removed otherwise: the chain alone cannot tell a shorter chain from a whole one).
     """
     checked = 0
     prev_seq, prev_hash = anchor if anchor else (0, GENESIS)
+
+    def head() -> tuple[int, str] | None:
+        return (prev_seq, prev_hash) if checked else None
+
     async for row in rows:
         seq, row_id = row["seq"], row["id"]
         if seq != prev_seq + 1:
@@ -137,6 +170,15 @@ async def verify(
             return Verdict(checked, Problem(seq, row_id, "personal data was altered"))
         if row_hash(key, row["prev_hash"], row) != row["hash"]:
             return Verdict(checked, Problem(seq, row_id, "was altered (hash mismatch)"))
+        if checkpoint is not None and seq == checkpoint[0] and row["hash"] != checkpoint[1]:
+            return Verdict(checked, Problem(seq, row_id, "is not the row the checkpoint saw"))
         prev_seq, prev_hash = seq, row["hash"]
         checked += 1
-    return Verdict(checked, None)
+    if checkpoint is not None and prev_seq < checkpoint[0]:
+        missing = f"rows {prev_seq + 1}..{checkpoint[0]} of the chain are missing"
+        return Verdict(
+            checked,
+            Problem(None, None, f"{missing}: the newest rows were removed (truncated)"),
+            head(),
+        )
+    return Verdict(checked, None, head())

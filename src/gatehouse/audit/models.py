@@ -56,3 +56,23 @@ class AuditEvent(Base):
         # "What did request X do?": without it, a full scan (the query API's request_id).
         Index("idx_audit_events_request", "request_id", "id"),
     )
+
+
+class AuditCheckpoint(Base):
+    """The chain's head as the cleanup job saw it: (seq, hash) and how many rows there
+    were, signed with the audit key.
+
+    Append-only on PostgreSQL with no maintenance exception, so the flag that lets the
+    retention job delete expired rows cannot remove a checkpoint; `verify` requires
+    the chain to reach the newest one, so removing the newest rows is detected.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))
+    # Rows in the table up to `seq` then (retention removes some later): for the log.
+    row_count: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signature: Mapped[str] = mapped_column(String(64))

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.chain import HASHED_FIELDS
-from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.models import AuditCheckpoint, AuditEvent
 from gatehouse.audit.schemas import AuditFilters
 
 LIKE_ESCAPE = "\\"
@@ -230,3 +230,21 @@ class AuditRepository:
             await self.session.execute(
                 text("SELECT set_config('gatehouse.audit_maintenance', 'on', true)")
             )
+
+    # Checkpoints: the head, kept where maintenance cannot reach.
+
+    async def count_through(self, seq: int) -> int:
+        count: int | None = await self.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.seq <= seq)
+        )
+        return int(count or 0)
+
+    async def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self.session.add(checkpoint)
+        await self.session.flush()
+
+    async def newest_checkpoint(self) -> AuditCheckpoint | None:
+        newest: AuditCheckpoint | None = await self.session.scalar(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+        )
+        return newest

@@ -3,14 +3,17 @@ scheduled cleanup."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit import trail
-from gatehouse.audit.chain import Verdict, verify
+from gatehouse.audit.chain import Problem, Verdict, checkpoint_signature, verify
+from gatehouse.audit.models import AuditCheckpoint
 from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database
 from gatehouse.kit.time import utcnow
@@ -18,6 +21,8 @@ from gatehouse.runtime import Runtime
 
 RETENTION_ACTION = "audit.retention_purge"
 _BATCH = 2000
+
+log = structlog.get_logger("gatehouse.audit")
 
 
 async def allow_maintenance(session: AsyncSession) -> None:
@@ -34,12 +39,40 @@ async def _anchor(repository: AuditRepository) -> tuple[int, str] | None:
     return int(details["through_seq"]), str(details["through_hash"])
 
 
+def _signed(key: bytes, checkpoint: AuditCheckpoint) -> bool:
+    expected = checkpoint_signature(
+        key, checkpoint.seq, checkpoint.hash, checkpoint.row_count, checkpoint.created_at
+    )
+    return hmac.compare_digest(expected, checkpoint.signature)
+
+
 async def verify_chain(db: Database, key: bytes) -> Verdict:
-    """Walk the whole chain in seq order, a batch at a time."""
-    # One read transaction for the whole walk: the anchor and the rows are one snapshot.
+    """Walk the whole chain in seq order, a batch at a time; it must reach the newest
+    checkpoint. The head it reached is logged (`audit.verified`)."""
+    verdict = await _verify_chain(db, key)
+    head_seq, head_hash = verdict.head or (None, None)
+    log.info(
+        "audit.verified",
+        ok=verdict.ok,
+        rows=verdict.checked,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        problem=None if verdict.ok else str(verdict.problem),
+    )
+    return verdict
+
+
+async def _verify_chain(db: Database, key: bytes) -> Verdict:
+    # One read transaction for the whole walk: the anchor, the checkpoint and the rows
+    # are one snapshot.
     async with db.session(write=False) as session:
         repository = AuditRepository(session)
         anchor = await _anchor(repository)
+        newest = await repository.newest_checkpoint()
+        if newest is not None and not _signed(key, newest):
+            message = f"checkpoint {newest.id} is not signed with the audit key (forged?)"
+            return Verdict(0, Problem(None, None, message))
+        checkpoint = (newest.seq, newest.hash) if newest is not None else None
 
         async def rows() -> AsyncIterator[dict[str, Any]]:
             after = -1
@@ -51,7 +84,36 @@ async def verify_chain(db: Database, key: bytes) -> Verdict:
                     return
                 after = batch[-1]["seq"]
 
-        return await verify(key, rows(), anchor=anchor)
+        return await verify(key, rows(), anchor=anchor, checkpoint=checkpoint)
+
+
+async def checkpoint(runtime: Runtime) -> AuditCheckpoint | None:
+    """Keep the chain's head as a signed checkpoint, and log it (`audit.checkpoint`).
+
+    Run by the cleanup job after the retention purge. Maintenance (the flag that lets
+    the purge delete expired rows) cannot remove a checkpoint on PostgreSQL, and the
+    log line is a copy outside the database: rows up to the head cannot go unnoticed.
+    """
+    async with runtime.db.session() as session:
+        repository = AuditRepository(session)
+        head = await repository.last_link()
+        if head is None:
+            return None
+        seq, head_hash = head
+        row_count = await repository.count_through(seq)
+        created_at = utcnow()
+        row = AuditCheckpoint(
+            seq=seq,
+            hash=head_hash,
+            row_count=row_count,
+            created_at=created_at,
+            signature=checkpoint_signature(
+                runtime.audit_key, seq, head_hash, row_count, created_at
+            ),
+        )
+        await repository.add_checkpoint(row)
+    log.info("audit.checkpoint", seq=seq, hash=head_hash, count=row_count)
+    return row
 
 
 async def purge_expired(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gatehouse.audit.chain import GENESIS, pii_digest, row_hash
+from gatehouse.audit.chain import GENESIS, pii_digest, row_hash, term_digest
 from gatehouse.audit.models import AuditEvent
 from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database, after_commit, after_rollback, before_commit
@@ -77,6 +77,11 @@ class AuditTrail:
         # (seq, hash) the chain continues from when this unit of work emptied the table
         # (the retention job removed every row): the next row follows the last removed.
         self.chain_tail: tuple[int, str] | None = None
+
+    def term(self, text: str) -> dict[str, Any]:
+        """A search term (free text a reader typed) as the trail may keep it: a keyed
+        digest, since it is often a person's address or name (docs/audit.md)."""
+        return term_digest(self._key, text)
 
     def record(self, entry: Entry, *, always: bool = False) -> None:
         """Audit `entry` with this unit of work; with `always`, even if it rolls back."""

@@ -145,8 +145,11 @@ async def erase(
             scrubbed_deliveries += 1
     await repo.delete_deliveries(finished_deliveries)
 
+    # Every address the user ever had, not only the last: strangers' attempts and
+    # refused sign-ups with an earlier one are linked to the user by the address alone.
+    addresses = {old_email.casefold(), *await repo.addresses_in_audit(user.id)}
     await allow_maintenance(session)
-    audit_rows = await repo.null_audit_pii(user.id, old_email)
+    audit_rows = await repo.null_audit_pii(user.id, addresses)
 
     await outbox.record(
         uow, UserErased(user_id=user.id, version=user.version), aggregate_id=user.id

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, delete, null, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.models import AuditEvent
@@ -22,6 +22,9 @@ from gatehouse.webhooks.models import WebhookDelivery
 # An erased account's address: `.invalid` is reserved (RFC 2606), so no live account
 # can ever have one (the email validator refuses it) and it marks the row as erased.
 ERASED_DOMAIN = "erased.invalid"
+# The pii keys that hold an address: a profile's email, what was typed at a login or
+# a verification or reset request.
+_ADDRESS_KEYS = ("email", "identifier")
 
 
 def erased_email(user_id: uuid.UUID) -> str:
@@ -219,17 +222,46 @@ class PrivacyRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def null_audit_pii(self, user_id: uuid.UUID, email: str) -> int:
-        """Null the personal data of every audit row by or about the user, and of rows
-        that name their address anywhere in it (a login typed with it, say).
+    async def addresses_in_audit(self, user_id: uuid.UUID) -> set[str]:
+        """Every address the trail's rows about the user ever held: the one they signed
+        up or were created with, every address they changed to, every identifier typed
+        at a login or request that reached their account (lower case).
+
+        Only rows whose target is the user: a row the user (an admin) did to someone
+        else holds that person's address, not theirs.
+        """
+        rows = await self.session.scalars(
+            select(AuditEvent.pii).where(
+                AuditEvent.target_id == str(user_id),
+                AuditEvent.target_type == "user",
+                AuditEvent.pii.is_not(None),
+            )
+        )
+        found: set[str] = set()
+        for pii in rows.all():
+            for key in _ADDRESS_KEYS:
+                value = pii.get(key) if isinstance(pii, dict) else None
+                if isinstance(value, str) and value.strip():
+                    found.add(value.strip().casefold())
+        return found
+
+    async def null_audit_pii(self, user_id: uuid.UUID, addresses: Collection[str]) -> int:
+        """Null the personal data of every audit row by or about the user, and of every
+        row that names one of their `addresses` anywhere in it, whoever it was about: a
+        login or reset typed with an old address by a stranger, a refused sign-up with
+        it, an admin's audit read filtered by it.
 
         Only `pii` changes: the chain covers its digest, not the data, so it still
         verifies. The caller must have allowed maintenance (PostgreSQL's trigger).
         The address search reads every row that has personal data (no index can serve
         a substring): acceptable for a daily job, a few per run.
         """
-        terms = {email, json.dumps(email)[1:-1]}  # as stored: raw, or JSON-escaped
-        pii_text = cast(AuditEvent.pii, Text)
+        terms: set[str] = set()
+        for address in addresses:
+            folded = address.casefold()
+            # As stored: raw, or JSON-escaped (non-ASCII as \uXXXX).
+            terms |= {folded, json.dumps(folded)[1:-1]}
+        pii_text = func.lower(cast(AuditEvent.pii, Text))
         result = await self.session.execute(
             update(AuditEvent)
             .where(
@@ -237,7 +269,7 @@ class PrivacyRepository:
                 or_(
                     AuditEvent.actor_id == user_id,
                     AuditEvent.target_id == str(user_id),
-                    *(pii_text.contains(term, autoescape=True) for term in terms),
+                    *(pii_text.contains(term, autoescape=True) for term in sorted(terms)),
                 ),
             )
             # null(): SQL NULL, not the JSON value null (the trigger wants NULL).

@@ -79,8 +79,9 @@ class ExportAuditEvent(BaseModel):
     """An audit row the user did or that was about them.
 
     `actor` says who acted: "self", "other" (another account, e.g. an admin: only its
-    role is shown) or "none" (an anonymous attempt or a system job). Another person's
-    IP, user agent or identity is never shown.
+    role is shown) or "none" (an anonymous attempt or a system job). The IP and user
+    agent of a request the subject did not make, or anyone else's identity, are never
+    shown.
     """
 
     id: int
@@ -103,8 +104,10 @@ class ExportAuditEvent(BaseModel):
         actor = "self" if by_self else "none" if row.actor_id is None else "other"
         about_other_user = row.target_type == "user" and row.target_id != str(subject)
         pii = {k: v for k, v in (row.pii or {}).items() if k != "salt"}
-        if actor == "other":
-            # Another account's request: its IP and user agent are that person's data.
+        if actor != "self":
+            # A request the subject did not make: another account's, or an anonymous
+            # client's (a stranger trying their address). Its IP and user agent are that
+            # person's data, not the subject's.
             pii = {k: v for k, v in pii.items() if k not in _CLIENT_KEYS}
         if about_other_user:
             # The subject acted on someone else (an admin): only their own client shows.

@@ -1,11 +1,11 @@
-"""This feature's scheduled cleanup: erase users past the grace period, then drop audit
-rows past their retention."""
+"""This feature's scheduled cleanup: erase users past the grace period, drop audit rows
+past their retention, then checkpoint the audit chain's head."""
 
 from __future__ import annotations
 
 import structlog
 
-from gatehouse.audit.service import purge_expired
+from gatehouse.audit.service import checkpoint, purge_expired
 from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.privacy.service import purge_erased
 from gatehouse.runtime import Runtime
@@ -20,6 +20,8 @@ async def cleanup(runtime: Runtime) -> None:
     budget = runtime.settings.worker.task_soft_time_limit_seconds / 2
     erased = await purge_erased(runtime, budget_seconds=budget)
     removed = await purge_expired(runtime, runtime.settings.audit.audit_retention_days)
+    # After the purge: the head it anchors includes the purge's own row.
+    await checkpoint(runtime)
     if erased or removed:
         log.info("privacy.cleanup", users_erased=erased, audit_rows_removed=removed)
 

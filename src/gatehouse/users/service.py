@@ -192,14 +192,15 @@ class UserService:
         if params.include_deleted and not actor.is_admin:
             raise Forbidden("Only admins can list deleted users")
         users, total = await self.users.page(params)
+        filters = params.model_dump(mode="json", exclude_defaults=True)
+        if params.search is not None:
+            # Typed text, often someone's full address: only its keyed digest is kept.
+            filters["search"] = self.uow.audit.term(params.search)
         self.uow.audit.record(
             Entry(
                 "user.list",
                 target_type="user",
-                details={
-                    "filters": params.model_dump(mode="json", exclude_defaults=True),
-                    "returned": len(users),
-                },
+                details={"filters": filters, "returned": len(users)},
             ),
         )
         return users, total

@@ -228,6 +228,9 @@ class RateLimitSettings(Section):
 
     Both account counters reset after `login_failure_reset_seconds` without a failure
     and on a successful login.
+
+    Client addresses are counted by `rate_limit_ipv6_prefix` bits for IPv6 (a /64 by
+    default, one subscriber's network), as is for IPv4, in every limit here.
     """
 
     rate_limit_enabled: bool = True
@@ -246,6 +249,7 @@ class RateLimitSettings(Section):
     login_account_delay_base_seconds: int = Field(default=1, ge=1)
     login_account_delay_max_seconds: int = Field(default=60, ge=1)
     login_ip_failures: str = "100/hour"
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
     @field_validator(
         "rate_limit_anonymous",

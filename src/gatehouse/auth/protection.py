@@ -25,6 +25,8 @@ login throttling never becomes unlimited. The counters live outside the database
 transaction, so the failed login's rollback does not undo them. Times come from the
 application's wall clock (`time.time`), so every process applies the same policy and
 Redis key TTLs only collect garbage.
+
+Client addresses are keyed by `kit.http.address_key` (an IPv6 client by its /64).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from limits import parse
 from gatehouse.auth.errors import LoginThrottled
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.config import RateLimitSettings
+from gatehouse.kit.http import address_key
 
 log = structlog.get_logger("gatehouse.auth.protection")
 
@@ -311,6 +314,7 @@ class LoginProtection:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = Policy.from_settings(settings)
+        self.ipv6_prefix = settings.rate_limit_ipv6_prefix
         self.memory = MemoryLoginStore()
         self.redis = RedisLoginStore(redis) if redis is not None else None
         self.prefix = redis.prefix if redis is not None else ""
@@ -321,7 +325,7 @@ class LoginProtection:
     def keys(self, account: str, ip: str | None, now: int) -> Keys:
         # Accounts by digest: no email addresses in Redis key names.
         digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-        address = ip or "unknown"
+        address = address_key(ip, self.ipv6_prefix) or "unknown"
         window = now // self.policy.ip_window_ms
         return Keys(
             ip_window=f"{self.prefix}login:ip:{address}:{window}",

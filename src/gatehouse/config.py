@@ -227,7 +227,16 @@ class RateLimitSettings(Section):
       not), then 429 RATE_LIMITED with Retry-After.
 
     Both account counters reset after `login_failure_reset_seconds` without a failure
-    and on a successful login.
+    and on a successful login; a password reset clears them too.
+
+    Known sources: an address (see below) or a browser (the `gatehouse_device` cookie)
+    that logged in to the account in the last `login_known_source_days` days is not
+    held back by the per-account delay, so guessing from many addresses cannot keep
+    the owner out. A right password the delay refuses from an unknown source mails the
+    owner (once an hour) instead of failing silently.
+
+    Client addresses are counted by `rate_limit_ipv6_prefix` bits for IPv6 (a /64 by
+    default, one subscriber's network), as is for IPv4, in every limit here.
     """
 
     rate_limit_enabled: bool = True
@@ -246,6 +255,8 @@ class RateLimitSettings(Section):
     login_account_delay_base_seconds: int = Field(default=1, ge=1)
     login_account_delay_max_seconds: int = Field(default=60, ge=1)
     login_ip_failures: str = "100/hour"
+    login_known_source_days: int = Field(default=30, ge=1, le=400)
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
     @field_validator(
         "rate_limit_anonymous",

@@ -63,7 +63,12 @@ bearer_scheme = OAuth2PasswordBearer(
 
 def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
     return AuthService(
-        uow, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
+        uow,
+        runtime.settings.auth,
+        runtime.hasher,
+        runtime.tokens,
+        runtime.protection,
+        mail_settings=runtime.settings,
     )
 
 

@@ -5,6 +5,12 @@ refresh token moves into a cookie the page's scripts cannot read. Because the br
 sends that cookie by itself, a refresh from it is guarded by a double-submit CSRF
 token (a second, readable cookie the app echoes in `X-CSRF-Token`) and by the
 `Origin` header when the browser sends one.
+
+The device cookie (`gatehouse_device`, set on every successful password login, in
+either mode) marks a browser that logged in before, so the login protection does not
+hold it back while an account is under a guessing attack
+(`gatehouse.auth.protection`). It is an opaque random token, stored only as a digest
+per account, sent only to the token endpoint and readable by no script.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ TRANSPORT_HEADER = "X-Token-Transport"
 # readable by the app's pages, wherever they are.
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 CSRF_COOKIE_PATH = "/"
+DEVICE_COOKIE = "gatehouse_device"
+DEVICE_COOKIE_PATH = "/api/v1/auth/token"
 
 
 class TokenTransport(StrEnum):
@@ -85,6 +93,24 @@ def set_session_cookies(
         ),
     )
     return csrf
+
+
+def set_device_cookie(
+    response: Response, request: Request, token: str, settings: AuthSettings, max_age: int
+) -> None:
+    """Set (or renew) the device cookie: it lives as long as the source stays known.
+    Logout leaves it: the browser is still one the owner has used."""
+    response.headers.append(
+        "set-cookie",
+        _cookie(
+            DEVICE_COOKIE,
+            token,
+            max_age=max_age,
+            path=DEVICE_COOKIE_PATH,
+            http_only=True,
+            secure=_secure(request, settings),
+        ),
+    )
 
 
 def clear_session_cookies(response: Response, request: Request, settings: AuthSettings) -> None:

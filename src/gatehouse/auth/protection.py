@@ -17,7 +17,19 @@ clears the account's counters again:
 A refused attempt by the first two layers is answered exactly like a wrong password
 (same 401 body, still one bcrypt check in the service): the lock state is never
 disclosed. Attempts refused during a lock or delay are not counted, so the wait does
-not run away. Counters reset after `login_failure_reset_seconds` without a failure.
+not run away. Counters reset after `login_failure_reset_seconds` without a failure,
+and when the password is reset (`cleared`).
+
+**Known sources** keep the account delay from being a weapon: wrong passwords from
+enough addresses keep it armed around the clock, which would refuse the owner's right
+password too. So a source that logged in to the account successfully within
+`login_known_source_days` (its client address, or its device token: the browser's
+`gatehouse_device` cookie) is not held back by the delay; it still has its own
+(account, address) lock and per-IP budget. At most `KNOWN_SOURCES_MAX` per account are
+remembered (the least recently used goes), keyed by digest only. A right password the
+delay refuses from an unknown source is the service's to report to the owner.
+
+Client addresses are keyed by `kit.http.address_key` (an IPv6 client by its /64).
 
 Storage: Redis when configured (one Lua script per attempt, atomic), else a bounded
 in-process store; when Redis is unavailable the in-process store takes over, so
@@ -31,10 +43,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
@@ -44,12 +58,19 @@ from limits import parse
 from gatehouse.auth.errors import LoginThrottled
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.config import RateLimitSettings
+from gatehouse.kit.http import address_key
 
 log = structlog.get_logger("gatehouse.auth.protection")
 
 # In-process entries kept at most (pairs, accounts and IP windows together); the
 # oldest are dropped beyond it. The per-IP budget keeps honest traffic far below it.
 MEMORY_MAX_ENTRIES = 100_000
+# Known sources (addresses and devices together) remembered per account: a handful of
+# devices and the networks they roam over, as Keycloak and Kratos cap theirs.
+KNOWN_SOURCES_MAX = 20
+# A device token as minted here: 32 random bytes, URL-safe base64. Anything else a
+# client sends is ignored (a fresh one is minted on its next success).
+_DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class Verdict(IntEnum):
@@ -70,6 +91,7 @@ class Policy:
     account_threshold: int
     account_base_ms: int
     account_max_ms: int
+    known_ms: int
 
     @classmethod
     def from_settings(cls, settings: RateLimitSettings) -> Policy:
@@ -84,7 +106,13 @@ class Policy:
             account_threshold=settings.login_account_delay_threshold,
             account_base_ms=settings.login_account_delay_base_seconds * 1000,
             account_max_ms=settings.login_account_delay_max_seconds * 1000,
+            known_ms=settings.login_known_source_days * 86_400_000,
         )
+
+    @property
+    def cleared_ms(self) -> int:
+        """How long a password reset's mark must outlive: any lock or delay it ends."""
+        return self.reset_ms + max(self.pair_max_ms, self.account_max_ms)
 
     def args(self) -> list[int]:
         return [
@@ -97,6 +125,8 @@ class Policy:
             self.account_threshold,
             self.account_base_ms,
             self.account_max_ms,
+            self.known_ms,
+            KNOWN_SOURCES_MAX,
         ]
 
 
@@ -112,6 +142,24 @@ class Keys:
     ip_window: str
     pair: str
     account: str
+    # The account's known sources, and when its password was last reset.
+    known: str
+    cleared: str
+    # Fields in `known`: this attempt's address and device token (digests).
+    address_field: str
+    device_field: str | None
+
+
+def new_device_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def valid_device_token(value: str | None) -> str | None:
+    return value if value and _DEVICE_TOKEN.match(value) else None
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -122,6 +170,10 @@ class Attempt:
     keys: Keys
     on_redis: bool
     retry_after: int = 0
+    # The source logged in to this account before (the account delay let it through).
+    known: bool = False
+    # The client's device token, if it sent a well-formed one.
+    device: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -141,12 +193,14 @@ class MemoryLoginStore:
 
     Single-threaded under asyncio and without awaits inside, so each call is atomic.
     Entries expire like their Redis counterparts and the store never holds more than
-    `max_entries` of them.
+    `max_entries` of them (known-source lists counted apart, with the same bound).
     """
 
     def __init__(self, max_entries: int = MEMORY_MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self.entries: dict[str, _State] = {}
+        # Account → {source field: last successful login (ms)}, least recent first.
+        self.known: dict[str, dict[str, int]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -167,21 +221,30 @@ class MemoryLoginStore:
             while len(self.entries) > self.max_entries:
                 del self.entries[next(iter(self.entries))]
 
-    def attempt(self, keys: Keys, now: int, policy: Policy) -> Verdict:
+    def is_known(self, keys: Keys, now: int, policy: Policy) -> bool:
+        sources = self.known.get(keys.known, {})
+        fields = [keys.address_field, keys.device_field]
+        return any(
+            field and field in sources and now - sources[field] < policy.known_ms
+            for field in fields
+        )
+
+    def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
         window = self._get(keys.ip_window, now)
         if window is not None and window.failures >= policy.ip_limit:
-            return Verdict.ip_throttled
+            return Verdict.ip_throttled, False
         window_end = (now // policy.ip_window_ms + 1) * policy.ip_window_ms
         window = window or _State(expires=window_end)
         window.failures += 1
         self._put(keys.ip_window, window, now)
 
-        pair = self._current(keys.pair, now, policy)
-        account = self._current(keys.account, now, policy)
+        known = self.is_known(keys, now, policy)
+        pair = self._current(keys.pair, keys, now, policy)
+        account = self._current(keys.account, keys, now, policy)
         if pair.until > now:
-            return Verdict.pair_locked
-        if account.until > now:
-            return Verdict.account_delayed
+            return Verdict.pair_locked, known
+        if account.until > now and not known:
+            return Verdict.account_delayed, known
         pair.failures += 1
         account.failures += 1
         pair_wait = _wait(
@@ -198,49 +261,89 @@ class MemoryLoginStore:
             (keys.pair, pair, pair_wait),
             (keys.account, account, account_wait),
         ):
-            state.last, state.until, state.expires = now, now + wait, expires
+            # A known source's failure counts, but never shortens a delay in force.
+            state.last, state.until, state.expires = now, max(state.until, now + wait), expires
             self._put(key, state, now)
-        return Verdict.allowed
+        return Verdict.allowed, known
 
-    def _current(self, key: str, now: int, policy: Policy) -> _State:
+    def _current(self, key: str, keys: Keys, now: int, policy: Policy) -> _State:
         state = self._get(key, now)
-        if state is None or now - state.last >= policy.reset_ms:
+        cleared = self._get(keys.cleared, now)
+        if (
+            state is None
+            or now - state.last >= policy.reset_ms
+            or (cleared is not None and state.last <= cleared.last)
+        ):
             return _State()
         return state
 
     def refusal(self, keys: Keys, now: int, policy: Policy) -> Verdict | None:
         """A lock or delay this store still holds (read only)."""
-        if self._current(keys.pair, now, policy).until > now:
+        if self._current(keys.pair, keys, now, policy).until > now:
             return Verdict.pair_locked
-        if self._current(keys.account, now, policy).until > now:
+        if self._current(keys.account, keys, now, policy).until > now and not self.is_known(
+            keys, now, policy
+        ):
             return Verdict.account_delayed
         return None
 
-    def succeeded(self, keys: Keys, now: int) -> None:
+    def succeeded(self, keys: Keys, now: int, policy: Policy) -> None:
         self.entries.pop(keys.pair, None)
         self.entries.pop(keys.account, None)
         window = self._get(keys.ip_window, now)
         if window is not None and window.failures > 0:
             window.failures -= 1
+        self.remember(keys, now, policy)
+
+    def remember(self, keys: Keys, now: int, policy: Policy) -> None:
+        sources = self.known.pop(keys.known, {})
+        self.known[keys.known] = sources  # most recently used account last
+        for field in (keys.address_field, keys.device_field):
+            if field:
+                sources.pop(field, None)
+                sources[field] = now
+        for field in [f for f, seen in sources.items() if now - seen >= policy.known_ms]:
+            del sources[field]
+        while len(sources) > KNOWN_SOURCES_MAX:
+            del sources[next(iter(sources))]
+        while len(self.known) > self.max_entries:
+            del self.known[next(iter(self.known))]
+
+    def clear(self, keys: Keys, now: int, policy: Policy) -> None:
+        self.entries.pop(keys.account, None)
+        self._put(keys.cleared, _State(last=now, expires=now + policy.cleared_ms), now)
 
 
 # The same transition as MemoryLoginStore.attempt, atomic inside Redis.
-# KEYS: ip window, pair, account. ARGV: now (ms), then Policy.args().
+# KEYS: ip window, pair, account, known sources, cleared mark.
+# ARGV: now (ms), Policy.args(), then the address's and the device's field ('' if none).
+# Returns {verdict, known}.
 _ATTEMPT_LUA = """
 local now = tonumber(ARGV[1])
 local ip_limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local reset = tonumber(ARGV[4])
+local known_ms = tonumber(ARGV[11])
 local ipn = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ipn >= ip_limit then
-  return 2
+  return {2, 0}
 end
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], (math.floor(now / window) + 1) * window - now + 1000)
+local known = 0
+for _, field in ipairs({ARGV[13], ARGV[14]}) do
+  if field ~= '' then
+    local seen = tonumber(redis.call('HGET', KEYS[4], field) or '')
+    if seen and now - seen < known_ms then
+      known = 1
+    end
+  end
+end
+local cleared = tonumber(redis.call('GET', KEYS[5]) or '-1')
 local function load(key)
   local v = redis.call('HMGET', key, 'n', 'last', 'until')
   local last = tonumber(v[2]) or 0
-  if now - last >= reset then
+  if now - last >= reset or last <= cleared then
     return 0, 0
   end
   return tonumber(v[1]) or 0, tonumber(v[3]) or 0
@@ -248,10 +351,10 @@ end
 local pn, ptill = load(KEYS[2])
 local an, atill = load(KEYS[3])
 if ptill > now then
-  return 1
+  return {1, known}
 end
-if atill > now then
-  return 3
+if atill > now and known == 0 then
+  return {3, known}
 end
 local function wait(n, threshold, base, cap)
   if n < threshold then
@@ -268,18 +371,54 @@ an = an + 1
 local pw = wait(pn, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
 local aw = wait(an, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
 local ttl = reset + math.max(pw, aw)
-redis.call('HSET', KEYS[2], 'n', pn, 'last', now, 'until', now + pw)
-redis.call('HSET', KEYS[3], 'n', an, 'last', now, 'until', now + aw)
+redis.call('HSET', KEYS[2], 'n', pn, 'last', now, 'until', math.max(ptill, now + pw))
+redis.call('HSET', KEYS[3], 'n', an, 'last', now, 'until', math.max(atill, now + aw))
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
-return 0
+return {0, known}
 """
 
+# A success: the counters go, the source is remembered (the least recent beyond the cap
+# and the expired are dropped). KEYS: ip window, pair, account, known sources.
+# ARGV: now, known_ms, known_max, address field, device field ('' if none).
 _SUCCESS_LUA = """
 redis.call('DEL', KEYS[2], KEYS[3])
 if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
   redis.call('DECR', KEYS[1])
 end
+local now = tonumber(ARGV[1])
+local known_ms = tonumber(ARGV[2])
+for _, field in ipairs({ARGV[4], ARGV[5]}) do
+  if field ~= '' then
+    redis.call('HSET', KEYS[4], field, now)
+  end
+end
+local all = redis.call('HGETALL', KEYS[4])
+local seen = {}
+for i = 1, #all, 2 do
+  local at = tonumber(all[i + 1])
+  if now - at >= known_ms then
+    redis.call('HDEL', KEYS[4], all[i])
+  else
+    table.insert(seen, {all[i], at})
+  end
+end
+local extra = #seen - tonumber(ARGV[3])
+if extra > 0 then
+  table.sort(seen, function(a, b) return a[2] < b[2] end)
+  for i = 1, extra do
+    redis.call('HDEL', KEYS[4], seen[i][1])
+  end
+end
+redis.call('PEXPIRE', KEYS[4], known_ms)
+return 1
+"""
+
+# A password reset: the account's delay goes, and every pair lock older than the mark.
+# KEYS: account, cleared mark. ARGV: now, the mark's lifetime.
+_CLEAR_LUA = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
@@ -289,16 +428,29 @@ class RedisLoginStore:
         self.client = client
         self._attempt = client.redis.register_script(_ATTEMPT_LUA)
         self._success = client.redis.register_script(_SUCCESS_LUA)
+        self._clear = client.redis.register_script(_CLEAR_LUA)
 
-    async def attempt(self, keys: Keys, now: int, policy: Policy) -> Verdict:
-        script_keys = [keys.ip_window, keys.pair, keys.account]
-        args: list[Any] = [now, *policy.args()]
+    async def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
+        script_keys = [keys.ip_window, keys.pair, keys.account, keys.known, keys.cleared]
+        args: list[Any] = [now, *policy.args(), keys.address_field, keys.device_field or ""]
         result = await self.client.call(lambda r: self._attempt(script_keys, args, client=r))
-        return Verdict(int(result))
+        return Verdict(int(result[0])), bool(int(result[1]))
 
-    async def succeeded(self, keys: Keys) -> None:
-        script_keys = [keys.ip_window, keys.pair, keys.account]
-        await self.client.call(lambda r: self._success(script_keys, [], client=r))
+    async def succeeded(self, keys: Keys, now: int, policy: Policy) -> None:
+        script_keys = [keys.ip_window, keys.pair, keys.account, keys.known]
+        args: list[Any] = [
+            now,
+            policy.known_ms,
+            KNOWN_SOURCES_MAX,
+            keys.address_field,
+            keys.device_field or "",
+        ]
+        await self.client.call(lambda r: self._success(script_keys, args, client=r))
+
+    async def clear(self, keys: Keys, now: int, policy: Policy) -> None:
+        script_keys = [keys.account, keys.cleared]
+        args: list[Any] = [now, policy.cleared_ms]
+        await self.client.call(lambda r: self._clear(script_keys, args, client=r))
 
 
 class LoginProtection:
@@ -311,6 +463,7 @@ class LoginProtection:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = Policy.from_settings(settings)
+        self.ipv6_prefix = settings.rate_limit_ipv6_prefix
         self.memory = MemoryLoginStore()
         self.redis = RedisLoginStore(redis) if redis is not None else None
         self.prefix = redis.prefix if redis is not None else ""
@@ -318,35 +471,44 @@ class LoginProtection:
         self.stats: Counter[str] = Counter()
         self._degraded = False
 
-    def keys(self, account: str, ip: str | None, now: int) -> Keys:
-        # Accounts by digest: no email addresses in Redis key names.
-        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-        address = ip or "unknown"
+    def keys(self, account: str, ip: str | None, now: int, device: str | None = None) -> Keys:
+        # Accounts and devices by digest: no email address or usable token in Redis.
+        digest = _digest(account)
+        address = address_key(ip, self.ipv6_prefix) or "unknown"
         window = now // self.policy.ip_window_ms
         return Keys(
             ip_window=f"{self.prefix}login:ip:{address}:{window}",
             pair=f"{self.prefix}login:pair:{digest}:{address}",
             account=f"{self.prefix}login:account:{digest}",
+            known=f"{self.prefix}login:known:{digest}",
+            cleared=f"{self.prefix}login:cleared:{digest}",
+            # "unknown" (no address at all) is nobody's known address.
+            address_field="a:" + _digest(address) if ip is not None else "",
+            device_field="d:" + _digest(device) if device is not None else None,
         )
 
     def _now(self) -> int:
         return int(self.clock() * 1000)
 
-    async def begin(self, account: str, ip: str | None) -> Attempt:
-        """Judge an attempt on `account` (its normalised identifier) from `ip`.
+    async def begin(self, account: str, ip: str | None, device: str | None = None) -> Attempt:
+        """Judge an attempt on `account` (its normalised identifier) from `ip`, with the
+        device token the client sent (`gatehouse_device`), if any.
 
         Raises LoginThrottled (429) when the IP is over its failure budget. Otherwise
         the attempt is counted as a failure until `succeeded` says otherwise; a refused
         attempt must be answered like a wrong password.
         """
         now = self._now()
-        keys = self.keys(account, ip, now)
+        device = valid_device_token(device)
+        keys = self.keys(account, ip, now, device)
         verdict: Verdict | None = None
+        known = False
         if self.redis is not None:
             try:
                 # A lock taken in memory while Redis was down still holds after it is back.
                 verdict = self.memory.refusal(keys, now, self.policy) if self.memory else None
-                verdict = verdict or await self.redis.attempt(keys, now, self.policy)
+                if verdict is None:
+                    verdict, known = await self.redis.attempt(keys, now, self.policy)
             except RedisUnavailable:
                 self._fall_back()
             else:
@@ -355,7 +517,7 @@ class LoginProtection:
                     log.info("login_protection.redis_recovered")
         on_redis = verdict is not None
         if verdict is None:
-            verdict = self.memory.attempt(keys, now, self.policy)
+            verdict, known = self.memory.attempt(keys, now, self.policy)
         self.stats[verdict.name] += 1
         if verdict is Verdict.ip_throttled:
             window_end = (now // self.policy.ip_window_ms + 1) * self.policy.ip_window_ms
@@ -364,18 +526,38 @@ class LoginProtection:
         if verdict is not Verdict.allowed:
             # Visible to operators only; the client gets the wrong-password answer.
             log.info("login_protection.refused", reason=verdict.name, client_ip=ip)
-        return Attempt(verdict=verdict, keys=keys, on_redis=on_redis)
+        return Attempt(verdict=verdict, keys=keys, on_redis=on_redis, known=known, device=device)
 
-    async def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: clear the account's counters and the IP's failure."""
+    async def succeeded(self, attempt: Attempt) -> str:
+        """The password was right: clear the account's counters and the IP's failure,
+        and remember the source. Returns the device token for the client to keep (the
+        one it sent, or a new one)."""
+        device = attempt.device or new_device_token()
+        keys = replace(attempt.keys, device_field="d:" + _digest(device))
+        now = self._now()
         if attempt.on_redis and self.redis is not None:
             try:
-                await self.redis.succeeded(attempt.keys)
+                await self.redis.succeeded(keys, now, self.policy)
             except RedisUnavailable:
                 self._fall_back()
             else:
-                return
-        self.memory.succeeded(attempt.keys, self._now())
+                return device
+        self.memory.succeeded(keys, now, self.policy)
+        return device
+
+    async def cleared(self, account: str) -> None:
+        """The account's password was reset: its delay and every lock on it end (known
+        sources stay known: the owner's other devices must not fall back under the
+        delay while an attack goes on)."""
+        now = self._now()
+        keys = self.keys(account, None, now)
+        # Both stores: a mark left only in memory would be forgotten by Redis, and back.
+        self.memory.clear(keys, now, self.policy)
+        if self.redis is not None:
+            try:
+                await self.redis.clear(keys, now, self.policy)
+            except RedisUnavailable:
+                self._fall_back()
 
     def _fall_back(self) -> None:
         self.stats["fallback"] += 1

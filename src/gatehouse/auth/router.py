@@ -11,11 +11,13 @@ from pydantic import BaseModel, ValidationError
 
 from gatehouse.auth.cookies import (
     CSRF_HEADER,
+    DEVICE_COOKIE,
     REFRESH_COOKIE,
     TRANSPORT_HEADER,
     TokenTransport,
     check_csrf,
     clear_session_cookies,
+    set_device_cookie,
     set_session_cookies,
 )
 from gatehouse.auth.errors import UnsupportedGrantType
@@ -170,6 +172,8 @@ async def issue_token(
     JSON as in the source, or the OAuth2 form, so Swagger UI's Authorize button works.
     Browser apps log in with `X-Token-Transport: cookie`: the refresh token is then set
     as an HttpOnly cookie instead of returned (the refresh_token grant is JSON mode only).
+    A password login also sets the HttpOnly `gatehouse_device` cookie: sent back on the
+    next logins, it lets this browser in while the account is under a guessing attack.
     """
     grant = await _read_grant(request)
     cookie_mode = transport is TokenTransport.cookie
@@ -185,7 +189,12 @@ async def issue_token(
             )
         pair = await auth.refresh(grant.refresh_token)
     else:
-        pair = await auth.login(grant.username, grant.password)
+        pair = await auth.login(grant.username, grant.password, request.cookies.get(DEVICE_COOKIE))
+        if pair.device_token is not None:
+            days = runtime.settings.rate_limit.login_known_source_days
+            set_device_cookie(
+                response, request, pair.device_token, runtime.settings.auth, days * 86400
+            )
     if cookie_mode:
         return _cookie_response(pair, request, response, runtime)
     return _token_response(pair, response)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from gatehouse.audit.trail import Entry
@@ -16,7 +16,7 @@ from gatehouse.auth.errors import (
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.protection import LoginProtection
+from gatehouse.auth.protection import LoginProtection, Verdict
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import (
     AccessClaims,
@@ -24,7 +24,9 @@ from gatehouse.auth.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
-from gatehouse.config import AuthSettings
+from gatehouse.config import AuthSettings, Settings
+from gatehouse.emails.service import queue_email
+from gatehouse.emails.templates import Kind
 from gatehouse.errors import GatehouseError, NotAuthenticated, UserNotFound
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
@@ -41,6 +43,12 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     session_id: uuid.UUID
+    # A password login's device token (the `gatehouse_device` cookie), when protected.
+    device_token: str | None = None
+
+
+# The owner is told their right password was held back at most once per this window.
+ATTACK_ALERT_WINDOW_SECONDS = 3600
 
 
 class AuthService:
@@ -51,6 +59,7 @@ class AuthService:
         hasher: PasswordHasher,
         tokens: TokenService,
         protection: LoginProtection | None = None,
+        mail_settings: Settings | None = None,
     ) -> None:
         self.uow = uow
         self.session = session = uow.session
@@ -59,6 +68,8 @@ class AuthService:
         self.tokens = tokens
         # None: no brute-force protection (GATEHOUSE_RATE_LIMIT_ENABLED=false, CLI).
         self.protection = protection
+        # None: the owner is not mailed when the account delay refuses their password.
+        self.mail_settings = mail_settings
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
@@ -89,12 +100,14 @@ class AuthService:
             user_id, session_id, lambda: self.sessions.principal_row(user_id, session_id)
         )
 
-    async def login(self, username: str, password: str) -> TokenPair:
+    async def login(self, username: str, password: str, device: str | None = None) -> TokenPair:
         """Password grant. Unknown email and wrong password cost and answer the same.
 
         So does an attempt the brute-force protection refuses: the password is still
         checked (one bcrypt call, as always) and the answer is the wrong-password one,
-        whatever the result. Only the per-IP budget answers differently (429).
+        whatever the result. Only the per-IP budget answers differently (429). When the
+        account delay refuses the right password, the owner is mailed instead.
+        `device`: the client's device token (`gatehouse_device` cookie), if any.
         """
         try:
             email = normalise_email(username)
@@ -106,7 +119,7 @@ class AuthService:
         if self.protection is not None:
             account = email or "invalid:" + username.strip().casefold()
             try:
-                attempt = await self.protection.begin(account, client.ip)
+                attempt = await self.protection.begin(account, client.ip, device)
             except GatehouseError:
                 self._login_failed(identifier, None, "rate_limited")
                 raise
@@ -115,6 +128,12 @@ class AuthService:
         if not verified or (attempt is not None and attempt.refused):
             if user is None:
                 reason = "unknown_user"
+            elif verified and attempt is not None and attempt.verdict is Verdict.account_delayed:
+                # Never a silent refusal of the owner: they learn it by mail, the client
+                # (perhaps the attacker, who then knows nothing new) gets the usual 401.
+                alerted = await self._alert_owner(user)
+                self._login_failed(identifier, user, "delayed_right_password")
+                raise InvalidCredentials(persist=alerted)
             elif attempt is not None and attempt.refused:
                 reason = "locked"
             else:
@@ -122,8 +141,9 @@ class AuthService:
             self._login_failed(identifier, user, reason)
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
+        device_token = None
         if attempt is not None and self.protection is not None:
-            await self.protection.succeeded(attempt)
+            device_token = await self.protection.succeeded(attempt)
         now = utcnow()
         if self.hasher.needs_rehash(user.password_hash):
             await self.users.set_password_hash(user.id, await self.hasher.hash(password))
@@ -149,7 +169,22 @@ class AuthService:
                 pii={"identifier": identifier},
             ),
         )
-        return await self._issue(user, login)
+        return replace(await self._issue(user, login), device_token=device_token)
+
+    async def _alert_owner(self, user: User) -> bool:
+        """Queue the "someone is guessing your password" mail; True when one was queued
+        (the failed login's transaction must then be kept)."""
+        if self.mail_settings is None:
+            return False
+        window = int(utcnow().timestamp()) // ATTACK_ALERT_WINDOW_SECONDS
+        queued = await queue_email(
+            self.uow,
+            self.mail_settings,
+            kind=Kind.login_under_attack,
+            user=user,
+            dedupe_key=f"attack:{user.id}:{window}",
+        )
+        return queued is not None
 
     def _login_failed(self, identifier: str, user: User | None, reason: str) -> None:
         """Audit a refused login; written although the request's transaction rolls back."""

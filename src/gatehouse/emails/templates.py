@@ -20,6 +20,7 @@ class Kind(StrEnum):
     welcome = "welcome"
     verify_email = "verify_email"
     password_reset = "password_reset"  # noqa: S105 (a kind of email)
+    login_under_attack = "login_under_attack"
 
 
 # Kinds whose mail carries a single-use action token, and the page that takes it.
@@ -78,6 +79,23 @@ def render(kind: Kind, settings: Settings, *, name: str, email: str) -> Rendered
                 f"The link works once and expires in "
                 f"{_hours(worker.email_verification_ttl_seconds)}.\n"
                 f"If you did not ask for this, you can ignore this message.\n\n{signature}"
+            ),
+        )
+    if kind is Kind.login_under_attack:
+        # No token in this mail: the link asks for a reset mail, so a reader of the
+        # email table (or of a forwarded alert) holds nothing usable.
+        forgot = f"{settings.server.public_url.rstrip('/')}/forgot-password"
+        return Rendered(
+            subject=f"Someone is trying to guess your {product} password",
+            body=(
+                f"{greeting}\n\n"
+                f"Many wrong passwords have been tried on the {product} account for "
+                f"{email} from many addresses, so logins from devices and addresses it "
+                f"has not been used from are being held back. A login with your correct "
+                f"password was refused for this reason.\n\n"
+                f"Logging in from a device or network you have used before still works. "
+                f"Otherwise, or if that login was not you, reset your password here; the "
+                f"reset also lifts the hold:\n\n{forgot}\n\n{signature}"
             ),
         )
     return Rendered(

@@ -43,6 +43,29 @@ def parse_if_match(value: str | None) -> int | None:
     return int(tag)
 
 
+def address_key(address: str | None, ipv6_prefix: int = 64) -> str | None:
+    """The key one client is counted under by the rate limiter and the login protection.
+
+    IPv4 as is; IPv6 by its network of `ipv6_prefix` bits (a /64 by default: one
+    subscriber gets a whole /64, so counting its addresses one by one would hand an
+    attacker 2^64 budgets); an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
+    dual-stack socket reports) as the IPv4 address it is. Anything that is not an
+    address ("testclient", a unix socket) is kept as it came.
+    """
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # By its integer: a zone index ("%eth0") names no other network.
+        return str(ipaddress.IPv6Network((int(ip), ipv6_prefix), strict=False))
+    return str(ip)
+
+
 def parse_networks(items: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(item, strict=False) for item in items]
 

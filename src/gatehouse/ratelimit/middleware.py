@@ -5,10 +5,11 @@ trusted-proxy rule, so a spoofed X-Forwarded-For changes nothing) and outside th
 body guard, so an over-limit caller is turned away before its body is read.
 
 Who is counted: a valid bearer token → its user (one budget across IPs); anything
-else → the client IP. The login (`POST /api/v1/auth/token`, both grants),
-registration, refresh and mail-sending (password-reset and verification requests)
-endpoints have buckets of their own, per client IP. Only `/api/` is limited, except
-the OpenAPI document; health, the JWKS, docs and static assets are not.
+else → the client IP (an IPv6 client by its /64, `GATEHOUSE_RATE_LIMIT_IPV6_PREFIX`).
+The login (`POST /api/v1/auth/token`, both grants), registration, refresh and
+mail-sending (password-reset and verification requests) endpoints have buckets of
+their own, per client IP. Only `/api/` is limited, except the OpenAPI document;
+health, the JWKS, docs and static assets are not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gatehouse.auth.tokens import TokenService
 from gatehouse.errors import NotAuthenticated
 from gatehouse.kit.context import VERIFIED_TOKEN
+from gatehouse.kit.http import address_key
 from gatehouse.kit.middleware import send_error
 from gatehouse.ratelimit.limiter import Policy, RateLimiter, RateLimitUnavailable
 from gatehouse.runtime import Runtime
@@ -66,9 +68,10 @@ def _user_id(scope: Scope, tokens: TokenService) -> str | None:
     return None
 
 
-def classify(scope: Scope, tokens: TokenService) -> tuple[Policy, str]:
-    """Which bucket this request counts against, and whose it is."""
-    ip = str(scope.get("state", {}).get("client_ip") or "unknown")
+def classify(scope: Scope, tokens: TokenService, ipv6_prefix: int = 64) -> tuple[Policy, str]:
+    """Which bucket this request counts against, and whose it is (an IPv6 client by
+    its network, see `address_key`)."""
+    ip = address_key(scope.get("state", {}).get("client_ip"), ipv6_prefix) or "unknown"
     own = _OWN_BUCKETS.get(scope["path"]) if scope["method"] == "POST" else None
     if own is not None:
         return own, ip
@@ -101,7 +104,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         runtime: Runtime = scope["app"].state.runtime
-        policy, identity = classify(scope, runtime.tokens)
+        policy, identity = classify(
+            scope, runtime.tokens, runtime.settings.rate_limit.rate_limit_ipv6_prefix
+        )
         limiter = self.limiter(runtime)
         try:
             decision = await limiter.hit(policy, identity)

@@ -28,7 +28,7 @@ ACCEPTED = Accepted(message="If an account with this email exists, we have sent 
 
 
 def get_recovery_service(uow: UowDep, runtime: RuntimeDep) -> RecoveryService:
-    return RecoveryService(uow, runtime.settings, runtime.hasher)
+    return RecoveryService(uow, runtime.settings, runtime.hasher, runtime.protection)
 
 
 RecoveryServiceDep = Annotated[RecoveryService, Depends(get_recovery_service)]

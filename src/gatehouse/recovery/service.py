@@ -10,11 +10,13 @@ from datetime import datetime
 
 from gatehouse.audit.trail import Entry
 from gatehouse.auth.passwords import PasswordHasher, password_problems
+from gatehouse.auth.protection import LoginProtection
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.config import Settings
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
 from gatehouse.errors import ValidationFailed
+from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.errors import InvalidToken
 from gatehouse.recovery.models import ActionToken
@@ -61,8 +63,16 @@ def _on_user(action: str, user: User) -> Entry:
 
 
 class RecoveryService:
-    def __init__(self, uow: UnitOfWork, settings: Settings, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        settings: Settings,
+        hasher: PasswordHasher,
+        protection: LoginProtection | None = None,
+    ) -> None:
         self.uow = uow
+        # The login protection whose delay and locks on the account a reset lifts.
+        self.protection = protection
         self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
@@ -130,6 +140,9 @@ class RecoveryService:
         await self.sessions.revoke_all(user.id, now, "password_reset")
         await announce_password_changed(self.uow, user, "reset")
         self.uow.audit.record(_on_user("auth.password_reset", user))
+        if self.protection is not None:
+            # The owner proved the mailbox: a guessing attack must not keep them out.
+            await self.protection.cleared(normalise_email(user.email))
 
     async def _check(self, token: str, kind: Kind, now: datetime) -> tuple[ActionToken, User]:
         row = await self.tokens.find(token, kind.value)

@@ -63,12 +63,17 @@ bearer_scheme = OAuth2PasswordBearer(
 
 def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
     return AuthService(
-        uow, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
+        uow,
+        runtime.settings.auth,
+        runtime.hasher,
+        runtime.tokens,
+        runtime.protection,
+        mail=runtime.settings,
     )
 
 
 def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
-    return UserService(uow, runtime.settings.auth, runtime.hasher)
+    return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

@@ -364,7 +364,7 @@ async def login_scenario(server: Server, backend: str, args: argparse.Namespace)
             "/api/v1/auth/register",
             json={"email": LOGIN_EMAIL, "name": "Bench Login", "password": LOGIN_PASSWORD},
         )
-        if response.status_code != 201:
+        if response.status_code != 202:
             raise RuntimeError(f"registering the login account failed: {response.text}")
     call = Call(
         "POST", "/api/v1/auth/token", {}, {"username": LOGIN_EMAIL, "password": LOGIN_PASSWORD}

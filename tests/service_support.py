@@ -26,12 +26,17 @@ CLIENT_IP = "203.0.113.7"
 
 
 def users_of(uow: UnitOfWork, runtime: Runtime) -> UserService:
-    return UserService(uow, runtime.settings.auth, runtime.hasher)
+    return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
 def auth_of(uow: UnitOfWork, runtime: Runtime) -> AuthService:
     return AuthService(
-        uow, runtime.settings.auth, runtime.hasher, runtime.tokens, runtime.protection
+        uow,
+        runtime.settings.auth,
+        runtime.hasher,
+        runtime.tokens,
+        runtime.protection,
+        mail=runtime.settings,
     )
 
 

@@ -68,12 +68,12 @@ def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
         runtime.hasher,
         runtime.tokens,
         runtime.protection,
-        mail_settings=runtime.settings,
+        mail=runtime.settings,
     )
 
 
 def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
-    return UserService(uow, runtime.settings.auth, runtime.hasher)
+    return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

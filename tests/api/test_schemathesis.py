@@ -185,6 +185,7 @@ RULES_BEYOND_SCHEMA = [
     "POST /api/v1/auth/verify-email",
     "POST /api/v1/auth/password-reset/request",
     "POST /api/v1/auth/password-reset",
+    "POST /api/v1/auth/email-change/undo",
     # A signed cursor and the configured page maximum are beyond JSON Schema.
     "GET /api/v1/audit-events",
 ]

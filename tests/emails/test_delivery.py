@@ -33,7 +33,7 @@ async def test_mail_waits_while_smtp_is_down_and_goes_out_once_it_is_back(
 ) -> None:
     smtp_server.stop()
     body = signup()
-    assert (await api.client.post(REGISTER, json=body)).status_code == 201
+    assert (await api.client.post(REGISTER, json=body)).status_code == 202
     await runner.drain()
 
     rows = await email_rows(runtime)

@@ -25,7 +25,7 @@ async def test_without_smtp_each_mail_is_an_eml_file_in_the_data_dir(
     api: Api, runner: InProcessRunner, runtime: Runtime, json_logs: LogCapture
 ) -> None:
     body = signup()
-    assert (await api.client.post(REGISTER, json=body)).status_code == 201
+    assert (await api.client.post(REGISTER, json=body)).status_code == 202
     await runner.drain()
 
     files = sorted((runtime.settings.server.data_dir / "mail").glob("*.eml"))

@@ -44,7 +44,7 @@ async def test_mail_goes_out_over_tls_with_a_login(
     assert smtp_server.certificate is not None
     monkeypatch.setenv("SSL_CERT_FILE", str(smtp_server.certificate.ca_file))
     body = signup()
-    assert (await api.client.post(REGISTER, json=body)).status_code == 201
+    assert (await api.client.post(REGISTER, json=body)).status_code == 202
     await runner.drain()
     mails = await smtp_server.wait_for(2)
     assert {str(m["To"]) for m in mails} == {body["email"]}
@@ -56,7 +56,7 @@ async def test_an_untrusted_certificate_stops_the_mail(
     api: Api, runner: InProcessRunner, runtime: Runtime, smtp_server: SmtpServer
 ) -> None:
     body = signup()
-    assert (await api.client.post(REGISTER, json=body)).status_code == 201
+    assert (await api.client.post(REGISTER, json=body)).status_code == 202
     await runner.drain()
     assert smtp_server.messages == []
     rows = await email_rows(runtime)

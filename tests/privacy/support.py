@@ -65,8 +65,11 @@ async def person(api: Api, role: Role = Role.user, *, login: bool = True) -> Per
         response = await api.client.post(
             "/api/v1/auth/register", json={"email": email, "name": name, "password": PASSWORD}
         )
-        assert response.status_code == 201, response.text
-        account = Account(uuid.UUID(response.json()["id"]), email, PASSWORD, role)
+        assert response.status_code == 202, response.text
+        async with api.runtime.db.session(write=False) as session:
+            user_id = await session.scalar(select(User.id).where(User.email == email))
+        assert user_id is not None
+        account = Account(user_id, email, PASSWORD, role)
     else:
         account = await api.create_user(role, email=email, name=name)
     if login:

@@ -145,7 +145,7 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         }
     if path in ("/api/v1/auth/verify-email/request", "/api/v1/auth/password-reset/request"):
         return {"email": who.email}
-    if path == "/api/v1/auth/verify-email":
+    if path in ("/api/v1/auth/verify-email", "/api/v1/auth/email-change/undo"):
         # Public, and the same for every role: an unknown token is 400 INVALID_TOKEN.
         return {"token": "not-a-token-anyone-was-sent"}
     if path == "/api/v1/auth/password-reset":

@@ -62,7 +62,7 @@ async def test_a_sign_up_through_the_api_sends_its_mails_from_the_workers(stack:
                 json={"email": address, "name": "Sam Signup", "password": "amber-Canyon-31-fox"},
                 headers={"X-Request-ID": request_id},
             )
-        assert response.status_code == 201, response.text
+        assert response.status_code == 202, response.text
         await wait_until(lambda: len(stack.smtp.to(address)) >= 2, within=60, what="the two mails")
     finally:
         await jobs.close()

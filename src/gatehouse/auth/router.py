@@ -31,6 +31,7 @@ from gatehouse.auth.schemas import (
     RefreshRequest,
     RegisterRequest,
     SessionRead,
+    SignupAccepted,
     TokenResponse,
 )
 from gatehouse.auth.service import TokenPair
@@ -44,7 +45,7 @@ from gatehouse.dependencies import (
 from gatehouse.errors import ValidationFailed
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
 from gatehouse.runtime import Runtime
-from gatehouse.users.schemas import UserCreate, UserRead
+from gatehouse.users.schemas import UserCreate
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 sessions_router = APIRouter(prefix="/api/v1/users", tags=["sessions"], responses=errors(*AUTHED))
@@ -53,6 +54,10 @@ jwks_router = APIRouter(tags=["auth"])
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105
 _CREDENTIAL_PARAMS = frozenset({"username", "password", "refresh_token", "client_secret"})
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SIGNUP_ACCEPTED = SignupAccepted(
+    status="check_your_email",
+    message="Thanks: we have sent an email to this address; follow it to continue.",
+)
 
 
 TransportHeader = Annotated[
@@ -252,14 +257,19 @@ async def logout(
 
 @router.post(
     "/register",
-    response_model=UserRead,
-    status_code=status.HTTP_201_CREATED,
+    response_model=SignupAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
     responses=errors(*COMMON, 403),
 )
-async def register(body: RegisterRequest, auth: AuthServiceDep) -> UserRead:
-    """Sign up. The new account's role is always `user`."""
-    user = await auth.register(UserCreate(email=body.email, name=body.name, password=body.password))
-    return UserRead.model_validate(user)
+async def register(body: RegisterRequest, auth: AuthServiceDep) -> SignupAccepted:
+    """Sign up. The new account's role is always `user`.
+
+    The answer is the same whether the address was free or has an account already (then
+    its owner is mailed instead), so sign-up tells nobody who has an account. To start
+    using a new account, log in with the same credentials.
+    """
+    await auth.register(UserCreate(email=body.email, name=body.name, password=body.password))
+    return SIGNUP_ACCEPTED
 
 
 @jwks_router.get("/.well-known/jwks.json", response_model=JWKS)

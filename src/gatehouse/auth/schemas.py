@@ -62,6 +62,15 @@ class RegisterRequest(RequestBody):
     password: Password
 
 
+class SignupAccepted(BaseModel):
+    """The answer to a sign-up, the same whether or not the address had an account."""
+
+    status: Literal["check_your_email"] = "check_your_email"
+    message: str = Field(
+        examples=["Thanks: we have sent an email to this address; follow it to continue."]
+    )
+
+
 class TokenResponse(BaseModel):
     access_token: str
     refresh_token: str

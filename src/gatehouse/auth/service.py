@@ -14,7 +14,7 @@ from gatehouse.auth.errors import (
     SessionNotFound,
 )
 from gatehouse.auth.models import Session
-from gatehouse.auth.passwords import PasswordHasher
+from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.protection import LoginProtection, Verdict
 from gatehouse.auth.repository import SessionRepository
@@ -27,7 +27,13 @@ from gatehouse.auth.tokens import (
 from gatehouse.config import AuthSettings, Settings
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
-from gatehouse.errors import GatehouseError, NotAuthenticated, UserNotFound
+from gatehouse.errors import (
+    EmailTaken,
+    GatehouseError,
+    NotAuthenticated,
+    UserNotFound,
+    ValidationFailed,
+)
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
@@ -35,6 +41,9 @@ from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
 from gatehouse.users.schemas import UserCreate
 from gatehouse.users.service import UserService
+
+# At most one "someone tried to sign up with your address" mail per account per window.
+SIGNUP_NOTICE_WINDOW_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -59,17 +68,18 @@ class AuthService:
         hasher: PasswordHasher,
         tokens: TokenService,
         protection: LoginProtection | None = None,
-        mail_settings: Settings | None = None,
+        mail: Settings | None = None,
     ) -> None:
         self.uow = uow
+        # For the mails to an account's owner (someone signed up with the address, or the
+        # account delay refused the right password); None: no such mail.
+        self.mail = mail
         self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
         self.tokens = tokens
         # None: no brute-force protection (GATEHOUSE_RATE_LIMIT_ENABLED=false, CLI).
         self.protection = protection
-        # None: the owner is not mailed when the account delay refuses their password.
-        self.mail_settings = mail_settings
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
@@ -174,12 +184,12 @@ class AuthService:
     async def _alert_owner(self, user: User) -> bool:
         """Queue the "someone is guessing your password" mail; True when one was queued
         (the failed login's transaction must then be kept)."""
-        if self.mail_settings is None:
+        if self.mail is None:
             return False
         window = int(utcnow().timestamp()) // ATTACK_ALERT_WINDOW_SECONDS
         queued = await queue_email(
             self.uow,
-            self.mail_settings,
+            self.mail,
             kind=Kind.login_under_attack,
             user=user,
             dedupe_key=f"attack:{user.id}:{window}",
@@ -279,24 +289,70 @@ class AuthService:
             user.auth_version += 1
             await self.session.flush()
 
-    async def register(self, data: UserCreate) -> User:
+    async def register(self, data: UserCreate) -> User | None:
+        """Sign up; the new account, or None when the address has one already.
+
+        The caller answers both alike, so sign-up tells nobody which addresses have an
+        account: same checks in the same order, one bcrypt hash either way (the taken
+        case hashes and drops it), and the address's owner is mailed instead.
+        """
         attempt = Entry(
             "auth.register", target_type="user", pii={"email": data.email, "name": data.name}
         )
         try:
             if not self.settings.registration_enabled:
                 raise RegistrationDisabled()
-            user = await UserService(self.uow, self.settings, self.hasher).create(
-                data.model_copy(update={"role": Role.user}), audit=False
+            problems = password_problems(
+                data.password, self.settings, email=data.email, name=data.name
             )
+            if problems:
+                raise ValidationFailed({"password": problems})
+            user = await self._create_unless_taken(data)
         except GatehouseError as exc:
             attempt.outcome, attempt.reason = "failure", exc.code.lower()
             self.uow.audit.record(attempt, always=True)
             raise
+        if user is None:
+            owner = await self.users.get_by_email(data.email)
+            attempt.outcome, attempt.reason = "failure", "email_taken"
+            if owner is not None:
+                attempt.target_id = str(owner.id)
+                await self._signup_notice(owner)
+            self.uow.audit.record(attempt)
+            return None
         attempt.actor_id, attempt.actor_role = user.id, user.role
         attempt.target_id = str(user.id)
         self.uow.audit.record(attempt)
         return user
+
+    async def _create_unless_taken(self, data: UserCreate) -> User | None:
+        """The new account, or None if a live one has the address (racing sign-ups too:
+        the insert runs in a savepoint, so losing the unique index's race is the same
+        answer, not an aborted transaction)."""
+        if await self.users.get_by_email(data.email) is not None:
+            await self.hasher.hash(data.password)
+            return None
+        try:
+            async with self.session.begin_nested():
+                return await UserService(self.uow, self.settings, self.hasher).create(
+                    data.model_copy(update={"role": Role.user}), audit=False
+                )
+        except EmailTaken:
+            return None
+
+    async def _signup_notice(self, owner: User) -> None:
+        if self.mail is None:
+            return
+        window = int(utcnow().timestamp()) // SIGNUP_NOTICE_WINDOW_SECONDS
+        await queue_email(
+            self.uow,
+            self.mail,
+            kind=Kind.signup_attempt,
+            user=owner,
+            # One a window however often it is tried: the endpoint is public, and the
+            # owner's inbox is not ours to flood.
+            dedupe_key=f"{owner.id}:{window}",
+        )
 
     async def list_sessions(self, user_id: uuid.UUID) -> list[Session]:
         await self._require_user(user_id)

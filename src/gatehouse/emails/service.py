@@ -18,7 +18,12 @@ from gatehouse.config import Settings
 from gatehouse.emails.models import EmailMessage
 from gatehouse.emails.repository import CANCELLED, FAILED, EmailRepository
 from gatehouse.emails.sender import Mailer, compose, send_deadline_seconds
-from gatehouse.emails.templates import TOKEN_PLACEHOLDER, Kind, render
+from gatehouse.emails.templates import (
+    EMAIL_CHANGE_UNDO_TTL_SECONDS,
+    TOKEN_PLACEHOLDER,
+    Kind,
+    render,
+)
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
@@ -51,6 +56,8 @@ def lease_seconds(settings: Settings) -> float:
 def token_ttl_seconds(kind: Kind, settings: Settings) -> int:
     if kind is Kind.verify_email:
         return settings.worker.email_verification_ttl_seconds
+    if kind is Kind.email_changed:
+        return EMAIL_CHANGE_UNDO_TTL_SECONDS
     return settings.worker.password_reset_ttl_seconds
 
 
@@ -62,16 +69,23 @@ async def queue_email(
     user: User,
     dedupe_key: str,
     request_id: str | None = None,
+    to: str | None = None,
 ) -> uuid.UUID | None:
     """Write a pending mail to `user` and send it after commit; None if one with the
-    same (kind, dedupe_key) exists already."""
-    rendered = render(kind, settings, name=user.name, email=user.email)
+    same (kind, dedupe_key) exists already.
+
+    `to`: another address of the account's than its current one: the address it just
+    left (`Kind.email_changed`, which then names the current one as the new address).
+    """
+    address = to or user.email
+    new_email = user.email if address != user.email else None
+    rendered = render(kind, settings, email=address, new_email=new_email)
     email_id = await EmailRepository(uow.session).add_once(
         {
             "user_id": user.id,
             "kind": kind.value,
             "dedupe_key": dedupe_key,
-            "to_address": user.email,
+            "to_address": address,
             "subject": rendered.subject,
             "body": rendered.body,
             "request_id": request_id or uow.actor.request_id,
@@ -87,7 +101,14 @@ async def _action_token(session: AsyncSession, settings: Settings, row: EmailMes
     """A fresh token for an action mail, or None when the mail is no longer wanted."""
     kind = Kind(row.kind)
     user = await UserRepository(session).get(row.user_id) if row.user_id else None
-    if user is None or user.email != row.to_address:
+    if user is None:
+        return None
+    if kind is Kind.email_changed:
+        # The token takes the account back to the address it left, which the mail goes
+        # to; moot if the account has that address again.
+        if user.email == row.to_address:
+            return None
+    elif user.email != row.to_address:
         return None
     if kind is Kind.verify_email and user.email_verified_at is not None:
         return None

@@ -14,6 +14,9 @@ from enum import StrEnum
 from gatehouse.config import Settings
 
 TOKEN_PLACEHOLDER = "{{token}}"  # noqa: S105 (a marker, not a token)
+# How long the address an account left can take it back: long enough for someone who
+# reads their mail weekly, short enough that an old address cannot haunt the account.
+EMAIL_CHANGE_UNDO_TTL_SECONDS = 7 * 24 * 3600
 
 
 class Kind(StrEnum):
@@ -21,12 +24,17 @@ class Kind(StrEnum):
     verify_email = "verify_email"
     password_reset = "password_reset"  # noqa: S105 (a kind of email)
     login_under_attack = "login_under_attack"
+    # To the address an account just left, with a link that takes it back.
+    email_changed = "email_changed"
+    # To an account's owner when someone signs up with its address.
+    signup_attempt = "signup_attempt"
 
 
 # Kinds whose mail carries a single-use action token, and the page that takes it.
 ACTION_PAGES: dict[Kind, str] = {
     Kind.verify_email: "verify-email",
     Kind.password_reset: "reset-password",
+    Kind.email_changed: "undo-email-change",
 }
 
 
@@ -48,6 +56,8 @@ def action_link(settings: Settings, kind: Kind) -> str:
 
 
 def _hours(seconds: int) -> str:
+    if seconds % 86400 == 0 and seconds > 86400:
+        return f"{seconds // 86400} days"
     if seconds % 3600 == 0:
         hours = seconds // 3600
         return f"{hours} hour" if hours == 1 else f"{hours} hours"
@@ -55,11 +65,15 @@ def _hours(seconds: int) -> str:
     return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def render(kind: Kind, settings: Settings, *, name: str, email: str) -> Rendered:
+def render(kind: Kind, settings: Settings, *, email: str, new_email: str | None = None) -> Rendered:
+    """A mail's words. No mail quotes the account's name: whoever signs up chooses it, so
+    a name like "Jane, your account was flagged, log in at https://evil.example" would
+    read as our words, and a link, in a mail to an address nobody has verified."""
     product = product_name(settings)
     worker = settings.worker
-    greeting = f"Hello {name},"
+    greeting = "Hello,"
     signature = f"-- \n{product}\n"
+    base = settings.server.public_url.rstrip("/")
     if kind is Kind.welcome:
         return Rendered(
             subject=f"Welcome to {product}",
@@ -96,6 +110,33 @@ def render(kind: Kind, settings: Settings, *, name: str, email: str) -> Rendered
                 f"Logging in from a device or network you have used before still works. "
                 f"Otherwise, or if that login was not you, reset your password here; the "
                 f"reset also lifts the hold:\n\n{forgot}\n\n{signature}"
+            ),
+        )
+    if kind is Kind.email_changed:
+        return Rendered(
+            subject=f"The email address of your {product} account was changed",
+            body=(
+                f"{greeting}\n\n"
+                f"The email address of the {product} account for {email} was changed to "
+                f"{new_email}.\n\n"
+                f"If this was you, there is nothing to do.\n"
+                f"If it wasn't, open this link to put {email} back and log everyone out:\n\n"
+                f"{action_link(settings, kind)}\n\n"
+                f"The link works once and expires in {_hours(EMAIL_CHANGE_UNDO_TTL_SECONDS)}. "
+                f"Then choose a new password ({base}/forgot-password).\n\n{signature}"
+            ),
+        )
+    if kind is Kind.signup_attempt:
+        return Rendered(
+            subject=f"Someone tried to sign up to {product} with your address",
+            body=(
+                f"{greeting}\n\n"
+                f"Someone tried to create a {product} account for {email}, which already has "
+                f"one. No new account was created.\n\n"
+                f"If it was you, log in ({base}/login) or, if you forgot your password, "
+                f"reset it ({base}/forgot-password).\n"
+                f"If it wasn't, you can ignore this message: your account is unchanged.\n\n"
+                f"{signature}"
             ),
         )
     return Rendered(

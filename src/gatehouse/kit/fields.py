@@ -10,6 +10,9 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The columns' width (varchar(255)); a name is checked again after normalising, because
+# NFC can lengthen a string (U+0958 becomes two characters).
+MAX_LENGTH = 255
 
 
 def _strict_str(value: object) -> object:
@@ -23,6 +26,7 @@ def normalise_email(value: str) -> str:
     """One spelling per address: NFKC, trimmed, lower case; ValueError if not an email."""
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    # No length check after NFKC: email_validator refuses more than 254 characters.
     folded = unicodedata.normalize("NFKC", value).strip().lower()
     try:
         info = validate_email(folded, check_deliverability=False)
@@ -37,6 +41,8 @@ def _clean_name(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be empty")
+    if len(value) > MAX_LENGTH:
+        raise ValueError(f"must be at most {MAX_LENGTH} characters once normalised")
     return value
 
 
@@ -49,14 +55,14 @@ def _no_nul(value: str) -> str:
 Email = Annotated[
     str,
     BeforeValidator(_strict_str),
-    StringConstraints(max_length=255),
+    StringConstraints(max_length=MAX_LENGTH),
     AfterValidator(normalise_email),
     Field(examples=["jane@example.com"]),
 ]
 Name = Annotated[
     str,
     BeforeValidator(_strict_str),
-    StringConstraints(min_length=1, max_length=255),
+    StringConstraints(min_length=1, max_length=MAX_LENGTH),
     AfterValidator(_clean_name),
     Field(examples=["Jane Doe"]),
 ]

@@ -57,6 +57,13 @@ async def request_password_reset(body: EmailRequest, recovery: RecoveryServiceDe
     return ACCEPTED
 
 
+@router.post("/email-change/undo", status_code=status.HTTP_204_NO_CONTENT)
+async def undo_email_change(body: TokenBody, recovery: RecoveryServiceDep) -> None:
+    """Put back the address an account left, with the token mailed to it (works once,
+    for 7 days); every session of the account ends. Then reset the password."""
+    await recovery.undo_email_change(body.token)
+
+
 @router.post("/password-reset", status_code=status.HTTP_204_NO_CONTENT)
 async def reset_password(body: PasswordReset, recovery: RecoveryServiceDep) -> None:
     """Set a new password with the reset link's token (works once); all sessions end."""

@@ -1,4 +1,5 @@
-"""Email verification and password reset by emailed, single-use, expiring tokens.
+"""Email verification, password reset and undoing an email change by emailed,
+single-use, expiring tokens.
 
 Never commits: the caller's unit of work does. The request use cases answer the same
 whether or not the address has an account; only the mail tells its owner anything.
@@ -27,6 +28,7 @@ from gatehouse.users.repository import UserRepository
 from gatehouse.users.service import (
     announce_changes,
     announce_password_changed,
+    flush_users,
     public_state,
 )
 
@@ -144,6 +146,30 @@ class RecoveryService:
             # The owner proved the mailbox: a guessing attack must not keep them out.
             await self.protection.cleared(normalise_email(user.email))
 
+    async def undo_email_change(self, token: str) -> User:
+        """Put back the address an account left (the token came to it): every session
+        ends and every other undo link of the account dies, so whoever moved the address
+        is logged out and cannot move it back with the link the new address received.
+
+        The address counts as verified: the link was opened from its mail.
+        """
+        now = utcnow()
+        row, user = await self._check(token, Kind.email_changed, now)
+        await self._consume(row, user, now)
+        before = public_state(user)
+        user.email = row.email
+        user.email_verified_at = now
+        user.auth_version += 1
+        # The address may have a new account by now: then 400 "Email already exists".
+        await flush_users(self.session)
+        await self.tokens.use_up(user.id, Kind.email_changed.value, now)
+        await self.sessions.revoke_all(user.id, now, "email_change_undone")
+        await announce_changes(self.uow, user, before)
+        entry = _on_user("auth.email_change_undo", user)
+        entry.pii = {"email": row.email, "from": before["email"]}
+        self.uow.audit.record(entry)
+        return user
+
     async def _check(self, token: str, kind: Kind, now: datetime) -> tuple[ActionToken, User]:
         row = await self.tokens.find(token, kind.value)
         if row is None:
@@ -154,8 +180,13 @@ class RecoveryService:
             cause = "used" if row.used_at is not None else "expired"
             self._failed(kind, "invalid_token", user, cause=cause)
             raise InvalidToken()
-        # An old link must not act on an address the account no longer has.
-        if user is None or user.email != row.email:
+        if user is None:
+            self._failed(kind, "invalid_token", cause="stale")
+            raise InvalidToken()
+        # An old link must not act on an address the account no longer has; an undo link's
+        # address is the one to go back to, moot once the account has it again.
+        back_already = user.email == row.email
+        if back_already if kind is Kind.email_changed else not back_already:
             self._failed(kind, "invalid_token", user, cause="stale")
             raise InvalidToken()
         return row, user
@@ -170,7 +201,10 @@ class RecoveryService:
     ) -> None:
         """Audit a refused confirmation; written although the request rolls back. The
         answer is one INVALID_TOKEN whatever the cause; the trail keeps the cause."""
-        action = "auth.email_verify" if kind is Kind.verify_email else "auth.password_reset"
+        action = {
+            Kind.verify_email: "auth.email_verify",
+            Kind.email_changed: "auth.email_change_undo",
+        }.get(kind, "auth.password_reset")
         self.uow.audit.record(
             Entry(
                 action,

@@ -130,8 +130,11 @@ async def replace_user(
     response: Response,
     if_match: IfMatch = None,
 ) -> UserRead:
-    """Update a user's name and role, and optionally email (admin)."""
-    changes = UserEdit(name=body.name, email=body.email, role=body.role)
+    """Update a user's name and role, and optionally email (admin; your own email needs
+    `current_password`)."""
+    changes = UserEdit(
+        name=body.name, email=body.email, role=body.role, current_password=body.current_password
+    )
     return await _update(users, actor, user_id, changes, response, if_match)
 
 
@@ -144,8 +147,11 @@ async def patch_user(
     response: Response,
     if_match: IfMatch = None,
 ) -> UserRead:
-    """Update some of a user's name, role and email (admin)."""
-    changes = UserEdit(name=body.name, email=body.email, role=body.role)
+    """Update some of a user's name, role and email (admin; your own email needs
+    `current_password`)."""
+    changes = UserEdit(
+        name=body.name, email=body.email, role=body.role, current_password=body.current_password
+    )
     return await _update(users, actor, user_id, changes, response, if_match)
 
 

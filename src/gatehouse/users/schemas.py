@@ -53,22 +53,31 @@ class UserCreate(RequestBody):
     role: Role = Role.user
 
 
+# An admin moving their own email through the admin routes proves it is them, as on /me.
+_ADMIN_CURRENT_PASSWORD = Field(
+    default=None,
+    description="Your current password: required when you change your own email here",
+)
+
+
 class UserReplace(RequestBody):
     """PUT: name and role are required (the API contract, docs/api.md); email may change too."""
 
     name: Name
     role: Role
     email: Email | None = None
+    current_password: Password | None = _ADMIN_CURRENT_PASSWORD
 
 
 class UserPatch(RequestBody):
     name: Name | None = None
     role: Role | None = None
     email: Email | None = None
+    current_password: Password | None = _ADMIN_CURRENT_PASSWORD
 
     @model_validator(mode="after")
     def _something(self) -> UserPatch:
-        if not self.model_fields_set:
+        if not self.model_fields_set - {"current_password"}:
             raise ValueError("give at least one of name, role, email")
         for field in self.model_fields_set:
             if getattr(self, field) is None:
@@ -84,6 +93,8 @@ class UserEdit:
     name: str | None = None
     email: str | None = None
     role: Role | None = None
+    # Checked only when an admin changes their own email.
+    current_password: str | None = None
 
 
 class MeUpdate(RequestBody):

@@ -16,7 +16,9 @@ from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.cache.store import CachedUser
-from gatehouse.config import AuthSettings
+from gatehouse.config import AuthSettings, Settings
+from gatehouse.emails.service import queue_email
+from gatehouse.emails.templates import Kind
 from gatehouse.errors import (
     EmailTaken,
     Forbidden,
@@ -180,11 +182,20 @@ async def soft_delete(
 
 
 class UserService:
-    def __init__(self, uow: UnitOfWork, settings: AuthSettings, hasher: PasswordHasher):
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        settings: AuthSettings,
+        hasher: PasswordHasher,
+        mail: Settings | None = None,
+    ):
         self.uow = uow
         self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
+        # What a notice mail needs (product name, public URL); None only where no email
+        # changes (the CLI's create-admin, bare service tests): then no notice is written.
+        self.mail = mail
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
@@ -266,7 +277,11 @@ class UserService:
         changes: UserEdit,
         expected_version: int | None,
     ) -> User:
-        """Admin edit of any user: name, email, role."""
+        """Admin edit of any user: name, email, role.
+
+        An admin changing their own email here proves it is them, as on /me: a stolen
+        admin token must not be able to move the account to an address its thief reads.
+        """
         user = await self._get_for_write(user_id, expected_version)
         before = public_state(user)
         if changes.role is not None and changes.role.value != user.role:
@@ -278,9 +293,13 @@ class UserService:
             user.auth_version += 1
         if changes.name is not None:
             user.name = changes.name
-        if changes.email is not None:
-            self._set_email(user, changes.email)
+        left = None
+        if changes.email is not None and changes.email != user.email:
+            if user.id == actor.user_id:
+                await self._reauthenticate(user, changes.current_password)
+            left = self._set_email(user, changes.email)
         await self._flush()
+        await self._notify_email_change(user, left)
         await announce_changes(self.uow, user, before)
         _audit_changes(self.uow, user, before)
         return user
@@ -298,19 +317,14 @@ class UserService:
             raise Forbidden("Readonly accounts cannot change their profile")
         user = await self._get_for_write(actor.user_id, expected_version)
         before = public_state(user)
+        left = None
         if data.email is not None and data.email != user.email:
-            if data.current_password is None:
-                raise ReauthenticationRequired()
-            if not await self.hasher.verify(data.current_password, user.password_hash):
-                self.uow.audit.record(
-                    _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
-                    always=True,
-                )
-                raise WrongPassword()
-            self._set_email(user, data.email)
+            await self._reauthenticate(user, data.current_password)
+            left = self._set_email(user, data.email)
         if data.name is not None:
             user.name = data.name
         await self._flush()
+        await self._notify_email_change(user, left)
         await announce_changes(self.uow, user, before)
         _audit_changes(self.uow, user, before)
         return user
@@ -339,12 +353,44 @@ class UserService:
         user = await self._get_for_write(actor.user_id, None)
         await soft_delete(self.uow, user)
 
+    async def _reauthenticate(self, user: User, current_password: str | None) -> None:
+        """The caller proves they are the account's owner before moving its email."""
+        if current_password is None:
+            raise ReauthenticationRequired()
+        if not await self.hasher.verify(current_password, user.password_hash):
+            self.uow.audit.record(
+                _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
+                always=True,
+            )
+            raise WrongPassword()
+
     @staticmethod
-    def _set_email(user: User, email: str) -> None:
-        if email != user.email:
-            user.email = email
-            # A new address is unverified until its owner proves it.
-            user.email_verified_at = None
+    def _set_email(user: User, email: str) -> str | None:
+        """Set a new address; the one the account left, or None if it is the same."""
+        if email == user.email:
+            return None
+        left = user.email
+        user.email = email
+        # A new address is unverified until its owner proves it.
+        user.email_verified_at = None
+        return left
+
+    async def _notify_email_change(self, user: User, left: str | None) -> None:
+        """Tell the address the account left, with a link that takes it back (for a few
+        days): whoever moved the account, its owner hears of it where they read mail.
+
+        After the flush: the database has accepted the new address (unique) by then.
+        """
+        if left is None or self.mail is None:
+            return
+        await queue_email(
+            self.uow,
+            self.mail,
+            kind=Kind.email_changed,
+            user=user,
+            dedupe_key=f"{user.id}:{uuid.uuid4()}",
+            to=left,
+        )
 
     async def _get_for_write(self, user_id: uuid.UUID, expected_version: int | None) -> User:
         user = await self.users.get(user_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
+from gatehouse.auth.principal import Principal
 from gatehouse.dependencies import AdminUser, RuntimeDep, StaffUser, UowDep
 from gatehouse.kit.http import etag, parse_if_match
 from gatehouse.kit.openapi import AUTHED, errors
@@ -23,6 +24,7 @@ from gatehouse.webhooks.schemas import (
     WebhookPatch,
     WebhookRead,
     WebhookWithSecret,
+    origin,
 )
 from gatehouse.webhooks.service import WebhookService
 
@@ -49,9 +51,20 @@ def _with_secret(subscription: WebhookSubscription, response: Response) -> Webho
     return WebhookWithSecret.model_validate(subscription)
 
 
-def _read(subscription: WebhookSubscription, response: Response) -> WebhookRead:
+def _read(
+    subscription: WebhookSubscription, response: Response, actor: Principal | None = None
+) -> WebhookRead:
     response.headers["ETag"] = etag(subscription.version)
-    return WebhookRead.model_validate(subscription)
+    return _shown(subscription, actor)
+
+
+def _shown(subscription: WebhookSubscription, actor: Principal | None) -> WebhookRead:
+    """The read model for this caller: a receiver's path and query often carry its
+    credential (a token in the URL), so readonly callers see the origin alone."""
+    read = WebhookRead.model_validate(subscription)
+    if actor is not None and not actor.is_admin:
+        read.url = origin(read.url)
+    return read
 
 
 def _delivery(row: WebhookDelivery) -> DeliveryRead:
@@ -78,12 +91,12 @@ async def create_webhook(
 
 @router.get("", response_model=WebhookList)
 async def list_webhooks(
-    _: StaffUser, webhooks: WebhookServiceDep, params: Annotated[ListParams, Query()]
+    actor: StaffUser, webhooks: WebhookServiceDep, params: Annotated[ListParams, Query()]
 ) -> WebhookList:
-    """List webhook subscriptions, newest first (admin, readonly)."""
+    """List webhook subscriptions, newest first (admin, readonly: `url` is its origin)."""
     rows, total = await webhooks.list(params)
     return WebhookList(
-        data=[WebhookRead.model_validate(row) for row in rows],
+        data=[_shown(row, actor) for row in rows],
         meta=PageMeta.build(params.page, params.page_size, total),
     )
 
@@ -94,10 +107,10 @@ async def list_webhooks(
     responses={**errors(404), 200: {"headers": ETAG_HEADER}},
 )
 async def get_webhook(
-    webhook_id: uuid.UUID, _: StaffUser, webhooks: WebhookServiceDep, response: Response
+    webhook_id: uuid.UUID, actor: StaffUser, webhooks: WebhookServiceDep, response: Response
 ) -> WebhookRead:
-    """Read one subscription, without its secret (admin, readonly)."""
-    return _read(await webhooks.get(webhook_id), response)
+    """Read one subscription, without its secret (admin, readonly: `url` is its origin)."""
+    return _read(await webhooks.get(webhook_id), response, actor)
 
 
 @router.patch("/{webhook_id}", response_model=WebhookRead, responses=errors(404, 409))

@@ -145,9 +145,21 @@ class WebhookPatch(RequestBody):
         return self
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a target URL, its path and query (often a credential) left
+    out; the port always, so two receivers on one host stay apart."""
+    target = parse_url(url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{target.scheme}://{host}:{target.port}"
+
+
 class WebhookRead(Schema):
     id: uuid.UUID
-    url: str = Field(examples=["https://hooks.example.com/gatehouse"])
+    url: str = Field(
+        examples=["https://hooks.example.com/gatehouse"],
+        description="The full URL for admins; for readonly callers its origin only "
+        "(`scheme://host:port`): a path or query may hold the receiver's credential",
+    )
     description: str = Field(examples=["CRM sync"])
     event_types: list[str] = Field(examples=[["user.created", "user.deleted"]])
     enabled: bool

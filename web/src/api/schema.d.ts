@@ -64,6 +64,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/email-change/undo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Undo Email Change
+         * @description Put back the address an account left, with the token mailed to it (works once,
+         *     for 7 days); every session of the account ends. Then reset the password.
+         */
+        post: operations["undo_email_change_api_v1_auth_email_change_undo_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/logout": {
         parameters: {
             query?: never;
@@ -162,6 +183,10 @@ export interface paths {
         /**
          * Register
          * @description Sign up. The new account's role is always `user`.
+         *
+         *     The answer is the same whether the address was free or has an account already (then
+         *     its owner is mailed instead), so sign-up tells nobody who has an account. To start
+         *     using a new account, log in with the same credentials.
          */
         post: operations["register_api_v1_auth_register_post"];
         delete?: never;
@@ -186,6 +211,8 @@ export interface paths {
          *     JSON as in the source, or the OAuth2 form, so Swagger UI's Authorize button works.
          *     Browser apps log in with `X-Token-Transport: cookie`: the refresh token is then set
          *     as an HttpOnly cookie instead of returned (the refresh_token grant is JSON mode only).
+         *     A password login also sets the HttpOnly `gatehouse_device` cookie: sent back on the
+         *     next logins, it lets this browser in while the account is under a guessing attack.
          */
         post: operations["issue_token_api_v1_auth_token_post"];
         delete?: never;
@@ -388,7 +415,8 @@ export interface paths {
         get: operations["get_user_api_v1_users__user_id__get"];
         /**
          * Replace User
-         * @description Update a user's name and role, and optionally email (admin).
+         * @description Update a user's name and role, and optionally email (admin; your own email needs
+         *     `current_password`).
          */
         put: operations["replace_user_api_v1_users__user_id__put"];
         post?: never;
@@ -401,7 +429,8 @@ export interface paths {
         head?: never;
         /**
          * Patch User
-         * @description Update some of a user's name, role and email (admin).
+         * @description Update some of a user's name, role and email (admin; your own email needs
+         *     `current_password`).
          */
         patch: operations["patch_user_api_v1_users__user_id__patch"];
         trace?: never;
@@ -499,7 +528,7 @@ export interface paths {
         };
         /**
          * List Webhooks
-         * @description List webhook subscriptions, newest first (admin, readonly).
+         * @description List webhook subscriptions, newest first (admin, readonly: `url` is its origin).
          */
         get: operations["list_webhooks_api_v1_webhooks_get"];
         put?: never;
@@ -523,7 +552,7 @@ export interface paths {
         };
         /**
          * Get Webhook
-         * @description Read one subscription, without its secret (admin, readonly).
+         * @description Read one subscription, without its secret (admin, readonly: `url` is its origin).
          */
         get: operations["get_webhook_api_v1_webhooks__webhook_id__get"];
         put?: never;
@@ -910,8 +939,9 @@ export interface components {
          * @description An audit row the user did or that was about them.
          *
          *     `actor` says who acted: "self", "other" (another account, e.g. an admin: only its
-         *     role is shown) or "none" (an anonymous attempt or a system job). Another person's
-         *     IP, user agent or identity is never shown.
+         *     role is shown) or "none" (an anonymous attempt or a system job). The IP and user
+         *     agent of a request the subject did not make, or anyone else's identity, are never
+         *     shown.
          */
         ExportAuditEvent: {
             /** Action */
@@ -1319,6 +1349,23 @@ export interface components {
             user_agent: string | null;
         };
         /**
+         * SignupAccepted
+         * @description The answer to a sign-up, the same whether or not the address had an account.
+         */
+        SignupAccepted: {
+            /**
+             * Message
+             * @example Thanks: we have sent an email to this address; follow it to continue.
+             */
+            message: string;
+            /**
+             * Status
+             * @default check_your_email
+             * @constant
+             */
+            status: "check_your_email";
+        };
+        /**
          * SortField
          * @enum {string}
          */
@@ -1441,6 +1488,11 @@ export interface components {
         };
         /** UserPatch */
         UserPatch: {
+            /**
+             * Current Password
+             * @description Your current password: required when you change your own email here
+             */
+            current_password?: string | null;
             /** Email */
             email?: string | null;
             /** Name */
@@ -1475,6 +1527,11 @@ export interface components {
          * @description PUT: name and role are required (the API contract, docs/api.md); email may change too.
          */
         UserReplace: {
+            /**
+             * Current Password
+             * @description Your current password: required when you change your own email here
+             */
+            current_password?: string | null;
             /** Email */
             email?: string | null;
             /**
@@ -1616,6 +1673,7 @@ export interface components {
             updated_at: string;
             /**
              * Url
+             * @description The full URL for admins; for readonly callers its origin only (`scheme://host:port`): a path or query may hold the receiver's credential
              * @example https://hooks.example.com/gatehouse
              */
             url: string;
@@ -1669,6 +1727,7 @@ export interface components {
             updated_at: string;
             /**
              * Url
+             * @description The full URL for admins; for readonly callers its origin only (`scheme://host:port`): a path or query may hold the receiver's credential
              * @example https://hooks.example.com/gatehouse
              */
             url: string;
@@ -1974,6 +2033,140 @@ export interface operations {
             };
             /** @description Authenticated, but the role does not allow this */
             403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    undo_email_change_api_v1_auth_email_change_undo_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;
@@ -2688,7 +2881,7 @@ export interface operations {
         };
         responses: {
             /** @description Successful Response */
-            201: {
+            202: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;
@@ -2701,7 +2894,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserRead"];
+                    "application/json": components["schemas"]["SignupAccepted"];
                 };
             };
             /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */

@@ -23,6 +23,8 @@ async function fill(values: { name?: string; email?: string; password?: string; 
 }
 
 const good = { name: "Jane Doe", email: "jane@example.com", password: "maple river cobalt 73" };
+// The one answer to a sign-up, whether or not the address had an account.
+const ACCEPTED = { status: "check_your_email", message: "Thanks: we have sent an email to this address." };
 
 it("refuses passwords that do not match, without asking the server", async () => {
   const calls = fakeFetch(() => undefined);
@@ -45,13 +47,13 @@ it("asks for every field and a long enough password", async () => {
 it("shows the server's word on the field it is about", async () => {
   fakeFetch((call) =>
     call.path === "/api/v1/auth/register"
-      ? apiError(400, "VALIDATION_ERROR", { email: ["Email already exists"] })
+      ? apiError(400, "VALIDATION_ERROR", { name: ["Value error, must be at most 255 characters once normalised"] })
       : undefined,
   );
   renderForm();
   await fill({ ...good, confirm: good.password });
-  const email = screen.getByLabelText(/^Email/);
-  await waitFor(() => expect(email).toHaveAccessibleDescription("Email already exists"));
+  const name = screen.getByLabelText(/^Name/);
+  await waitFor(() => expect(name).toHaveAccessibleDescription("Must be at most 255 characters once normalised"));
 });
 
 it("says plainly when sign-up is closed", async () => {
@@ -63,7 +65,7 @@ it("says plainly when sign-up is closed", async () => {
 
 it("registers, then logs in with the same credentials", async () => {
   const calls = fakeFetch((call) => {
-    if (call.path === "/api/v1/auth/register") return { status: 201, body: { id: "u1" } };
+    if (call.path === "/api/v1/auth/register") return { status: 202, body: ACCEPTED };
     if (call.path === "/api/v1/auth/token") return { body: { access_token: "a", expires_in: 900 } };
     if (call.path === "/api/v1/users/me")
       return { body: { id: "u1", name: "Jane Doe", email: good.email, role: "user", created_at: "", updated_at: "" } };
@@ -76,4 +78,21 @@ it("registers, then logs in with the same credentials", async () => {
   const login = calls.find((c) => c.path === "/api/v1/auth/token");
   expect(login?.body).toMatchObject({ username: good.email, password: good.password });
   expect(login?.headers.get("X-Token-Transport")).toBe("cookie");
+});
+
+it("says to check the inbox, never that the address is taken, when the login after it is refused", async () => {
+  const calls = fakeFetch((call) => {
+    if (call.path === "/api/v1/auth/register") return { status: 202, body: ACCEPTED };
+    if (call.path === "/api/v1/auth/token") return apiError(401, "INVALID_CREDENTIALS");
+    return undefined;
+  });
+  renderForm();
+  await fill({ ...good, confirm: good.password });
+  const notice = await screen.findByRole("status");
+  expect(notice).toHaveTextContent("Check your email");
+  expect(notice).toHaveTextContent(`We have sent an email to ${good.email}`);
+  expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+  expect(screen.queryByText(/already exists|taken/i)).not.toBeInTheDocument();
+  expect(screen.getByRole("link", { name: "Forgot your password?" })).toHaveAttribute("href", "/forgot-password");
+  expect(calls.map((c) => c.path)).toEqual(["/api/v1/auth/register", "/api/v1/auth/token"]);
 });

@@ -1,8 +1,8 @@
-import { Anchor, Button, Stack, TextInput } from "@mantine/core";
+import { Alert, Anchor, Button, Stack, Text, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useState } from "react";
 import { Link } from "react-router";
-import { api, unwrap } from "../../shared/api";
+import { ApiError, api, unwrap } from "../../shared/api";
 import { useAuth } from "../../shared/auth";
 import { ErrorText } from "../../shared/ui";
 import { CenteredCard } from "../CenteredCard";
@@ -28,12 +28,19 @@ export function SignupPage() {
   );
 }
 
-/** Registers, then logs in with the same credentials (registering alone does not). */
+/**
+ * Registers, then logs in with the same credentials (registering alone does not).
+ *
+ * Sign-up answers the same whether or not the address already has an account (its owner
+ * is mailed instead), so the login afterwards is what tells them apart: if it is refused,
+ * the page says to check the inbox, and never that the address is taken.
+ */
 export function SignupForm() {
   const { login } = useAuth();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [registered, setRegistered] = useState(false);
+  const [checkEmail, setCheckEmail] = useState<string | null>(null);
   const form = useForm({
     initialValues: { name: "", email: "", password: "", confirm: "" },
     validate: {
@@ -62,18 +69,35 @@ export function SignupForm() {
       // Signed in, the public-only route moves on to the profile by itself.
       await login({ email, password: values.password });
     } catch (caught) {
-      setError(caught);
+      if (caught instanceof ApiError && caught.code === "INVALID_CREDENTIALS") setCheckEmail(email);
+      else setError(caught);
       setBusy(false);
     }
   });
 
+  if (checkEmail) {
+    return (
+      <Stack>
+        <Alert color="blue" title="Check your email" role="status" variant="light">
+          <Text size="sm">
+            We have sent an email to {checkEmail}. Follow it to continue. If you already have an account, log in or
+            reset your password.
+          </Text>
+        </Alert>
+        <Anchor component={Link} to="/login">
+          Go to the login
+        </Anchor>
+        <Anchor component={Link} to="/forgot-password">
+          Forgot your password?
+        </Anchor>
+      </Stack>
+    );
+  }
+
   return (
     <form onSubmit={submit} noValidate aria-label="Create your account">
       <Stack>
-        <ErrorText
-          error={error}
-          title={registered ? "Your account was created, but you could not be logged in" : undefined}
-        />
+        <ErrorText error={error} title={registered ? "You could not be logged in" : undefined} />
         {registered && error ? (
           <Anchor component={Link} to="/login">
             Go to the login

@@ -24,7 +24,7 @@ const NEW_PASSWORD = "harbour violet quartz 58";
 
 async function register(name, email, password = PASSWORD) {
   const answer = await callApi("POST", "/api/v1/auth/register", { body: { name, email, password } });
-  if (answer.status !== 201) throw new Error(`register ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  if (answer.status !== 202) throw new Error(`register ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer.body;
 }
 

@@ -10,6 +10,7 @@ import { ProfilePage } from "./pages/ProfilePage";
 import { ResetPasswordPage } from "./pages/ResetPasswordPage";
 import { SessionsPage } from "./pages/SessionsPage";
 import { SignupPage } from "./pages/SignupPage";
+import { UndoEmailChangePage } from "./pages/UndoEmailChangePage";
 import { VerifyEmailPage } from "./pages/VerifyEmailPage";
 import { SignedInLayout } from "./SignedInLayout";
 
@@ -24,6 +25,7 @@ export function App() {
       <Route path="forgot-password" element={<ForgotPasswordPage />} />
       <Route path="reset-password" element={<ResetPasswordPage />} />
       <Route path="verify-email" element={<VerifyEmailPage />} />
+      <Route path="undo-email-change" element={<UndoEmailChangePage />} />
       <Route path="account-deleted" element={<AccountDeletedPage />} />
       <Route element={<RequireAuth />}>
         <Route element={<SignedInLayout />}>

@@ -37,6 +37,19 @@ it("confirms an email only when asked, never on arrival (mail scanners open link
   expect(calls).toEqual([expect.objectContaining({ method: "POST", body: { token: "abc" } })]);
 });
 
+it("puts an old address back only when asked, then sends the person to a new password", async () => {
+  const calls = fakeFetch((call) =>
+    call.path === "/api/v1/auth/email-change/undo" ? { status: 204, body: null } : undefined,
+  );
+  renderWithProviders(<App />, { route: "/undo-email-change?token=undo-me" });
+  const undo = await screen.findByRole("button", { name: "Put my address back" });
+  expect(calls).toHaveLength(0);
+  await userEvent.click(undo);
+  expect(await screen.findByText("Your address is back")).toBeInTheDocument();
+  expect(screen.getByRole("link", { name: "Choose a new password" })).toHaveAttribute("href", "/forgot-password");
+  expect(calls).toEqual([expect.objectContaining({ method: "POST", body: { token: "undo-me" } })]);
+});
+
 it("says when an email link is no longer valid, and offers a new one", async () => {
   const calls = fakeFetch((call) =>
     call.path === "/api/v1/auth/verify-email"

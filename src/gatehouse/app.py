@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from gatehouse import __version__, exception_handlers, web
 from gatehouse.audit.router import router as audit_router
@@ -22,9 +24,15 @@ from gatehouse.auth.router import (
 )
 from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
+from gatehouse.errors import envelope
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
-from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from gatehouse.kit.context import request_id_var
+from gatehouse.kit.middleware import (
+    BodyGuardMiddleware,
+    HeadMiddleware,
+    RequestContextMiddleware,
+)
 from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.privacy.router import router as privacy_router
@@ -47,6 +55,28 @@ JWTs; other systems verify them offline with the keys at `/.well-known/jwks.json
 Every error answers with one envelope:
 `{"error": {"code", "message", "details", "timestamp", "request_id"}}`.
 """
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in the error envelope (its own answer
+    is a plain-text 400)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        # Starlette's text names what was refused: "Disallowed CORS origin, method".
+        reason = bytes(response.body).decode("utf-8", "replace")
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in {"content-length", "content-type"}
+        }
+        return JSONResponse(
+            envelope("VALIDATION_ERROR", reason, request_id_var.get()),
+            status_code=response.status_code,
+            headers=headers,
+        )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -128,7 +158,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.add_middleware(RateLimitMiddleware)
     if settings.server.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            EnvelopeCORSMiddleware,
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
@@ -152,6 +182,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ],
             max_age=600,
         )
+    # Inside the request context, so a HEAD's log line says HEAD.
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)
     return app
 

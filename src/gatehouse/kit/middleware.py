@@ -164,6 +164,37 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class HeadMiddleware:
+    """HEAD is GET without the body, on every path that answers GET (RFC 9110 §9.3.2).
+
+    FastAPI routes declared for GET do not answer HEAD (a 405): the request runs as a
+    GET, and its status and headers (Content-Length included) go out without the body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, receive, send_headers_only)
+        finally:
+            # The request's log line names the route the GET matched.
+            if "route" in inner:
+                scope["route"] = inner["route"]
+
+
 class BodyTooLargeError(HTTPException):
     """An HTTPException, so FastAPI's body parsing passes it through as a 413."""
 

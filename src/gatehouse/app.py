@@ -9,7 +9,6 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -48,8 +47,8 @@ log = structlog.get_logger("gatehouse.app")
 DESCRIPTION = """
 Gatehouse owns a product's users: accounts, login, roles and sessions.
 
-Authenticate with `POST /api/v1/auth/token` (or the **Authorize** button: your email is
-the username) and send `Authorization: Bearer <access_token>`. Access tokens are RS256
+Authenticate with `POST /api/v1/auth/token` (your email is the username) and send
+`Authorization: Bearer <access_token>`. Access tokens are RS256
 JWTs; other systems verify them offline with the keys at `/.well-known/jwks.json`.
 
 Every error answers with one envelope:
@@ -145,7 +144,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for router in routers:
         app.include_router(router)
     if settings.docs_enabled:
-        _mount_docs(app)
+        _mount_docs(app, settings)
     # Last: every API route and the docs win over the web apps' catch-all.
     web.install(app, settings)
 
@@ -188,28 +187,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-def _mount_docs(app: FastAPI) -> None:
-    def spec() -> JSONResponse:
-        return JSONResponse(app.openapi())
+def _mount_docs(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document, and Swagger UI and ReDoc on assets Gatehouse ships
+    (`gatehouse.web`: local scripts only, sandboxed pages)."""
 
     async def openapi_json() -> JSONResponse:
         """The OpenAPI document."""
-        return spec()
+        return JSONResponse(app.openapi())
 
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Gatehouse — API docs",
-            init_oauth={"usePkceWithAuthorizationCodeGrant": False},
-        )
+        return web.docs_page("swagger", "Gatehouse — API docs", app.openapi())
 
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title="Gatehouse — API reference")
+        return web.docs_page("redoc", "Gatehouse — API reference", app.openapi())
 
     for path in ("/openapi.json", "/api/v1/openapi.json"):
         app.add_api_route(path, openapi_json, include_in_schema=False, methods=["GET"])
     app.add_api_route("/docs", swagger, include_in_schema=False, methods=["GET"])
     app.add_api_route("/redoc", redoc, include_in_schema=False, methods=["GET"])
+    app.router.routes.append(web.DocsAssetsRoute(settings))
 
 
 def app_factory() -> Any:

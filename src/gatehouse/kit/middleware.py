@@ -43,7 +43,16 @@ _APP_CSP = (
     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
     b"form-action 'self'",
 )
-# Swagger UI and ReDoc pages load their own scripts and styles.
+# Swagger UI and ReDoc (gatehouse.web): scripts and styles from Gatehouse only, the
+# document embedded in the page, nothing fetched. Sandboxed: the pages run in an opaque
+# origin, so nothing on them can send or read a request with the refresh cookie. The
+# libraries set inline styles; no inline script runs.
+_DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self'; connect-src 'none'; frame-ancestors 'none'; "
+    b"base-uri 'none'; form-action 'none'; sandbox allow-scripts allow-popups",
+)
 _DOCS_PATHS = ("/docs", "/redoc")
 # The API's own paths; every other path belongs to the web apps (gatehouse.web).
 _API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json")
@@ -112,7 +121,9 @@ class RequestContextMiddleware:
         extra = list(_SECURITY_HEADERS)
         # A web-app path gets the app's CSP, unless the answer is JSON (a 404 envelope).
         app_path = is_app_path(path)
-        if not app_path and not path.startswith(_DOCS_PATHS):
+        if _under(path, _DOCS_PATHS):
+            extra.append(_DOCS_CSP)
+        elif not app_path:
             extra.append(_API_CSP)
         if https:
             extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))

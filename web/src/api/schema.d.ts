@@ -1472,7 +1472,7 @@ export interface components {
         };
         /**
          * UserReplace
-         * @description PUT: name and role are required (source §2.3); email may change too.
+         * @description PUT: name and role are required (the API contract, docs/api.md); email may change too.
          */
         UserReplace: {
             /** Email */

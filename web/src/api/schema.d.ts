@@ -677,6 +677,7 @@ export interface components {
          *         "ip": "203.0.113.7",
          *         "user_agent": "Mozilla/5.0"
          *       },
+         *       "reason": null,
          *       "request_id": "5e0c7d2a-1b3f-4a6e-8c9d-0f1e2a3b4c5d",
          *       "seq": 81234,
          *       "target_id": "9b2e4c1a-7f3d-4e8b-a2c6-5d1f0e9a8b7c",
@@ -838,6 +839,7 @@ export interface components {
         EmailRequest: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1109,10 +1111,14 @@ export interface components {
             email?: string | null;
             /** Name */
             name?: string | null;
+        } | {
+            name: string;
+        } | {
+            email: string;
         };
         /**
          * OAuthForm
-         * @description The OAuth2 form (RFC 6749 §4.3, §6) that Swagger UI and OAuth2 clients send.
+         * @description The OAuth2 form (RFC 6749 §4.3, §6) that OAuth2 clients send.
          */
         OAuthForm: {
             /**
@@ -1145,7 +1151,13 @@ export interface components {
              * @default null
              */
             username: string | null;
-        };
+        } & ({
+            /** @constant */
+            grant_type: "password";
+        } | {
+            /** @constant */
+            grant_type: "refresh_token";
+        });
         /**
          * Order
          * @enum {string}
@@ -1176,6 +1188,7 @@ export interface components {
             current_password: string;
             /**
              * New Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             new_password: string;
@@ -1206,6 +1219,7 @@ export interface components {
         PasswordReset: {
             /**
              * New Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             new_password: string;
@@ -1267,6 +1281,7 @@ export interface components {
         RegisterRequest: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1277,6 +1292,7 @@ export interface components {
             name: string;
             /**
              * Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             password: string;
@@ -1389,6 +1405,7 @@ export interface components {
         UserCreate: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1399,6 +1416,7 @@ export interface components {
             name: string;
             /**
              * Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             password: string;
@@ -1441,11 +1459,18 @@ export interface components {
         };
         /** UserPatch */
         UserPatch: {
-            /** Email */
-            email?: string | null;
-            /** Name */
-            name?: string | null;
-            role?: components["schemas"]["Role"] | null;
+            /**
+             * Email
+             * Format: email
+             * @example jane@example.com
+             */
+            email?: string;
+            /**
+             * Name
+             * @example Jane Doe
+             */
+            name?: string;
+            role?: components["schemas"]["Role"];
         };
         /** UserRead */
         UserRead: {
@@ -1708,25 +1733,25 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Who acted: a user id */
-                actor_id?: string | null;
+                actor_id?: string;
                 /** @description What was acted on, exactly (a user id, a webhook id...) */
-                target_id?: string | null;
+                target_id?: string;
                 /** @description The kind of target, exactly: `user`, `session`, `webhook`, `audit` */
-                target_type?: string | null;
+                target_type?: string;
                 /** @description Action prefix, case-sensitive: `auth.` selects every authentication event, `auth.login` the logins. `%` and `_` are plain characters. */
-                action?: string | null;
+                action?: string;
                 /** @description success, failure or denied */
-                outcome?: components["schemas"]["Outcome"] | null;
+                outcome?: components["schemas"]["Outcome"];
                 /** @description From this instant, inclusive (RFC 3339 with an offset) */
-                since?: string | null;
+                since?: string;
                 /** @description Up to this instant, exclusive (RFC 3339 with an offset) */
-                until?: string | null;
+                until?: string;
                 /** @description The X-Request-ID of the request that caused the events */
-                request_id?: string | null;
+                request_id?: string;
                 /** @description Page size: at most GATEHOUSE_AUDIT_PAGE_MAX (default 500), else 400 */
                 limit?: number;
                 /** @description `next_cursor` of the previous page, with the same filters; anything else (altered, or from other filters) is refused with 400 */
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1895,21 +1920,21 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Who acted: a user id */
-                actor_id?: string | null;
+                actor_id?: string;
                 /** @description What was acted on, exactly (a user id, a webhook id...) */
-                target_id?: string | null;
+                target_id?: string;
                 /** @description The kind of target, exactly: `user`, `session`, `webhook`, `audit` */
-                target_type?: string | null;
+                target_type?: string;
                 /** @description Action prefix, case-sensitive: `auth.` selects every authentication event, `auth.login` the logins. `%` and `_` are plain characters. */
-                action?: string | null;
+                action?: string;
                 /** @description success, failure or denied */
-                outcome?: components["schemas"]["Outcome"] | null;
+                outcome?: components["schemas"]["Outcome"];
                 /** @description From this instant, inclusive (RFC 3339 with an offset) */
-                since?: string | null;
+                since?: string;
                 /** @description Up to this instant, exclusive (RFC 3339 with an offset) */
-                until?: string | null;
+                until?: string;
                 /** @description The X-Request-ID of the request that caused the events */
-                request_id?: string | null;
+                request_id?: string;
             };
             header?: never;
             path?: never;
@@ -2521,9 +2546,9 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
-                "X-Token-Transport"?: components["schemas"]["TokenTransport"] | null;
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
                 /** @description Cookie mode: the value of the `gatehouse_csrf` cookie */
-                "X-CSRF-Token"?: string | null;
+                "X-CSRF-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2832,7 +2857,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
-                "X-Token-Transport"?: components["schemas"]["TokenTransport"] | null;
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
             };
             path?: never;
             cookie?: never;
@@ -3269,8 +3294,8 @@ export interface operations {
                 page_size?: number;
                 sort_by?: components["schemas"]["SortField"];
                 order?: components["schemas"]["Order"];
-                search?: string | null;
-                role?: components["schemas"]["Role"] | null;
+                search?: string;
+                role?: components["schemas"]["Role"];
                 include_deleted?: boolean;
             };
             header?: never;
@@ -3777,7 +3802,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -4148,7 +4173,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -5374,7 +5399,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -5583,7 +5608,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -5786,7 +5811,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -7466,7 +7491,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;
@@ -7669,7 +7694,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;
@@ -7878,7 +7903,7 @@ export interface operations {
             query?: {
                 page?: number;
                 page_size?: number;
-                status?: components["schemas"]["DeliveryStatus"] | null;
+                status?: components["schemas"]["DeliveryStatus"];
             };
             header?: never;
             path: {
@@ -8067,7 +8092,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;

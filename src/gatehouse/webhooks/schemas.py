@@ -171,7 +171,7 @@ class WebhookWithSecret(WebhookRead):
             "Signing secret (Standard Webhooks): keep it; it is never shown again. "
             "Rotate it to get a new one."
         ),
-        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        examples=["whsec_Gdwv6AjKYcJ388Vwff1yPZQxoFpiP0tUMw3xDhjRpuk="],
     )
 
 

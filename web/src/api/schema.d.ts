@@ -1684,7 +1684,7 @@ export interface components {
             /**
              * Secret
              * @description Signing secret (Standard Webhooks): keep it; it is never shown again. Rotate it to get a new one.
-             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             * @example whsec_Gdwv6AjKYcJ388Vwff1yPZQxoFpiP0tUMw3xDhjRpuk=
              */
             secret: string;
             /**

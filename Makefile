@@ -84,6 +84,7 @@ lint: install web-install ## ruff, mypy, event schemas, the web apps' API client
 	$(BIN)/python scripts/export_event_schemas.py --check
 	$(BIN)/python scripts/export_openapi.py --check
 	cd $(WEB) && npm run api:check --silent && npm run typecheck --silent
+	cd $(WEB) && npm run lint:openapi --silent
 	cd $(WEB) && npm run lint --silent
 
 format: install web-install ## Apply ruff's and Biome's formatting and safe fixes

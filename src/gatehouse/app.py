@@ -9,8 +9,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from gatehouse import __version__, exception_handlers, web
 from gatehouse.audit.router import router as audit_router
@@ -22,9 +23,15 @@ from gatehouse.auth.router import (
 )
 from gatehouse.auth.router import router as auth_router
 from gatehouse.config import Settings, get_settings
+from gatehouse.errors import envelope
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
-from gatehouse.kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from gatehouse.kit.context import request_id_var
+from gatehouse.kit.middleware import (
+    BodyGuardMiddleware,
+    HeadMiddleware,
+    RequestContextMiddleware,
+)
 from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.privacy.router import router as privacy_router
@@ -40,13 +47,35 @@ log = structlog.get_logger("gatehouse.app")
 DESCRIPTION = """
 Gatehouse owns a product's users: accounts, login, roles and sessions.
 
-Authenticate with `POST /api/v1/auth/token` (or the **Authorize** button: your email is
-the username) and send `Authorization: Bearer <access_token>`. Access tokens are RS256
+Authenticate with `POST /api/v1/auth/token` (your email is the username) and send
+`Authorization: Bearer <access_token>`. Access tokens are RS256
 JWTs; other systems verify them offline with the keys at `/.well-known/jwks.json`.
 
 Every error answers with one envelope:
 `{"error": {"code", "message", "details", "timestamp", "request_id"}}`.
 """
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in the error envelope (its own answer
+    is a plain-text 400)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        # Starlette's text names what was refused: "Disallowed CORS origin, method".
+        reason = bytes(response.body).decode("utf-8", "replace")
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in {"content-length", "content-type"}
+        }
+        return JSONResponse(
+            envelope("VALIDATION_ERROR", reason, request_id_var.get()),
+            status_code=response.status_code,
+            headers=headers,
+        )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -115,7 +144,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for router in routers:
         app.include_router(router)
     if settings.docs_enabled:
-        _mount_docs(app)
+        _mount_docs(app, settings)
     # Last: every API route and the docs win over the web apps' catch-all.
     web.install(app, settings)
 
@@ -128,7 +157,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.add_middleware(RateLimitMiddleware)
     if settings.server.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            EnvelopeCORSMiddleware,
             allow_origins=settings.server.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
@@ -152,32 +181,31 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ],
             max_age=600,
         )
+    # Inside the request context, so a HEAD's log line says HEAD.
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)
     return app
 
 
-def _mount_docs(app: FastAPI) -> None:
-    def spec() -> JSONResponse:
-        return JSONResponse(app.openapi())
+def _mount_docs(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI document, and Swagger UI and ReDoc on assets Gatehouse ships
+    (`gatehouse.web`: local scripts only, sandboxed pages)."""
 
     async def openapi_json() -> JSONResponse:
         """The OpenAPI document."""
-        return spec()
+        return JSONResponse(app.openapi())
 
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Gatehouse — API docs",
-            init_oauth={"usePkceWithAuthorizationCodeGrant": False},
-        )
+        return web.docs_page("swagger", "Gatehouse — API docs", app.openapi())
 
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title="Gatehouse — API reference")
+        return web.docs_page("redoc", "Gatehouse — API reference", app.openapi())
 
     for path in ("/openapi.json", "/api/v1/openapi.json"):
         app.add_api_route(path, openapi_json, include_in_schema=False, methods=["GET"])
     app.add_api_route("/docs", swagger, include_in_schema=False, methods=["GET"])
     app.add_api_route("/redoc", redoc, include_in_schema=False, methods=["GET"])
+    app.router.routes.append(web.DocsAssetsRoute(settings))
 
 
 def app_factory() -> Any:

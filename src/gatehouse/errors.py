@@ -42,6 +42,9 @@ class GatehouseError(Exception):
 
 # Where Pydantic says an error is; the field path alone is what a client needs.
 _LOC_SKIP = {"body", "query", "path", "header", "cookie"}
+# Fields named in one answer: a body of 40,000 unknown keys would otherwise be echoed
+# back key by key (a megabyte of answer to a megabyte of request).
+MAX_DETAIL_FIELDS = 20
 
 
 class ValidationFailed(GatehouseError):
@@ -66,7 +69,11 @@ class ValidationFailed(GatehouseError):
             elif error.get("type") == "json_invalid":
                 key, message = "body", "Malformed JSON"
             details.setdefault(key, []).append(message)
-        return cls(details)
+        if len(details) <= MAX_DETAIL_FIELDS:
+            return cls(details)
+        rest = len(details) - MAX_DETAIL_FIELDS
+        kept = dict(list(details.items())[:MAX_DETAIL_FIELDS])
+        return cls(kept, f"Invalid input; {rest} more invalid field(s) not listed")
 
 
 class EmailTaken(ValidationFailed):

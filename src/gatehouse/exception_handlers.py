@@ -111,16 +111,20 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's).
 
     Asked of each route through `matches()` alone: FastAPI keeps included routers as
-    single entries of `app.routes`, which have no `methods` of their own.
+    single entries of `app.routes`, which have no `methods` of their own. HEAD is
+    answered wherever GET is (`kit.middleware.HeadMiddleware`).
     """
-    return [
+    allowed = {
         method
         for method in _METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL
             for route in request.app.routes
         )
-    ]
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return [method for method in _METHODS if method in allowed]
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import StatementError
 
 # Keys whose values never reach a log line, whoever passes them.
 _SECRET_KEYS = frozenset(
@@ -31,6 +33,26 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+def _statement_error_alone(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A database error's traceback without the driver's exception it wraps.
+
+    The engine hides the statement's parameters (`hide_parameters`), but asyncpg's own
+    exception, chained below SQLAlchemy's, carries PostgreSQL's DETAIL, which quotes the
+    failing row ("Failing row contains (…, jane@example.com, $2b$12$…)"). SQLAlchemy's
+    message already names the driver's error; its frames reach the driver call.
+    """
+    exc_info = event.get("exc_info")
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if isinstance(exc, StatementError):
+        del event["exc_info"]
+        event["exception"] = "".join(traceback.format_exception(exc, chain=False)).rstrip()
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -38,6 +60,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
+        _statement_error_alone,
     ]
     renderer: structlog.types.Processor
     if fmt == "json":
@@ -70,6 +93,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # aiormq logs every failed connect at ERROR with a traceback; the relay reports an
     # outage itself, once (outbox.broker_unavailable).
     logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
+    # httpx logs every request's full URL at INFO: a webhook target's query string is
+    # often its credential.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
     for name in ("uvicorn", "uvicorn.error"):

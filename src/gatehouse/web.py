@@ -10,6 +10,7 @@ asset is a 404, never an index page, so a stale chunk fails loudly.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
 import stat
@@ -201,6 +202,124 @@ class NotBuiltRoute(BaseRoute):
         _only_get(scope)
         response = HTMLResponse(NOT_BUILT_PAGE, headers={"cache-control": REVALIDATE})
         await response(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+
+# --- The API docs pages (/docs, /redoc) ---------------------------------------------------
+#
+# Swagger UI and ReDoc come from the npm packages pinned in web/package.json, copied into
+# the build (web/scripts/copy-docs-assets.mjs): no third-party script, nothing fetched
+# from the internet. The pages run sandboxed (`kit.middleware`'s docs CSP): an opaque
+# origin, whose requests carry no cookie and whose answers it cannot read, so a script
+# on them cannot use the refresh cookie. The document is embedded in the page (a JSON
+# data block, never executed), so the pages fetch nothing at all.
+
+DOCS_ASSETS_DIR = "api-docs"
+DOCS_ASSETS_PATH = "/docs/assets"
+_VENDOR_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"})
+
+_SWAGGER_INIT = """\
+"use strict";
+window.addEventListener("load", function () {
+  var spec = JSON.parse(document.getElementById("openapi").textContent);
+  window.ui = SwaggerUIBundle({
+    spec: spec,
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    // Sandboxed: a call from this page could not read its answer.
+    supportedSubmitMethods: [],
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+  });
+});
+"""
+_REDOC_INIT = """\
+"use strict";
+window.addEventListener("load", function () {
+  var spec = JSON.parse(document.getElementById("openapi").textContent);
+  Redoc.init(spec, { disableSearch: true }, document.getElementById("redoc"));
+});
+"""
+_INIT_SCRIPTS = {"swagger-init.js": _SWAGGER_INIT, "redoc-init.js": _REDOC_INIT}
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+{styles}
+</head>
+<body>
+<div id="{root}"><p>Loading the API reference. If this stays, the docs assets are not
+built: run <code>make web</code> (or <code>cd web &amp;&amp; npm run build</code>) and
+restart Gatehouse.</p></div>
+<script id="openapi" type="application/json">{document}</script>
+{scripts}
+</body>
+</html>
+"""
+
+
+def _embedded_json(document: dict[str, Any]) -> str:
+    # Inside <script>, only "<" can end the block early ("</script>", "<!--").
+    return json.dumps(document, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def docs_page(kind: str, title: str, document: dict[str, Any]) -> HTMLResponse:
+    """The Swagger UI (`swagger`) or ReDoc (`redoc`) page: local scripts only."""
+    if kind == "swagger":
+        root, assets = "swagger-ui", ["swagger-ui-bundle.js", "swagger-init.js"]
+        styles = f'<link rel="stylesheet" href="{DOCS_ASSETS_PATH}/swagger-ui.css">'
+    else:
+        root, assets, styles = "redoc", ["redoc.standalone.js", "redoc-init.js"], ""
+    scripts = "\n".join(f'<script src="{DOCS_ASSETS_PATH}/{name}"></script>' for name in assets)
+    html = _DOCS_PAGE.format(
+        title=title,
+        styles=styles,
+        root=root,
+        document=_embedded_json(document),
+        scripts=scripts,
+    )
+    return HTMLResponse(html, headers={"cache-control": REVALIDATE})
+
+
+class DocsAssetsRoute(BaseRoute):
+    """GET and HEAD of the docs pages' scripts and styles, under /docs/assets/; a static
+    file like the web apps' assets, for anyone (the docs are off in production)."""
+
+    path = DOCS_ASSETS_PATH + "/{name}"  # the `route` of the request's log line
+
+    def __init__(self, settings: Settings) -> None:
+        self.files = _Files(directory=web_dir(settings) / DOCS_ASSETS_DIR, check_dir=False)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or not scope["path"].startswith(DOCS_ASSETS_PATH + "/"):
+            return Match.NONE, {}
+        return (Match.FULL if scope["method"] in {"GET", "HEAD"} else Match.PARTIAL), {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        _only_get(scope)
+        response = await anyio.to_thread.run_sync(self._response, scope)
+        await response(scope, receive, send)
+
+    def _response(self, scope: Scope) -> Response:
+        name = scope["path"].removeprefix(DOCS_ASSETS_PATH + "/")
+        if name in _INIT_SCRIPTS:
+            return Response(
+                _INIT_SCRIPTS[name],
+                media_type="text/javascript",
+                headers={"cache-control": REVALIDATE},
+            )
+        if name not in _VENDOR_ASSETS:
+            raise NotFound("No such asset")
+        found = self.files.find([name])
+        if found is None:
+            raise NotFound("The API docs assets are not built (make web)")
+        return self.files.respond(*found, scope, REVALIDATE)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)

@@ -51,3 +51,38 @@ async def test_the_web_apps_copy_is_current(client: AsyncClient) -> None:
     served = (await client.get("/openapi.json")).json()
     committed = json.loads(WEB_COPY.read_text(encoding="utf-8"))
     assert committed == served, "run `make api-client` and commit web/"
+
+
+async def test_the_document_declares_what_the_api_enforces(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert document["servers"] == [
+        {"url": "/", "description": document["servers"][0]["description"]}
+    ]
+    assert document["info"]["license"] == {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+    schemas = document["components"]["schemas"]
+    # Public operations say so; the others name the bearer scheme.
+    public = document["paths"]["/api/v1/auth/register"]["post"]
+    assert public["security"] == []
+    assert document["paths"]["/health"]["get"]["security"] == []
+    assert document["paths"]["/api/v1/users"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
+    # PATCH refuses null: the schema offers none.
+    patch = schemas["UserPatch"]
+    assert patch["minProperties"] == 1
+    assert all("anyOf" not in prop for prop in patch["properties"].values())
+    for name in ("UserCreate", "RegisterRequest", "EmailRequest"):
+        assert schemas[name]["properties"]["email"]["format"] == "email", name
+        assert schemas[name]["properties"]["email"]["maxLength"] == 254, name
+    for name, field in (("UserCreate", "password"), ("PasswordChange", "new_password")):
+        password = schemas[name]["properties"][field]
+        assert password["maxLength"] == 72
+        assert "72 bytes" in password["description"]
+    # Headers and queries are strings or absent, never null.
+    for path in document["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                assert {"type": "null"} not in parameter["schema"].get("anyOf", []), parameter
+    # Every example has what its schema requires (nulls included).
+    audit = schemas["AuditEventRead"]
+    for example in audit["examples"]:
+        assert set(audit["required"]) <= set(example)
+        assert "reason" in example

@@ -69,6 +69,8 @@ class AuditFilters(BaseModel):
         min_length=1,
         max_length=100,
         pattern=_NO_NUL,
+        # Pydantic drops `pattern` from an optional field's schema; said again here.
+        json_schema_extra={"pattern": _NO_NUL},
         description="What was acted on, exactly (a user id, a webhook id...)",
         examples=["3f1c2b9e-8d7a-4c1e-9a51-2b0d5e6f7a80"],
     )
@@ -77,6 +79,8 @@ class AuditFilters(BaseModel):
         min_length=1,
         max_length=50,
         pattern=_NO_NUL,
+        # Pydantic drops `pattern` from an optional field's schema; said again here.
+        json_schema_extra={"pattern": _NO_NUL},
         description="The kind of target, exactly: `user`, `session`, `webhook`, `audit`",
         examples=["user"],
     )
@@ -85,6 +89,8 @@ class AuditFilters(BaseModel):
         min_length=1,
         max_length=100,
         pattern=_NO_NUL,
+        # Pydantic drops `pattern` from an optional field's schema; said again here.
+        json_schema_extra={"pattern": _NO_NUL},
         description=(
             "Action prefix, case-sensitive: `auth.` selects every authentication event, "
             "`auth.login` the logins. `%` and `_` are plain characters."
@@ -107,6 +113,8 @@ class AuditFilters(BaseModel):
         min_length=1,
         max_length=200,
         pattern=_NO_NUL,
+        # Pydantic drops `pattern` from an optional field's schema; said again here.
+        json_schema_extra={"pattern": _NO_NUL},
         description="The X-Request-ID of the request that caused the events",
         examples=["3f1c2b9e-8d7a-4c1e-9a51-2b0d5e6f7a80"],
     )
@@ -135,6 +143,9 @@ class AuditPageParams(AuditFilters):
         ge=1,
         le=PAGE_HARD_MAX,
         description="Page size: at most GATEHOUSE_AUDIT_PAGE_MAX (default 500), else 400",
+        # The document states the default maximum: what a deployment answers unless it
+        # raised the setting.
+        json_schema_extra={"maximum": 500},
     )
     cursor: str | None = Field(
         default=None,

@@ -5,8 +5,9 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.config import JsonDict
 
-from gatehouse.kit.fields import Email, Name, Password, Text
+from gatehouse.kit.fields import NAME_SCHEMA, Email, Name, NewPassword, Password, Text
 from gatehouse.kit.schemas import RequestBody, Schema
 
 # Far above our 43-character refresh tokens, so that any token-shaped string (an access
@@ -28,10 +29,25 @@ class RefreshGrant(RequestBody):
     refresh_token: Text = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
-class OAuthForm(BaseModel):
-    """The OAuth2 form (RFC 6749 §4.3, §6) that Swagger UI and OAuth2 clients send."""
+# Which fields each grant needs, said in JSON Schema (the form is one model).
+_FORM_GRANTS: JsonDict = {
+    "oneOf": [
+        {
+            "properties": {"grant_type": {"const": "password"}},
+            "required": ["grant_type", "username", "password"],
+        },
+        {
+            "properties": {"grant_type": {"const": "refresh_token"}},
+            "required": ["grant_type", "refresh_token"],
+        },
+    ]
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class OAuthForm(BaseModel):
+    """The OAuth2 form (RFC 6749 §4.3, §6) that OAuth2 clients send."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_FORM_GRANTS)
 
     grant_type: Literal["password", "refresh_token"]
     username: Text | None = Field(default=None, max_length=320)
@@ -58,8 +74,8 @@ class LogoutRequest(RequestBody):
 
 class RegisterRequest(RequestBody):
     email: Email
-    name: Name
-    password: Password
+    name: Name = Field(json_schema_extra=NAME_SCHEMA)
+    password: NewPassword
 
 
 class SignupAccepted(BaseModel):

@@ -114,12 +114,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=db.database_echo)
+        engine = create_async_engine(url, echo=db.database_echo, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
         url,
         echo=db.database_echo,
+        # An error's message would quote its parameters: password hashes, emails.
+        hide_parameters=True,
         pool_size=db.database_pool_min,
         max_overflow=db.database_pool_max - db.database_pool_min,
         pool_timeout=db.database_pool_timeout,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic.config import JsonDict
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The columns' width (varchar(255)); a name is checked again after normalising, because
@@ -57,7 +58,8 @@ Email = Annotated[
     BeforeValidator(_strict_str),
     StringConstraints(max_length=MAX_LENGTH),
     AfterValidator(normalise_email),
-    Field(examples=["jane@example.com"]),
+    # email-validator's bound is 254 (RFC 5321's path limit), below the column's 255.
+    Field(examples=["jane@example.com"], json_schema_extra={"format": "email", "maxLength": 254}),
 ]
 Name = Annotated[
     str,
@@ -76,3 +78,27 @@ Password = Annotated[
     Field(examples=["correct horse battery staple"]),
 ]
 Text = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_no_nul)]
+# A new password (registration, creation, change, reset): the policy's bounds, said in
+# the document; the service enforces them (auth.passwords.password_problems) with a
+# field error. bcrypt reads 72 bytes, so the limit is in UTF-8 bytes, which JSON Schema
+# cannot say: maxLength is the bound for ASCII, the description says the rest.
+NEW_PASSWORD_SCHEMA: JsonDict = {
+    "minLength": 8,
+    "maxLength": 72,
+    "description": (
+        "At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most "
+        "72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), "
+        "else 400 with a field error; no NUL; not a common password, and not containing "
+        "the account's email address or name"
+    ),
+}
+NewPassword = Annotated[Password, Field(json_schema_extra=NEW_PASSWORD_SCHEMA)]
+# A name's rules as JSON Schema (the validators above enforce them): no ASCII control
+# character, and something besides white space (str.strip's, NEL and NBSP included).
+NAME_SCHEMA: JsonDict = {
+    "pattern": (
+        r"^[^\x00-\x1f\x7f]*"
+        r"[^\s\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        r"[^\x00-\x1f\x7f]*$"
+    )
+}

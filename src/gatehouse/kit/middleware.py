@@ -43,7 +43,16 @@ _APP_CSP = (
     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
     b"form-action 'self'",
 )
-# Swagger UI and ReDoc pages load their own scripts and styles.
+# Swagger UI and ReDoc (gatehouse.web): scripts and styles from Gatehouse only, the
+# document embedded in the page, nothing fetched. Sandboxed: the pages run in an opaque
+# origin, so nothing on them can send or read a request with the refresh cookie. The
+# libraries set inline styles; no inline script runs.
+_DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self'; connect-src 'none'; frame-ancestors 'none'; "
+    b"base-uri 'none'; form-action 'none'; sandbox allow-scripts allow-popups",
+)
 _DOCS_PATHS = ("/docs", "/redoc")
 # The API's own paths; every other path belongs to the web apps (gatehouse.web).
 _API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json")
@@ -112,7 +121,9 @@ class RequestContextMiddleware:
         extra = list(_SECURITY_HEADERS)
         # A web-app path gets the app's CSP, unless the answer is JSON (a 404 envelope).
         app_path = is_app_path(path)
-        if not app_path and not path.startswith(_DOCS_PATHS):
+        if _under(path, _DOCS_PATHS):
+            extra.append(_DOCS_CSP)
+        elif not app_path:
             extra.append(_API_CSP)
         if https:
             extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
@@ -162,6 +173,37 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
             request_id_var.reset(token)
+
+
+class HeadMiddleware:
+    """HEAD is GET without the body, on every path that answers GET (RFC 9110 §9.3.2).
+
+    FastAPI routes declared for GET do not answer HEAD (a 405): the request runs as a
+    GET, and its status and headers (Content-Length included) go out without the body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, receive, send_headers_only)
+        finally:
+            # The request's log line names the route the GET matched.
+            if "route" in inner:
+                scope["route"] = inner["route"]
 
 
 class BodyTooLargeError(HTTPException):

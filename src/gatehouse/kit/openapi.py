@@ -56,6 +56,10 @@ _RETRY_AFTER_HEADER = {
 }
 # Rate limited: every /api/ operation (the OpenAPI document itself is not).
 _LIMITED_PREFIX = "/api/"
+# Relative: the document is served by the Gatehouse it describes (GATEHOUSE_PUBLIC_URL).
+SERVERS = [{"url": "/", "description": "This Gatehouse: the origin serving this document"}]
+# pyproject.toml's license.
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -64,6 +68,32 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 COMMON = (400, 413, 415, 429, 500, 503)
 AUTHED = (*COMMON, 401, 403)
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """A header, query or path parameter is a string or absent, never JSON null: an
+    optional one (`X | None = None` in Python) loses the null branch."""
+    options = [option for option in schema.get("anyOf", []) if option != {"type": "null"}]
+    if "anyOf" in schema and len(options) == 1:
+        del schema["anyOf"]
+        schema.update(options[0])
+
+
+def _restore_null_examples(components: dict[str, Any]) -> None:
+    """FastAPI drops every null from the document (`exclude_none`), the examples' too:
+    an example's required, nullable property comes back as null, or the example no
+    longer matches its own schema."""
+    for schema in components.values():
+        properties = schema.get("properties", {})
+        nullable = {
+            name
+            for name in schema.get("required", [])
+            if {"type": "null"} in properties.get(name, {}).get("anyOf", [])
+        }
+        for example in schema.get("examples", []):
+            if isinstance(example, dict):
+                for name in nullable:
+                    example.setdefault(name, None)
 
 
 def install(
@@ -84,11 +114,20 @@ def install(
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(
-            title=title, version=version, description=description, routes=app.routes
+            title=title,
+            version=version,
+            description=description,
+            routes=app.routes,
+            servers=SERVERS,
+            license_info=LICENSE,
         )
         for route, path in schema.get("paths", {}).items():
             limited = route.startswith(_LIMITED_PREFIX)
             for operation in path.values():
+                # Public: said explicitly, so a client or linter knows no token is wanted.
+                operation.setdefault("security", [])
+                for parameter in operation.get("parameters", []):
+                    _absent_not_null(parameter.get("schema", {}))
                 responses = operation.get("responses", {})
                 responses.pop("422", None)
                 for status, response in responses.items():
@@ -108,6 +147,7 @@ def install(
                 components.setdefault(name, definition)
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        _restore_null_examples(components)
         app.openapi_schema = schema
         return schema
 

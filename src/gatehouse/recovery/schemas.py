@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from gatehouse.kit.fields import Email, Password, Text
+from gatehouse.kit.fields import Email, NewPassword, Text
 from gatehouse.kit.schemas import RequestBody
 from gatehouse.users.schemas import UserRead
 
@@ -23,7 +23,7 @@ class TokenBody(RequestBody):
 
 class PasswordReset(RequestBody):
     token: Text = Field(max_length=TOKEN_MAX_LENGTH, description="The token from the email's link")
-    new_password: Password
+    new_password: NewPassword
 
 
 class Accepted(BaseModel):

@@ -4,10 +4,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gatehouse.kit.fields import Email, Name, Password, Text
+from gatehouse.kit.fields import NAME_SCHEMA, Email, Name, NewPassword, Password, Text
 from gatehouse.kit.schemas import PageMeta, RequestBody, Schema
 from gatehouse.users.models import Role
 
@@ -48,8 +49,8 @@ class UserList(BaseModel):
 
 class UserCreate(RequestBody):
     email: Email
-    name: Name
-    password: Password
+    name: Name = Field(json_schema_extra=NAME_SCHEMA)
+    password: NewPassword
     role: Role = Role.user
 
 
@@ -63,14 +64,26 @@ _ADMIN_CURRENT_PASSWORD = Field(
 class UserReplace(RequestBody):
     """PUT: name and role are required (the API contract, docs/api.md); email may change too."""
 
-    name: Name
+    name: Name = Field(json_schema_extra=NAME_SCHEMA)
     role: Role
     email: Email | None = None
     current_password: Password | None = _ADMIN_CURRENT_PASSWORD
 
 
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Absent means unchanged and null is refused, so the schema offers no null."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+        if len(options) == 1:
+            del prop["anyOf"]
+            prop.update(options[0])
+
+
 class UserPatch(RequestBody):
-    name: Name | None = None
+    model_config = ConfigDict(json_schema_extra=_not_nullable)
+
+    name: Name | None = Field(default=None, json_schema_extra=NAME_SCHEMA)
     role: Role | None = None
     email: Email | None = None
     current_password: Password | None = _ADMIN_CURRENT_PASSWORD
@@ -100,7 +113,17 @@ class UserEdit:
 class MeUpdate(RequestBody):
     """Your own name or email; changing the email needs your current password."""
 
-    name: Name | None = None
+    # A name or an email, not null: said in JSON Schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["name"], "properties": {"name": {"type": "string"}}},
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+            ]
+        }
+    )
+
+    name: Name | None = Field(default=None, json_schema_extra=NAME_SCHEMA)
     email: Email | None = None
     current_password: Password | None = None
 
@@ -113,7 +136,7 @@ class MeUpdate(RequestBody):
 
 class PasswordChange(RequestBody):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class ListParams(BaseModel):

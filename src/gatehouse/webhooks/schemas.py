@@ -60,7 +60,11 @@ TargetUrl = Annotated[
             "addresses unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE_TARGETS=true"
         ),
         examples=["https://hooks.example.com/gatehouse"],
-        json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+"},
+        # No space or ASCII control anywhere (targets._CONTROL_OR_SPACE), a host, no
+        # credentials; whether the host is a valid (IDNA) name is beyond a pattern.
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\x00-\x20\x7f]+([/?#][^\x00-\x20\x7f]*)?$"
+        },
     ),
 ]
 # Either ["*"] or distinct known types: said in JSON Schema too, for generated clients.
@@ -87,7 +91,7 @@ Description = Annotated[
     Text,
     StringConstraints(max_length=255),
     AfterValidator(_no_control),
-    Field(examples=["CRM sync"]),
+    Field(examples=["CRM sync"], json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*$"}),
 ]
 
 
@@ -179,7 +183,7 @@ class WebhookWithSecret(WebhookRead):
             "Signing secret (Standard Webhooks): keep it; it is never shown again. "
             "Rotate it to get a new one."
         ),
-        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        examples=["whsec_Gdwv6AjKYcJ388Vwff1yPZQxoFpiP0tUMw3xDhjRpuk="],
     )
 
 

@@ -706,6 +706,7 @@ export interface components {
          *         "ip": "203.0.113.7",
          *         "user_agent": "Mozilla/5.0"
          *       },
+         *       "reason": null,
          *       "request_id": "5e0c7d2a-1b3f-4a6e-8c9d-0f1e2a3b4c5d",
          *       "seq": 81234,
          *       "target_id": "9b2e4c1a-7f3d-4e8b-a2c6-5d1f0e9a8b7c",
@@ -867,6 +868,7 @@ export interface components {
         EmailRequest: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1139,10 +1141,14 @@ export interface components {
             email?: string | null;
             /** Name */
             name?: string | null;
+        } | {
+            name: string;
+        } | {
+            email: string;
         };
         /**
          * OAuthForm
-         * @description The OAuth2 form (RFC 6749 §4.3, §6) that Swagger UI and OAuth2 clients send.
+         * @description The OAuth2 form (RFC 6749 §4.3, §6) that OAuth2 clients send.
          */
         OAuthForm: {
             /**
@@ -1175,7 +1181,13 @@ export interface components {
              * @default null
              */
             username: string | null;
-        };
+        } & ({
+            /** @constant */
+            grant_type: "password";
+        } | {
+            /** @constant */
+            grant_type: "refresh_token";
+        });
         /**
          * Order
          * @enum {string}
@@ -1206,6 +1218,7 @@ export interface components {
             current_password: string;
             /**
              * New Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             new_password: string;
@@ -1236,6 +1249,7 @@ export interface components {
         PasswordReset: {
             /**
              * New Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             new_password: string;
@@ -1297,6 +1311,7 @@ export interface components {
         RegisterRequest: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1307,6 +1322,7 @@ export interface components {
             name: string;
             /**
              * Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             password: string;
@@ -1436,6 +1452,7 @@ export interface components {
         UserCreate: {
             /**
              * Email
+             * Format: email
              * @example jane@example.com
              */
             email: string;
@@ -1446,6 +1463,7 @@ export interface components {
             name: string;
             /**
              * Password
+             * @description At least GATEHOUSE_PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes in UTF-8 (72 ASCII characters; fewer with accented letters or emoji), else 400 with a field error; no NUL; not a common password, and not containing the account's email address or name
              * @example correct horse battery staple
              */
             password: string;
@@ -1491,13 +1509,21 @@ export interface components {
             /**
              * Current Password
              * @description Your current password: required when you change your own email here
+             * @example correct horse battery staple
              */
-            current_password?: string | null;
-            /** Email */
-            email?: string | null;
-            /** Name */
-            name?: string | null;
-            role?: components["schemas"]["Role"] | null;
+            current_password?: string;
+            /**
+             * Email
+             * Format: email
+             * @example jane@example.com
+             */
+            email?: string;
+            /**
+             * Name
+             * @example Jane Doe
+             */
+            name?: string;
+            role?: components["schemas"]["Role"];
         };
         /** UserRead */
         UserRead: {
@@ -1717,7 +1743,7 @@ export interface components {
             /**
              * Secret
              * @description Signing secret (Standard Webhooks): keep it; it is never shown again. Rotate it to get a new one.
-             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             * @example whsec_Gdwv6AjKYcJ388Vwff1yPZQxoFpiP0tUMw3xDhjRpuk=
              */
             secret: string;
             /**
@@ -1767,25 +1793,25 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Who acted: a user id */
-                actor_id?: string | null;
+                actor_id?: string;
                 /** @description What was acted on, exactly (a user id, a webhook id...) */
-                target_id?: string | null;
+                target_id?: string;
                 /** @description The kind of target, exactly: `user`, `session`, `webhook`, `audit` */
-                target_type?: string | null;
+                target_type?: string;
                 /** @description Action prefix, case-sensitive: `auth.` selects every authentication event, `auth.login` the logins. `%` and `_` are plain characters. */
-                action?: string | null;
+                action?: string;
                 /** @description success, failure or denied */
-                outcome?: components["schemas"]["Outcome"] | null;
+                outcome?: components["schemas"]["Outcome"];
                 /** @description From this instant, inclusive (RFC 3339 with an offset) */
-                since?: string | null;
+                since?: string;
                 /** @description Up to this instant, exclusive (RFC 3339 with an offset) */
-                until?: string | null;
+                until?: string;
                 /** @description The X-Request-ID of the request that caused the events */
-                request_id?: string | null;
+                request_id?: string;
                 /** @description Page size: at most GATEHOUSE_AUDIT_PAGE_MAX (default 500), else 400 */
                 limit?: number;
                 /** @description `next_cursor` of the previous page, with the same filters; anything else (altered, or from other filters) is refused with 400 */
-                cursor?: string | null;
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1954,21 +1980,21 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Who acted: a user id */
-                actor_id?: string | null;
+                actor_id?: string;
                 /** @description What was acted on, exactly (a user id, a webhook id...) */
-                target_id?: string | null;
+                target_id?: string;
                 /** @description The kind of target, exactly: `user`, `session`, `webhook`, `audit` */
-                target_type?: string | null;
+                target_type?: string;
                 /** @description Action prefix, case-sensitive: `auth.` selects every authentication event, `auth.login` the logins. `%` and `_` are plain characters. */
-                action?: string | null;
+                action?: string;
                 /** @description success, failure or denied */
-                outcome?: components["schemas"]["Outcome"] | null;
+                outcome?: components["schemas"]["Outcome"];
                 /** @description From this instant, inclusive (RFC 3339 with an offset) */
-                since?: string | null;
+                since?: string;
                 /** @description Up to this instant, exclusive (RFC 3339 with an offset) */
-                until?: string | null;
+                until?: string;
                 /** @description The X-Request-ID of the request that caused the events */
-                request_id?: string | null;
+                request_id?: string;
             };
             header?: never;
             path?: never;
@@ -2714,9 +2740,9 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
-                "X-Token-Transport"?: components["schemas"]["TokenTransport"] | null;
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
                 /** @description Cookie mode: the value of the `gatehouse_csrf` cookie */
-                "X-CSRF-Token"?: string | null;
+                "X-CSRF-Token"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3025,7 +3051,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
-                "X-Token-Transport"?: components["schemas"]["TokenTransport"] | null;
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
             };
             path?: never;
             cookie?: never;
@@ -3462,8 +3488,8 @@ export interface operations {
                 page_size?: number;
                 sort_by?: components["schemas"]["SortField"];
                 order?: components["schemas"]["Order"];
-                search?: string | null;
-                role?: components["schemas"]["Role"] | null;
+                search?: string;
+                role?: components["schemas"]["Role"];
                 include_deleted?: boolean;
             };
             header?: never;
@@ -3970,7 +3996,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -4341,7 +4367,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path?: never;
             cookie?: never;
@@ -5567,7 +5593,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -5776,7 +5802,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -5979,7 +6005,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 user_id: string;
@@ -7659,7 +7685,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;
@@ -7862,7 +7888,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;
@@ -8071,7 +8097,7 @@ export interface operations {
             query?: {
                 page?: number;
                 page_size?: number;
-                status?: components["schemas"]["DeliveryStatus"] | null;
+                status?: components["schemas"]["DeliveryStatus"];
             };
             header?: never;
             path: {
@@ -8260,7 +8286,7 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description The ETag you read; a stale one answers 409 instead of overwriting */
-                "If-Match"?: string | null;
+                "If-Match"?: string;
             };
             path: {
                 webhook_id: string;

@@ -295,12 +295,15 @@ class UserService:
     ) -> User:
         if actor.role is Role.readonly:
             raise Forbidden("Readonly accounts cannot change their profile")
+        verified = None
+        if data.email is not None and data.current_password is not None:
+            verified = await self._verify_current(actor.user_id, data.current_password)
         user = await self._get_for_write(actor.user_id, expected_version)
         before = public_state(user)
         if data.email is not None and data.email != user.email:
             if data.current_password is None:
                 raise ReauthenticationRequired()
-            if not await self.hasher.verify(data.current_password, user.password_hash):
+            if verified is None or verified.password_hash != user.password_hash:
                 self.uow.audit.record(
                     _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
                     always=True,
@@ -316,8 +319,15 @@ class UserService:
 
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
         """New password; every other session of the caller ends, this one goes on."""
+        verified = await self._verify_current(actor.user_id, data.current_password)
+        new_hash = None
+        if verified is not None and not password_problems(
+            data.new_password, self.settings, email=verified.email, name=verified.name
+        ):
+            # Hashed before the unit of work's first statement (SQLite's write lock).
+            new_hash = await self.hasher.hash(data.new_password)
         user = await self._get_for_write(actor.user_id, None)
-        if not await self.hasher.verify(data.current_password, user.password_hash):
+        if verified is None or verified.password_hash != user.password_hash:
             self.uow.audit.record(
                 _on_user(
                     "auth.password_change", user.id, outcome="failure", reason="wrong_password"
@@ -328,7 +338,7 @@ class UserService:
         self._check_password(
             data.new_password, email=user.email, name=user.name, field="new_password"
         )
-        user.password_hash = await self.hasher.hash(data.new_password)
+        user.password_hash = new_hash or await self.hasher.hash(data.new_password)
         await self._flush()
         await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
         await announce_password_changed(self.uow, user, "changed")
@@ -357,6 +367,20 @@ class UserService:
         problems = password_problems(password, self.settings, email=email, name=name)
         if problems:
             raise ValidationFailed({field: problems})
+
+    async def _verify_current(self, user_id: uuid.UUID, password: str) -> User | None:
+        """The account as read, if `password` matches its hash; else None.
+
+        Read in `uow.reader()` and verified outside the unit of work's transaction: on
+        SQLite its first statement takes the write lock, which bcrypt must not hold. The
+        caller compares the hash with the row it then writes: a password changed
+        meanwhile is not the one verified.
+        """
+        async with self.uow.reader() as session:
+            user = await UserRepository(session).get(user_id)
+        if user is None:
+            return None
+        return user if await self.hasher.verify(password, user.password_hash) else None
 
     async def _flush(self) -> None:
         await flush_users(self.session)

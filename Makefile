@@ -52,8 +52,8 @@ api-client: install web-install ## Regenerate web/openapi.json and the web apps'
 	$(BIN)/python scripts/export_openapi.py
 	cd $(WEB) && npm run api --silent
 
-run: install migrate web ## Build the apps, migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite)
-	$(BIN)/gatehouse serve
+run: install migrate web ## Build the apps, migrate and serve on http://127.0.0.1:8000 (embedded default: SQLite; PORT=, HOST= to move it)
+	$(BIN)/gatehouse serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 worker: install ## Run background jobs from RabbitMQ (needs GATEHOUSE_BROKER_URL)
 	$(BIN)/gatehouse worker

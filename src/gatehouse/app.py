@@ -149,7 +149,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     web.install(app, settings)
 
     app.add_middleware(
-        BodyGuardMiddleware, max_body_bytes=settings.server.max_body_bytes, form_paths=[TOKEN_PATH]
+        BodyGuardMiddleware,
+        max_body_bytes=settings.server.max_body_bytes,
+        form_paths=[TOKEN_PATH],
+        timeout_seconds=settings.server.body_timeout_seconds,
     )
     # Inside RequestContextMiddleware (it sets the client IP) and CORS (a 429 carries the
     # CORS headers, and preflights are not counted); outside the body guard.

@@ -97,6 +97,14 @@ class ServerSettings(Section):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # What one client may cost `gatehouse serve` (gatehouse.kit.server) before its
+    # request reaches the app; the body's own limit is the body guard's.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_header_count: int = Field(default=100, ge=10, le=1000)
+    header_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    body_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    max_connections: int = Field(default=512, ge=1)
     docs_enabled: bool | None = None
     log_level: str = "INFO"
     log_format: str | None = None

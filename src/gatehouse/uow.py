@@ -9,6 +9,8 @@ failed attempt) run then.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,7 @@ class UnitOfWork:
     # None when this process caches nothing (no Redis on PostgreSQL).
     cache: Cache | None = None
     write: bool = True
+    database: Database | None = None
 
     @classmethod
     def open(
@@ -44,7 +47,13 @@ class UnitOfWork:
         write: bool,
         strict_jobs: bool,
     ) -> UnitOfWork:
-        uow = cls(session, actor, cache=cache if cache.enabled else None, write=write)
+        uow = cls(
+            session,
+            actor,
+            cache=cache if cache.enabled else None,
+            write=write,
+            database=database,
+        )
         uow.audit = AuditTrail(session, database, audit_key, lambda: uow.actor, write=write)
         uow.jobs = Jobs(session, jobs, strict=strict_jobs)
         if uow.cache is not None:
@@ -56,3 +65,28 @@ class UnitOfWork:
     def act_as(self, actor: Actor) -> None:
         """The request's caller is now known (after authentication)."""
         self.actor = actor
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads that come before a slow step (a bcrypt verify).
+
+        On SQLite, a writing unit of work's first statement takes the database's one
+        write lock: what must be read before checking a password is read here, in a
+        short read transaction of its own, so no lock is held while bcrypt runs. The
+        caller re-checks in `session` what it relies on. Elsewhere (PostgreSQL, a
+        read-only unit of work, or one that already holds the lock) this is `session`
+        itself: a plain read takes no lock there.
+        """
+        separate = (
+            self.write
+            and self.database is not None
+            and self.database.is_sqlite
+            and not self.session.in_transaction()
+        )
+        if not separate:
+            yield self.session
+            return
+        assert self.database is not None  # noqa: S101  (checked above, for mypy)
+        # Read only: nothing to commit, no hooks; closing ends the read transaction.
+        async with self.database.sessionmaker() as session:
+            yield session

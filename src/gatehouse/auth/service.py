@@ -102,13 +102,20 @@ class AuthService:
     async def _principal_row(
         self, user_id: uuid.UUID, session_id: uuid.UUID
     ) -> tuple[str, int] | None:
-        """(role, auth_version) from the cache, or from the database on a miss."""
+        """(role, auth_version) from the cache, or from the database on a miss.
+
+        Read in `uow.reader()`: on SQLite the request's own session would take the write
+        lock here, before the endpoint's bcrypt (changing a password) even starts.
+        """
+
+        async def load() -> tuple[str, int] | None:
+            async with self.uow.reader() as session:
+                return await SessionRepository(session).principal_row(user_id, session_id)
+
         cache = self.uow.cache
         if cache is None:
-            return await self.sessions.principal_row(user_id, session_id)
-        return await cache.principal(
-            user_id, session_id, lambda: self.sessions.principal_row(user_id, session_id)
-        )
+            return await load()
+        return await cache.principal(user_id, session_id, load)
 
     async def login(self, username: str, password: str, device: str | None = None) -> TokenPair:
         """Password grant. Unknown email and wrong password cost and answer the same.
@@ -133,9 +140,25 @@ class AuthService:
             except GatehouseError:
                 self._login_failed(identifier, None, "rate_limited")
                 raise
-        user = await self.users.get_by_email(email) if email else None
+        # Read apart and verified outside any transaction: on SQLite the unit of work's
+        # first statement takes the write lock, which bcrypt must not hold.
+        user, apart = None, False
+        if email:
+            async with self.uow.reader() as session:
+                user = await UserRepository(session).get_by_email(email)
+                apart = session is not self.session
         verified = await self.hasher.verify(password, user.password_hash if user else None)
-        if not verified or (attempt is not None and attempt.refused):
+        refused = attempt is not None and attempt.refused
+        rehashed = None
+        if verified and not refused and user and self.hasher.needs_rehash(user.password_hash):
+            rehashed = await self.hasher.hash(password)
+        if verified and not refused and user is not None and apart:
+            checked = user.password_hash
+            user = await self.users.get(user.id)
+            # The password changed (or the account went) between the read and now: the
+            # one that was verified is no longer the account's.
+            verified = user is not None and user.password_hash == checked
+        if not verified or refused:
             if user is None:
                 reason = "unknown_user"
             elif verified and attempt is not None and attempt.verdict is Verdict.account_delayed:
@@ -144,7 +167,7 @@ class AuthService:
                 alerted = await self._alert_owner(user)
                 self._login_failed(identifier, user, "delayed_right_password")
                 raise InvalidCredentials(persist=alerted)
-            elif attempt is not None and attempt.refused:
+            elif refused:
                 reason = "locked"
             else:
                 reason = "invalid_password"
@@ -155,8 +178,8 @@ class AuthService:
         if attempt is not None and self.protection is not None:
             device_token = await self.protection.succeeded(attempt)
         now = utcnow()
-        if self.hasher.needs_rehash(user.password_hash):
-            await self.users.set_password_hash(user.id, await self.hasher.hash(password))
+        if rehashed is not None:
+            await self.users.set_password_hash(user.id, rehashed)
         await self.users.touch_login(user.id, now)
         login = await self.sessions.add(
             Session(

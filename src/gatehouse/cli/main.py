@@ -3,6 +3,7 @@ users."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from rich.panel import Panel
 from gatehouse import web
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.cli.data import audit_app, users_app
-from gatehouse.config import Settings
+from gatehouse.config import Settings, get_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.logging import configure_logging
 from gatehouse.runtime import Runtime
@@ -31,6 +32,9 @@ def serve(
 ) -> None:
     """Serve the API (and the web apps) with uvicorn."""
     import uvicorn  # lazy: only `serve` runs a server
+    from uvicorn.supervisors import Multiprocess  # lazy: as above
+
+    from gatehouse.kit import server  # lazy: uvicorn's protocol classes, for `serve` only
 
     settings = settings_or_exit()
     configure_logging(settings.server.log_level, settings.log_format)
@@ -40,6 +44,20 @@ def serve(
     if settings.is_sqlite and workers > 1:
         console.print(f"[yellow]SQLite serves one writer: running 1 worker, not {workers}[/]")
         workers = 1
+    # Bound before anything is announced or created: on a taken port, another program
+    # would answer the URL we print.
+    try:
+        sock = server.bind(host, port)
+    except OSError as exc:
+        console.print(
+            f"[bold red]gatehouse:[/] cannot listen on {host}:{port}: {exc.strerror or exc}"
+            " (is another program using the port? `--port` or GATEHOUSE_PORT picks another)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    url = f"http://{_url_host(host)}:{port}"
+    settings = _with_public_url(settings, url)
 
     async def prepare(runtime: Runtime) -> str | None:
         current = await migrations.current_revision(runtime.db.engine)
@@ -47,25 +65,25 @@ def serve(
             return "The database schema is not up to date: run `gatehouse migrate` first."
         created = await bootstrap.first_admin(runtime)
         if created is not None:
-            _print_first_admin(*created, url=f"http://{host}:{port}")
+            _print_first_admin(*created, url=url)
         elif settings.is_production and not await bootstrap.has_admin(runtime):
             console.print("[yellow]No admin exists yet: run `gatehouse create-admin`.[/]")
         return None
 
     problem = run(settings, prepare)
     if problem:
+        sock.close()
         console.print(f"[bold red]gatehouse:[/] {problem}")
         raise typer.Exit(1)
     docs = "  (API docs: /docs)" if settings.docs_enabled else ""
-    console.print(f"Gatehouse is serving on http://{host}:{port}{docs}")
+    console.print(f"Gatehouse is serving on {url}{docs}")
     if web.is_built(web.web_dir(settings)):
-        console.print(
-            f"The client app: http://{host}:{port}/  The admin portal: http://{host}:{port}/admin"
-        )
+        console.print(f"The client app: {url}/  The admin portal: {url}/admin")
     else:
         console.print("[yellow]The web apps are not built: `make web` builds them.[/]")
-    uvicorn.run(
+    config = server.GatehouseConfig(
         "gatehouse.app:app_factory",
+        limits=server.ServerLimits.from_settings(settings.server),
         factory=True,
         host=host,
         port=port,
@@ -77,6 +95,35 @@ def serve(
         timeout_worker_healthcheck=30,
         proxy_headers=False,
     )
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    process = uvicorn.Server(config)
+    process.run(sockets=[sock])
+    if not process.started:
+        raise typer.Exit(3)  # uvicorn's start-up failure, logged by it
+
+
+def _url_host(host: str) -> str:
+    """The host part of a URL that reaches `host` from this machine."""
+    if host in ("0.0.0.0", ""):  # noqa: S104  (a wildcard bind is reached on loopback)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _with_public_url(settings: Settings, url: str) -> Settings:
+    """Without GATEHOUSE_PUBLIC_URL (outside production), the links in mails and the
+    cookie checks use the address actually served, not the default port.
+
+    Through the environment: each uvicorn worker reads its own settings from it.
+    """
+    if "public_url" in settings.server.model_fields_set or settings.is_production:
+        return settings
+    os.environ["GATEHOUSE_PUBLIC_URL"] = url
+    get_settings.cache_clear()
+    return settings_or_exit()
 
 
 def _print_first_admin(email: str, password: str | None, *, url: str) -> None:

@@ -22,8 +22,10 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from gatehouse.config import Settings
 from gatehouse.errors import GatehouseError
 
-# Execution option asking SQLite for `BEGIN IMMEDIATE`: a request that will write takes
-# the write lock before its first read, so it never fails to upgrade a read snapshot.
+# Execution option asking SQLite for `BEGIN IMMEDIATE`: a unit of work that will write
+# takes the write lock with its first statement (read or write), so it never fails to
+# upgrade a read snapshot. Not before: the lock is not held while a request waits for
+# its body or a password hash (see `Database.session`).
 SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
 _AFTER_COMMIT = "gatehouse.after_commit"
 _BEFORE_COMMIT = "gatehouse.before_commit"
@@ -142,6 +144,16 @@ class Database:
         self.engine = create_engine(settings)
         self.is_sqlite = settings.is_sqlite
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool and events; the option reaches the "begin" listener, which SQLAlchemy
+        # fires at the session's first statement, not when the session is made.
+        self.write_sessionmaker = (
+            async_sessionmaker(
+                self.engine.execution_options(**{SQLITE_IMMEDIATE: True}),
+                expire_on_commit=False,
+            )
+            if self.is_sqlite
+            else self.sessionmaker
+        )
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -149,10 +161,13 @@ class Database:
 
         Services get theirs inside a `gatehouse.uow.UnitOfWork`; a bare session is for
         code that only reads or writes rows (repositories' callers in jobs, tests).
+
+        On SQLite, `write=True` takes the write lock at the first statement, so whatever
+        runs before it (bcrypt, waiting on a client) holds no lock; a service that must
+        read before a slow step reads in `UnitOfWork.reader()`.
         """
-        async with self.sessionmaker() as session:
-            if write and self.is_sqlite:
-                await session.connection(execution_options={SQLITE_IMMEDIATE: True})
+        maker = self.write_sessionmaker if write else self.sessionmaker
+        async with maker() as session:
             try:
                 yield session
             except GatehouseError as exc:

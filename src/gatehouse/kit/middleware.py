@@ -11,9 +11,11 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import anyio
 import structlog
-from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.errors import envelope
@@ -56,6 +58,27 @@ _DOCS_CSP = (
 _DOCS_PATHS = ("/docs", "/redoc")
 # The API's own paths; every other path belongs to the web apps (gatehouse.web).
 _API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json")
+
+
+# nginx's number for "the client closed the request": logged, never sent.
+CLIENT_CLOSED = 499
+
+
+@dataclass
+class HttpCounters:
+    """This process's counts of what its log lines also say (until there are metrics)."""
+
+    client_disconnected: int = 0
+
+
+counters = HttpCounters()
+
+
+def client_disconnected(scope: Scope, during: str) -> None:
+    """The client went away before its answer: nothing to answer, nothing went wrong."""
+    counters.client_disconnected += 1
+    scope.setdefault("state", {})["client_disconnected"] = True
+    log.info("http.client_disconnected", path=scope["path"], method=scope["method"], during=during)
 
 
 def _under(path: str, prefixes: Sequence[str]) -> bool:
@@ -151,6 +174,9 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # Reading the body found the client gone (e.g. while its login waited).
+            client_disconnected(scope, "app")
         except Exception:
             log.exception("http.unhandled_error", path=path, method=scope["method"])
             if not started:
@@ -161,6 +187,8 @@ class RequestContextMiddleware:
                     f"Something went wrong on our side; quote request id {request_id}",
                 )
         finally:
+            if not started and state.get("client_disconnected"):
+                status = CLIENT_CLOSED
             route = scope.get("route")
             log.info(
                 "http.request",
@@ -206,11 +234,8 @@ class HeadMiddleware:
                 scope["route"] = inner["route"]
 
 
-class BodyTooLargeError(HTTPException):
-    """An HTTPException, so FastAPI's body parsing passes it through as a 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is larger than the limit of {limit} bytes")
+class BodyTooLargeError(Exception):
+    """The body passed the limit while it was read."""
 
 
 _JSON_TYPES = (b"application/json",)
@@ -222,12 +247,20 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class BodyGuardMiddleware:
-    """413 for bodies over the limit (declared or streamed), 415 for non-JSON bodies."""
+    """413 for bodies over the limit (declared or streamed), 415 for non-JSON bodies,
+    408 for a body that does not arrive in time; the app gets the body whole."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, form_paths: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        form_paths: Sequence[str] = (),
+        timeout_seconds: float = 30.0,
+    ) -> None:
         self.app = app
         self.max = max_body_bytes
         self.form_paths = frozenset(form_paths)
+        self.timeout = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
@@ -262,30 +295,56 @@ class BodyGuardMiddleware:
             )
             return
 
-        received = 0
+        try:
+            body = await self._read_body(receive)
+        except BodyTooLargeError:
+            await self._too_large(send)
+            return
+        except TimeoutError:
+            await send_error(
+                send,
+                408,
+                "REQUEST_TIMEOUT",
+                f"The request body did not arrive within {self.timeout:g} seconds",
+                headers=[(b"connection", b"close")],
+            )
+            return
+        if body is None:
+            client_disconnected(scope, "body")
+            return
+        replayed = False
 
-        async def guarded_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # Afterwards, the connection's own messages: a disconnect, for one.
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client went away.
+
+        Read in full before the app runs, within the size limit and a deadline: the app
+        opens its unit of work before it reads the body, and a client that sends half a
+        body must not hold a database session (on SQLite, the write lock) meanwhile.
+        """
+        chunks: list[bytes] = []
+        received = 0
+        with anyio.fail_after(self.timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max:
                     raise BodyTooLargeError(self.max)
-            return message
-
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, guarded_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
-                await self._too_large(send)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
 
     def _accepted(self, scope: Scope, content_type: bytes) -> bool:
         if _is_json(content_type):

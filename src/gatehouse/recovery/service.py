@@ -126,6 +126,7 @@ class RecoveryService:
     async def reset_password(self, token: str, new_password: str) -> None:
         """Set a new password; every session ends and every other reset link dies."""
         now = utcnow()
+        new_hash = await self._hash_if_usable(token, new_password, now)
         row, user = await self._check(token, Kind.password_reset, now)
         problems = password_problems(
             new_password, self.settings.auth, email=user.email, name=user.name
@@ -135,7 +136,7 @@ class RecoveryService:
             self._failed(Kind.password_reset, "validation_error", user)
             raise ValidationFailed({"new_password": problems})
         await self._consume(row, user, now)
-        user.password_hash = await self.hasher.hash(new_password)
+        user.password_hash = new_hash or await self.hasher.hash(new_password)
         user.auth_version += 1
         await self.session.flush()
         await self.tokens.use_up(user.id, Kind.password_reset.value, now)
@@ -169,6 +170,26 @@ class RecoveryService:
         entry.pii = {"email": row.email, "from": before["email"]}
         self.uow.audit.record(entry)
         return user
+
+    async def _hash_if_usable(self, token: str, new_password: str, now: datetime) -> str | None:
+        """The new password's hash, made before the unit of work's first statement (on
+        SQLite that statement takes the write lock, which bcrypt must not hold); None
+        when a read apart says the reset will be refused, so a bad token costs no bcrypt.
+        `_check` then decides, as always."""
+        async with self.uow.reader() as session:
+            row = await ActionTokenRepository(session).find(token, Kind.password_reset.value)
+            user = await UserRepository(session).get(row.user_id) if row is not None else None
+        usable = (
+            row is not None
+            and user is not None
+            and row.used_at is None
+            and row.expires_at > now
+            and user.email == row.email
+            and not password_problems(
+                new_password, self.settings.auth, email=user.email, name=user.name
+            )
+        )
+        return await self.hasher.hash(new_password) if usable else None
 
     async def _check(self, token: str, kind: Kind, now: datetime) -> tuple[ActionToken, User]:
         row = await self.tokens.find(token, kind.value)

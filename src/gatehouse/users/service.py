@@ -282,6 +282,9 @@ class UserService:
         An admin changing their own email here proves it is them, as on /me: a stolen
         admin token must not be able to move the account to an address its thief reads.
         """
+        verified = None
+        if user_id == actor.user_id and changes.email and changes.current_password:
+            verified = await self._verify_current(actor.user_id, changes.current_password)
         user = await self._get_for_write(user_id, expected_version)
         before = public_state(user)
         if changes.role is not None and changes.role.value != user.role:
@@ -296,7 +299,7 @@ class UserService:
         left = None
         if changes.email is not None and changes.email != user.email:
             if user.id == actor.user_id:
-                await self._reauthenticate(user, changes.current_password)
+                self._reauthenticate(user, changes.current_password, verified)
             left = self._set_email(user, changes.email)
         await self._flush()
         await self._notify_email_change(user, left)
@@ -315,11 +318,14 @@ class UserService:
     ) -> User:
         if actor.role is Role.readonly:
             raise Forbidden("Readonly accounts cannot change their profile")
+        verified = None
+        if data.email is not None and data.current_password is not None:
+            verified = await self._verify_current(actor.user_id, data.current_password)
         user = await self._get_for_write(actor.user_id, expected_version)
         before = public_state(user)
         left = None
         if data.email is not None and data.email != user.email:
-            await self._reauthenticate(user, data.current_password)
+            self._reauthenticate(user, data.current_password, verified)
             left = self._set_email(user, data.email)
         if data.name is not None:
             user.name = data.name
@@ -331,8 +337,15 @@ class UserService:
 
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
         """New password; every other session of the caller ends, this one goes on."""
+        verified = await self._verify_current(actor.user_id, data.current_password)
+        new_hash = None
+        if verified is not None and not password_problems(
+            data.new_password, self.settings, email=verified.email, name=verified.name
+        ):
+            # Hashed before the unit of work's first statement (SQLite's write lock).
+            new_hash = await self.hasher.hash(data.new_password)
         user = await self._get_for_write(actor.user_id, None)
-        if not await self.hasher.verify(data.current_password, user.password_hash):
+        if verified is None or verified.password_hash != user.password_hash:
             self.uow.audit.record(
                 _on_user(
                     "auth.password_change", user.id, outcome="failure", reason="wrong_password"
@@ -343,7 +356,7 @@ class UserService:
         self._check_password(
             data.new_password, email=user.email, name=user.name, field="new_password"
         )
-        user.password_hash = await self.hasher.hash(data.new_password)
+        user.password_hash = new_hash or await self.hasher.hash(data.new_password)
         await self._flush()
         await self.sessions.revoke_all(user.id, utcnow(), "password_changed", keep=actor.session_id)
         await announce_password_changed(self.uow, user, "changed")
@@ -353,11 +366,18 @@ class UserService:
         user = await self._get_for_write(actor.user_id, None)
         await soft_delete(self.uow, user)
 
-    async def _reauthenticate(self, user: User, current_password: str | None) -> None:
-        """The caller proves they are the account's owner before moving its email."""
+    def _reauthenticate(
+        self, user: User, current_password: str | None, verified: User | None
+    ) -> None:
+        """The caller proves they are the account's owner before moving its email.
+
+        `verified`: the account as `_verify_current` read it when the password matched
+        (checked before this unit of work's first statement, outside SQLite's write
+        lock); a hash changed since then is not the one the caller proved.
+        """
         if current_password is None:
             raise ReauthenticationRequired()
-        if not await self.hasher.verify(current_password, user.password_hash):
+        if verified is None or verified.password_hash != user.password_hash:
             self.uow.audit.record(
                 _on_user("user.update", user.id, outcome="failure", reason="wrong_password"),
                 always=True,
@@ -404,6 +424,20 @@ class UserService:
         problems = password_problems(password, self.settings, email=email, name=name)
         if problems:
             raise ValidationFailed({field: problems})
+
+    async def _verify_current(self, user_id: uuid.UUID, password: str) -> User | None:
+        """The account as read, if `password` matches its hash; else None.
+
+        Read in `uow.reader()` and verified outside the unit of work's transaction: on
+        SQLite its first statement takes the write lock, which bcrypt must not hold. The
+        caller compares the hash with the row it then writes: a password changed
+        meanwhile is not the one verified.
+        """
+        async with self.uow.reader() as session:
+            user = await UserRepository(session).get(user_id)
+        if user is None:
+            return None
+        return user if await self.hasher.verify(password, user.password_hash) else None
 
     async def _flush(self) -> None:
         await flush_users(self.session)

@@ -44,6 +44,13 @@ INTERNALS = re.compile(
 )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def in_thread(work: Callable[..., T], *args: Any) -> T:
     """Code that runs its own event loop (Alembic, the CLI), away from pytest's."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -332,10 +339,19 @@ def test_the_served_app_sends_no_version_banner(
         "GATEHOUSE_DATABASE_URL": url,
         "GATEHOUSE_JWT_PRIVATE_KEY": signing_key_pem,
         "GATEHOUSE_BCRYPT_ROUNDS": "4",
+        "GATEHOUSE_PORT": str(free_port()),
     }.items():
         monkeypatch.setenv(name, value)
     started: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *_, **options: started.update(options))
+
+    def run(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        # `serve` binds first, then hands the socket to uvicorn: look at what it was given.
+        started.update(vars(server.config))
+        server.started = True
+        for sock in sockets or []:
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     # The process-wide logging set-up would outlive this test.
     monkeypatch.setattr(cli, "configure_logging", lambda *_: None)
     get_settings.cache_clear()

@@ -77,7 +77,13 @@ Password = Annotated[
     AfterValidator(_no_nul),
     Field(examples=["correct horse battery staple"]),
 ]
-Text = Annotated[str, BeforeValidator(_strict_str), AfterValidator(_no_nul)]
+# No NUL (PostgreSQL text cannot hold one), said in the document too.
+Text = Annotated[
+    str,
+    BeforeValidator(_strict_str),
+    AfterValidator(_no_nul),
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+]
 # A new password (registration, creation, change, reset): the policy's bounds, said in
 # the document; the service enforces them (auth.passwords.password_problems) with a
 # field error. bcrypt reads 72 bytes, so the limit is in UTF-8 bytes, which JSON Schema

@@ -149,16 +149,15 @@ class _Files(StaticFiles):
         return full_path, stat_result
 
 
-class WebAppRoute(BaseRoute):
-    """GET and HEAD for every path outside the API's own."""
+class _FileRoute(BaseRoute):
+    """GET and HEAD of the paths `serves` names, answered from files (in a thread: file
+    system calls block); other methods there get 405 (`_only_get`)."""
 
-    path = "/{path:path}"  # the `route` of the request's log line
-
-    def __init__(self, directory: Path) -> None:
-        self.files = _Files(directory=directory)
+    def serves(self, path: str) -> bool:
+        raise NotImplementedError
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or not is_app_path(scope["path"]):
+        if scope["type"] != "http" or not self.serves(scope["path"]):
             return Match.NONE, {}
         return (Match.FULL if scope["method"] in {"GET", "HEAD"} else Match.PARTIAL), {}
 
@@ -166,6 +165,24 @@ class WebAppRoute(BaseRoute):
         _only_get(scope)
         response = await anyio.to_thread.run_sync(self._response, scope)
         await response(scope, receive, send)
+
+    def _response(self, scope: Scope) -> Response:
+        raise NotImplementedError
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+
+class WebAppRoute(_FileRoute):
+    """GET and HEAD for every path outside the API's own."""
+
+    path = "/{path:path}"  # the `route` of the request's log line
+
+    def __init__(self, directory: Path) -> None:
+        self.files = _Files(directory=directory)
+
+    def serves(self, path: str) -> bool:
+        return is_app_path(path)
 
     def _response(self, scope: Scope) -> Response:
         segments = _segments(scope["path"])
@@ -184,27 +201,17 @@ class WebAppRoute(BaseRoute):
             raise NotFound("The admin portal is not built")
         return self.files.respond(*page, scope, REVALIDATE)
 
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
 
-
-class NotBuiltRoute(BaseRoute):
+class NotBuiltRoute(_FileRoute):
     """Without a build, `/` and `/admin` say how to build the apps; the rest is 404."""
 
     path = "/"
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or scope["path"] not in {"/", "/admin", "/admin/"}:
-            return Match.NONE, {}
-        return (Match.FULL if scope["method"] in {"GET", "HEAD"} else Match.PARTIAL), {}
+    def serves(self, path: str) -> bool:
+        return path in {"/", "/admin", "/admin/"}
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        _only_get(scope)
-        response = HTMLResponse(NOT_BUILT_PAGE, headers={"cache-control": REVALIDATE})
-        await response(scope, receive, send)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
+    def _response(self, scope: Scope) -> Response:
+        return HTMLResponse(NOT_BUILT_PAGE, headers={"cache-control": REVALIDATE})
 
 
 # --- The API docs pages (/docs, /redoc) ---------------------------------------------------
@@ -287,7 +294,7 @@ def docs_page(kind: str, title: str, document: dict[str, Any]) -> HTMLResponse:
     return HTMLResponse(html, headers={"cache-control": REVALIDATE})
 
 
-class DocsAssetsRoute(BaseRoute):
+class DocsAssetsRoute(_FileRoute):
     """GET and HEAD of the docs pages' scripts and styles, under /docs/assets/; a static
     file like the web apps' assets, for anyone (the docs are off in production)."""
 
@@ -296,15 +303,8 @@ class DocsAssetsRoute(BaseRoute):
     def __init__(self, settings: Settings) -> None:
         self.files = _Files(directory=web_dir(settings) / DOCS_ASSETS_DIR, check_dir=False)
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or not scope["path"].startswith(DOCS_ASSETS_PATH + "/"):
-            return Match.NONE, {}
-        return (Match.FULL if scope["method"] in {"GET", "HEAD"} else Match.PARTIAL), {}
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        _only_get(scope)
-        response = await anyio.to_thread.run_sync(self._response, scope)
-        await response(scope, receive, send)
+    def serves(self, path: str) -> bool:
+        return path.startswith(DOCS_ASSETS_PATH + "/")
 
     def _response(self, scope: Scope) -> Response:
         name = scope["path"].removeprefix(DOCS_ASSETS_PATH + "/")
@@ -320,6 +320,3 @@ class DocsAssetsRoute(BaseRoute):
         if found is None:
             raise NotFound("The API docs assets are not built (make web)")
         return self.files.respond(*found, scope, REVALIDATE)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)

@@ -14,6 +14,17 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+def not_nullable(schema: dict[str, Any]) -> None:
+    """For a PATCH body (`json_schema_extra`): absent means unchanged and null is refused,
+    so the schema offers no null, and an empty body is not a change."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+        if len(options) == 1:
+            del prop["anyOf"]
+            prop.update(options[0])
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

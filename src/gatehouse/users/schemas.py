@@ -4,12 +4,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gatehouse.kit.fields import NAME_SCHEMA, Email, Name, NewPassword, Password, Text
-from gatehouse.kit.schemas import PageMeta, RequestBody, Schema
+from gatehouse.kit.schemas import PageMeta, RequestBody, Schema, not_nullable
 from gatehouse.users.models import Role
 
 
@@ -70,18 +69,8 @@ class UserReplace(RequestBody):
     current_password: Password | None = _ADMIN_CURRENT_PASSWORD
 
 
-def _not_nullable(schema: dict[str, Any]) -> None:
-    """Absent means unchanged and null is refused, so the schema offers no null."""
-    schema["minProperties"] = 1
-    for prop in schema.get("properties", {}).values():
-        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
-        if len(options) == 1:
-            del prop["anyOf"]
-            prop.update(options[0])
-
-
 class UserPatch(RequestBody):
-    model_config = ConfigDict(json_schema_extra=_not_nullable)
+    model_config = ConfigDict(json_schema_extra=not_nullable)
 
     name: Name | None = Field(default=None, json_schema_extra=NAME_SCHEMA)
     role: Role | None = None

@@ -24,9 +24,9 @@ from gatehouse.webhooks.schemas import (
     WebhookPatch,
     WebhookRead,
     WebhookWithSecret,
-    origin,
 )
 from gatehouse.webhooks.service import WebhookService
+from gatehouse.webhooks.targets import origin
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=errors(*AUTHED))
 

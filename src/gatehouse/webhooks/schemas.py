@@ -4,7 +4,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -19,7 +19,7 @@ from pydantic import (
 
 from gatehouse.events.schemas import EVENT_TYPES
 from gatehouse.kit.fields import Text
-from gatehouse.kit.schemas import PageMeta, RequestBody, Schema
+from gatehouse.kit.schemas import PageMeta, RequestBody, Schema, not_nullable
 from gatehouse.webhooks.targets import MAX_URL_LENGTH, parse_url
 
 ALL_EVENTS = "*"
@@ -114,20 +114,10 @@ class WebhookCreate(RequestBody):
         return _distinct(value)
 
 
-def _not_nullable(schema: dict[str, Any]) -> None:
-    """Absent means unchanged and null is refused, so the schema offers no null."""
-    schema["minProperties"] = 1
-    for prop in schema.get("properties", {}).values():
-        options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
-        if len(options) == 1:
-            del prop["anyOf"]
-            prop.update(options[0])
-
-
 class WebhookPatch(RequestBody):
     """Any of the fields; `enabled: true` also clears the failure that disabled it."""
 
-    model_config = ConfigDict(json_schema_extra=_not_nullable)
+    model_config = ConfigDict(json_schema_extra=not_nullable)
 
     url: TargetUrl | None = None
     event_types: EventTypes | None = None
@@ -147,14 +137,6 @@ class WebhookPatch(RequestBody):
             if getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
-
-
-def origin(url: str) -> str:
-    """scheme://host:port of a target URL, its path and query (often a credential) left
-    out; the port always, so two receivers on one host stay apart."""
-    target = parse_url(url)
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{target.scheme}://{host}:{target.port}"
 
 
 class WebhookRead(Schema):

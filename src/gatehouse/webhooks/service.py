@@ -25,7 +25,7 @@ from gatehouse.webhooks.schemas import (
     WebhookCreate,
 )
 from gatehouse.webhooks.signing import new_secret
-from gatehouse.webhooks.targets import TargetRefused, check_url, parse_url
+from gatehouse.webhooks.targets import TargetRefused, check_url, origin
 
 DELIVER_JOB = "webhooks.deliver"
 TEST_EVENT = "webhook.test"
@@ -34,21 +34,10 @@ DISABLED_BY_ADMIN = "Disabled by an admin"
 RESOLVE_TIMEOUT_SECONDS = 3.0
 
 
-def _origin(url: str) -> str:
-    """What the audit trail keeps of a target URL: scheme, host and port.
-
-    A path or query may carry a credential of the receiver's (hooks.example.com/T0/B0/
-    <token>, ?key=...), so neither is ever recorded.
-    """
-    target = parse_url(url)
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"{target.scheme}://{host}:{target.port}"
-
-
 def _state(subscription: WebhookSubscription) -> dict[str, Any]:
     """The audited view of a subscription: never its secret, URL path or query."""
     return {
-        "url": _origin(subscription.url),
+        "url": origin(subscription.url),
         "event_types": list(subscription.event_types),
         "enabled": subscription.enabled,
     }

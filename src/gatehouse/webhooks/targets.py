@@ -171,3 +171,15 @@ async def check_url(url: str, *, allow_private: bool, within: float) -> None:
         await vetted_addresses(target.host, target.port, within)
     except TargetUnresolvable:
         return
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a target URL: what readonly callers and the audit trail see.
+
+    A path or query may carry a credential of the receiver's (hooks.example.com/T0/B0/
+    <token>, ?key=...), so neither is shown or recorded; the port always is, so two
+    receivers on one host stay apart.
+    """
+    target = parse_url(url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{target.scheme}://{host}:{target.port}"

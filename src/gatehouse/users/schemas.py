@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -69,8 +70,14 @@ class UserReplace(RequestBody):
     current_password: Password | None = _ADMIN_CURRENT_PASSWORD
 
 
+def _patch_schema(schema: dict[str, Any]) -> None:
+    not_nullable(schema)
+    # The password alone changes nothing: one of the fields that change the user is due.
+    schema["anyOf"] = [{"required": [name]} for name in ("name", "role", "email")]
+
+
 class UserPatch(RequestBody):
-    model_config = ConfigDict(json_schema_extra=not_nullable)
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
     name: Name | None = Field(default=None, json_schema_extra=NAME_SCHEMA)
     role: Role | None = None

@@ -1524,7 +1524,7 @@ export interface components {
              */
             name?: string;
             role?: components["schemas"]["Role"];
-        };
+        } | unknown | unknown | unknown;
         /** UserRead */
         UserRead: {
             /**

@@ -47,6 +47,10 @@ def _clean_name(value: str) -> str:
     return value
 
 
+# The JSON Schema of `_no_nul` (PostgreSQL text cannot hold a NUL).
+NO_NUL = "^[^\\u0000]*$"
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -75,20 +79,21 @@ Password = Annotated[
     BeforeValidator(_strict_str),
     StringConstraints(min_length=1, max_length=1024),
     AfterValidator(_no_nul),
-    Field(examples=["correct horse battery staple"]),
+    Field(examples=["correct horse battery staple"], json_schema_extra={"pattern": NO_NUL}),
 ]
 # No NUL (PostgreSQL text cannot hold one), said in the document too.
 Text = Annotated[
     str,
     BeforeValidator(_strict_str),
     AfterValidator(_no_nul),
-    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+    Field(json_schema_extra={"pattern": NO_NUL}),
 ]
 # A new password (registration, creation, change, reset): the policy's bounds, said in
 # the document; the service enforces them (auth.passwords.password_problems) with a
 # field error. bcrypt reads 72 bytes, so the limit is in UTF-8 bytes, which JSON Schema
 # cannot say: maxLength is the bound for ASCII, the description says the rest.
 NEW_PASSWORD_SCHEMA: JsonDict = {
+    "pattern": NO_NUL,
     "minLength": 8,
     "maxLength": 72,
     "description": (

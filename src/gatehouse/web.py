@@ -14,6 +14,7 @@ import json
 import mimetypes
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,24 +151,22 @@ class _Files(StaticFiles):
 
 
 class _FileRoute(BaseRoute):
-    """GET and HEAD of the paths `serves` names, answered from files (in a thread: file
+    """GET and HEAD of the paths `serves` accepts, answered by `respond` in a thread (file
     system calls block); other methods there get 405 (`_only_get`)."""
 
-    def serves(self, path: str) -> bool:
-        raise NotImplementedError
+    def __init__(self, serves: Callable[[str], bool], respond: Callable[[Scope], Response]) -> None:
+        self._serves = serves
+        self._respond = respond
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or not self.serves(scope["path"]):
+        if scope["type"] != "http" or not self._serves(scope["path"]):
             return Match.NONE, {}
         return (Match.FULL if scope["method"] in {"GET", "HEAD"} else Match.PARTIAL), {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         _only_get(scope)
-        response = await anyio.to_thread.run_sync(self._response, scope)
+        response = await anyio.to_thread.run_sync(self._respond, scope)
         await response(scope, receive, send)
-
-    def _response(self, scope: Scope) -> Response:
-        raise NotImplementedError
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)
@@ -179,10 +178,8 @@ class WebAppRoute(_FileRoute):
     path = "/{path:path}"  # the `route` of the request's log line
 
     def __init__(self, directory: Path) -> None:
+        super().__init__(is_app_path, self._response)
         self.files = _Files(directory=directory)
-
-    def serves(self, path: str) -> bool:
-        return is_app_path(path)
 
     def _response(self, scope: Scope) -> Response:
         segments = _segments(scope["path"])
@@ -207,8 +204,8 @@ class NotBuiltRoute(_FileRoute):
 
     path = "/"
 
-    def serves(self, path: str) -> bool:
-        return path in {"/", "/admin", "/admin/"}
+    def __init__(self) -> None:
+        super().__init__(lambda path: path in {"/", "/admin", "/admin/"}, self._response)
 
     def _response(self, scope: Scope) -> Response:
         return HTMLResponse(NOT_BUILT_PAGE, headers={"cache-control": REVALIDATE})
@@ -301,10 +298,8 @@ class DocsAssetsRoute(_FileRoute):
     path = DOCS_ASSETS_PATH + "/{name}"  # the `route` of the request's log line
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(lambda path: path.startswith(DOCS_ASSETS_PATH + "/"), self._response)
         self.files = _Files(directory=web_dir(settings) / DOCS_ASSETS_DIR, check_dir=False)
-
-    def serves(self, path: str) -> bool:
-        return path.startswith(DOCS_ASSETS_PATH + "/")
 
     def _response(self, scope: Scope) -> Response:
         name = scope["path"].removeprefix(DOCS_ASSETS_PATH + "/")

@@ -10,7 +10,9 @@ delivery limit, so it is set explicitly. docs/operations.md, "Background work", 
 how to inspect and replay what is there.
 
 Each task is a thin wrapper: it runs its job's coroutine on this worker process's one
-event loop and Runtime, created after fork (CONVENTIONS, "Celery with async code").
+event loop and Runtime, created after fork: an event loop, a database pool or a Redis
+connection made before the fork would be shared by every pool process, and each task
+opening its own loop would build and drop the pools on every task.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
-import structlog
-
 from gatehouse.audit.chain import load_key
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.protection import LoginProtection
@@ -22,7 +20,7 @@ from gatehouse.cache.store import Cache
 from gatehouse.config import Environment, Settings
 from gatehouse.db.engine import Database
 from gatehouse.kit.context import Actor
-from gatehouse.kit.jobs import JobQueue, NoJobQueueError
+from gatehouse.kit.jobs import JobQueue, no_queue
 from gatehouse.uow import UnitOfWork
 
 
@@ -34,8 +32,6 @@ class Part(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-log = structlog.get_logger("gatehouse.jobs")
 
 P = TypeVar("P", bound=Part)
 
@@ -86,9 +82,7 @@ class Runtime:
     def enqueue(self, name: str, **kwargs: str) -> None:
         """Ask for a job now, outside any unit of work (a sweep found due rows)."""
         if self.jobs is None:
-            if self.strict_jobs:
-                raise NoJobQueueError(f"job {name!r} asked for, but this process has no queue")
-            log.warning("jobs.no_queue", job=name, message="left for the next sweep")
+            no_queue(name, strict=self.strict_jobs)
             return
         self.jobs.enqueue(name, **kwargs)
 

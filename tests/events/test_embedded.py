@@ -3,11 +3,16 @@ dispatched to Gatehouse's own reactions, and a restart loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import text
 
 from gatehouse.events import service
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
+from gatehouse.worker.maintenance import SWEEP_JOB
 from tests.events.consumer import until
 from tests.events.support import outbox_rows
 from tests.factories import PASSWORD, Api
@@ -63,3 +68,32 @@ async def test_rows_left_by_a_stopped_runner_are_processed_by_the_next(
     rows = await outbox_rows(runtime)
     assert len(rows) == 5
     assert all(row.dispatched_at is not None for row in rows)
+
+
+async def test_a_stop_during_a_sweep_lets_it_finish_and_leaves_the_database_free(
+    runtime: Runtime,
+) -> None:
+    """A stop never cuts a sweep off mid-transaction: on SQLite a transaction cancelled
+    mid-statement kept the write lock, and the next writer waited out the busy timeout."""
+    runner = InProcessRunner(runtime)
+    sweep_entered = asyncio.Event()
+    finished: list[bool] = []
+    real_sweep = runner.jobs[SWEEP_JOB]
+
+    async def slow_sweep(rt: Runtime, kwargs: Mapping[str, str]) -> None:
+        async with rt.db.session() as session:
+            await session.execute(text("DELETE FROM refresh_tokens"))
+            sweep_entered.set()
+            await asyncio.sleep(0.3)  # inside the write transaction
+        await real_sweep(rt, kwargs)
+        finished.append(True)
+
+    runner.jobs[SWEEP_JOB] = slow_sweep
+    runtime.use_jobs(runner)
+    await runner.start()
+    await sweep_entered.wait()
+    await runner.stop()
+    assert finished == [True]
+    # The write lock is free: a writer gets in at once rather than after a busy wait.
+    async with runtime.db.session() as session:
+        await session.execute(text("DELETE FROM refresh_tokens"))

@@ -38,6 +38,7 @@ class InProcessRunner:
         self._waiting: set[_Key] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = 0
+        self._stopping = asyncio.Event()
 
     def enqueue(self, name: str, **kwargs: str) -> None:
         if name not in self.jobs:
@@ -51,6 +52,7 @@ class InProcessRunner:
         self._queue.put_nowait((key, current_request_id()))
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._consume(), name=f"gatehouse-job-{n}")
             for n in range(self.concurrency)
@@ -59,22 +61,27 @@ class InProcessRunner:
         log.info("worker.embedded_started", concurrency=self.concurrency)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop sweeping, let the jobs at hand finish (up to `grace` seconds), then stop.
+        """Stop sweeping, let the work at hand finish (up to `grace` seconds), then stop.
 
-        A job cut off mid-way loses nothing (its row is still pending for the next
-        start), but finishing it spares a retry, and on SQLite a transaction cancelled
-        mid-statement can hold the write lock for a while.
+        Nothing is cancelled while it may be inside a transaction unless the grace runs
+        out: a job cut off mid-way loses nothing (its row is still pending for the next
+        start), but on SQLite a transaction cancelled mid-statement leaves its connection
+        holding the write lock until the connection is collected, and every later writer
+        of the same file waits out the busy timeout.
         """
         if not self._tasks:
             return  # never started: nothing runs (its queued kicks are in the database too)
-        scheduler, consumers = self._tasks[-1:], self._tasks[:-1]
-        for task in scheduler:
-            task.cancel()
+        self._stopping.set()
+        scheduler, consumers = self._tasks[-1], self._tasks[:-1]
         try:
-            await self.drain(grace)
+            async with asyncio.timeout(grace):
+                # The sweep in progress finishes; the scheduler then leaves its loop.
+                await asyncio.shield(scheduler)
+                await self._queue.join()
         except TimeoutError:
             log.warning("worker.embedded_stop_timeout", pending=len(self._waiting))
-        for task in consumers:
+        # Idle consumers wait on the queue and hold no connection; cancelling is safe now.
+        for task in (scheduler, *consumers):
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,7 +124,7 @@ class InProcessRunner:
 
     async def _schedule(self) -> None:
         last_cleanup = 0.0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.jobs[SWEEP_JOB](self.runtime, {})
                 if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
@@ -127,4 +134,6 @@ class InProcessRunner:
                 raise
             except Exception:
                 log.exception("worker.schedule_failed")
-            await asyncio.sleep(self.sweep_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self._stopping.wait()

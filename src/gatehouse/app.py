@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +35,8 @@ from gatehouse.kit.middleware import (
 )
 from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
+from gatehouse.metrics import exposition
+from gatehouse.metrics.router import router as metrics_router
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = rt = runtime or Runtime.create(settings)
         # A runtime handed in with its own job queue (tests) keeps it.
         stop_jobs = await start_jobs(rt) if rt.jobs is None else None
+        exposition.record_build("sqlite" if settings.is_sqlite else "postgresql")
         log.info(
             "app.started",
             env=settings.server.env.value,
@@ -105,6 +109,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await stop_jobs()
             if owned:
                 await rt.close()
+            # This process's live gauges (in flight, pool) stop counting in the sums.
+            exposition.process_died(os.getpid())
 
     app = FastAPI(
         title="Gatehouse",
@@ -131,6 +137,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # order irrelevant: an app in which one route would shadow another is never built.
     routers = (
         health_router,
+        metrics_router,
         jwks_router,
         auth_router,
         recovery_router,

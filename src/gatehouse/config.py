@@ -387,6 +387,46 @@ class AuditSettings(Section):
         return value
 
 
+class MetricsAccess(StrEnum):
+    """Who may read `GET /metrics`."""
+
+    # A scraper on the same host (or behind the gateway's internal path).
+    loopback = "loopback"
+    # Anyone with `Authorization: Bearer <GATEHOUSE_METRICS_TOKEN>`.
+    token = "token"  # noqa: S105 (a mode's name, not a secret)
+    off = "off"  # not served (404)
+
+
+class ObservabilitySettings(Section):
+    """Metrics, tracing and error tracking (docs/metrics.md, docs/operations.md)."""
+
+    metrics_access: MetricsAccess = MetricsAccess.loopback
+    metrics_token: SecretStr | None = None
+    # Where `gatehouse serve --workers N` keeps each process's metric files (cleaned at
+    # start); None: a directory of its own under the data dir.
+    metrics_dir: Path | None = None
+    # OpenTelemetry: exporters and sampling come from the standard OTEL_* variables.
+    tracing_enabled: bool = False
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("metrics_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_when_asked(self) -> ObservabilitySettings:
+        if self.metrics_access is MetricsAccess.token:
+            token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+            if len(token) < 16:
+                raise ValueError(
+                    "GATEHOUSE_METRICS_ACCESS=token needs GATEHOUSE_METRICS_TOKEN "
+                    "of at least 16 characters"
+                )
+        return self
+
+
 class Settings(BaseModel):
     """The root: every section, read from the environment once."""
 
@@ -399,6 +439,7 @@ class Settings(BaseModel):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @property
     def is_production(self) -> bool:

@@ -16,6 +16,7 @@ from gatehouse.cli.data import audit_app, users_app
 from gatehouse.config import Settings, get_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.logging import configure_logging
+from gatehouse.metrics import exposition
 from gatehouse.runtime import Runtime
 from gatehouse.users import bootstrap
 from gatehouse.users.seed import seed as run_seed
@@ -96,6 +97,13 @@ def serve(
         proxy_headers=False,
     )
     if workers > 1:
+        # Each worker writes its metrics to files here; a scrape of any worker sums them.
+        # Set before the workers start, so each of them imports prometheus-client in
+        # multiprocess mode.
+        metrics_dir = settings.observability.metrics_dir or (
+            settings.server.data_dir.resolve() / "metrics" / f"serve-{port}"
+        )
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(exposition.prepare_directory(metrics_dir))
         Multiprocess(config, sockets=[sock]).run()
         return
     process = uvicorn.Server(config)

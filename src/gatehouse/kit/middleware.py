@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.errors import envelope
+from gatehouse.kit import metrics
 from gatehouse.kit.context import request_id_var
 from gatehouse.kit.http import (
     SAFE_METHODS,
@@ -57,7 +58,7 @@ _DOCS_CSP = (
 )
 _DOCS_PATHS = ("/docs", "/redoc")
 # The API's own paths; every other path belongs to the web apps (gatehouse.web).
-_API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json")
+_API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json", "/metrics")
 
 
 # nginx's number for "the client closed the request": logged, never sent.
@@ -172,6 +173,7 @@ class RequestContextMiddleware:
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        metrics.HTTP_IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
@@ -189,13 +191,17 @@ class RequestContextMiddleware:
         finally:
             if not started and state.get("client_disconnected"):
                 status = CLIENT_CLOSED
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            elapsed = time.perf_counter() - start
+            metrics.HTTP_IN_FLIGHT.dec()
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
+            metrics.HTTP_DURATION.labels(route, scope["method"]).observe(elapsed)
             log.info(
                 "http.request",
                 method=scope["method"],
-                route=getattr(route, "path", None) or "unmatched",
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
                 user_id=state.get("user_id"),
                 client_ip=ip,
             )

@@ -1,0 +1,1 @@
+"""`GET /metrics`: the Prometheus exposition of every family in `gatehouse.kit.metrics`."""

@@ -333,14 +333,16 @@ async def access_token(server: Server, email: str, password: str) -> str:
 def report(result: Result) -> None:
     cpu = f"{result.server_cpu * 100:5.0f} %" if result.server_cpu is not None else "    n/a"
     print(
-        f"  {result.backend:<9} {result.scenario:<36} {result.rps:8.1f} "
+        f"  {result.backend:<9} {result.scenario:<46} {result.rps:8.1f} "
         f"{result.p50_ms:8.1f} {result.p95_ms:8.1f} {result.p99_ms:8.1f} "
         f"{result.requests:8d} {result.errors:6d} {cpu}",
         flush=True,
     )
 
 
-async def fast_scenarios(server: Server, backend: str, args: argparse.Namespace) -> list[Result]:
+async def fast_scenarios(
+    server: Server, backend: str, args: argparse.Namespace, label: str = ""
+) -> list[Result]:
     """Everything but login, with bcrypt at cost 4 (no scenario here hashes)."""
     admin = {"Authorization": f"Bearer {await access_token(server, ADMIN_EMAIL, SAMPLE_PASSWORD)}"}
     user = {"Authorization": f"Bearer {await access_token(server, USER_EMAIL, SAMPLE_PASSWORD)}"}
@@ -352,6 +354,9 @@ async def fast_scenarios(server: Server, backend: str, args: argparse.Namespace)
             Call("GET", "/api/v1/users?page_size=20", admin),
         ),
     ]
+    if label:
+        # A comparison run: the fixed cost and the hot path are what a setting can change.
+        scenarios = [(f"{name} {label}", call) for name, call in scenarios[:2]]
     return [
         await drive(server, backend, name, call, args.concurrency, args) for name, call in scenarios
     ]
@@ -400,6 +405,11 @@ def run_backend(
     gatehouse(env, "seed", "--env", "development", "--count", str(args.users))
     with serve(env, workdir / "server-fast.log", args.pin) as server:
         results = asyncio.run(fast_scenarios(server, backend, args))
+    if args.metrics_off:
+        # Metrics are on by default; off, requests are not counted at all.
+        off_env = {**env, "GATEHOUSE_METRICS_ACCESS": "off"}
+        with serve(off_env, workdir / "server-no-metrics.log", args.pin) as server:
+            results += asyncio.run(fast_scenarios(server, backend, args, "(metrics off)"))
     login_env = {**env, "GATEHOUSE_BCRYPT_ROUNDS": "12"}
     with serve(login_env, workdir / "server-login.log", args.pin) as server:
         results.append(asyncio.run(login_scenario(server, backend, args)))
@@ -492,6 +502,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--client", choices=["raw", "httpx"], default="raw", help="load generator (see docs)"
     )
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="no CPU pinning")
+    parser.add_argument(
+        "--no-metrics-off",
+        dest="metrics_off",
+        action="store_false",
+        help="skip the comparison run with GATEHOUSE_METRICS_ACCESS=off",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     cpus = os.cpu_count() or 1
@@ -519,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         + ("server on CPU 0, load on the others" if args.pin else "no CPU pinning")
     )
     print(
-        f"\n  {'backend':<9} {'scenario':<36} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"\n  {'backend':<9} {'scenario':<46} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'p99 ms':>8} {'requests':>8} {'errors':>6} {'server CPU':>9}"
     )
     results: list[Result] = []

@@ -16,16 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gatehouse.app import create_app
 from gatehouse.config import (
     PREFIX,
-    AuditSettings,
-    AuthSettings,
     ConfigError,
-    DatabaseSettings,
-    RateLimitSettings,
-    RedisSettings,
     Section,
-    ServerSettings,
     Settings,
-    WorkerSettings,
     get_settings,
     load_settings,
 )
@@ -33,14 +26,11 @@ from gatehouse.runtime import Runtime
 from tests.conftest import make_settings
 from tests.factories import assert_envelope
 
+# Every section of Settings, so a new one cannot escape the checks below.
 SECTIONS: list[type[Section]] = [
-    AuditSettings,
-    ServerSettings,
-    DatabaseSettings,
-    AuthSettings,
-    RedisSettings,
-    RateLimitSettings,
-    WorkerSettings,
+    field.annotation
+    for field in Settings.model_fields.values()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Section)
 ]
 GATEHOUSE = Path(sys.executable).parent / "gatehouse"
 
@@ -357,3 +347,15 @@ def test_every_setting_is_documented() -> None:
         if f"{PREFIX}{name.upper()}" not in doc
     ]
     assert missing == []
+
+
+def test_metrics_by_token_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, GATEHOUSE_METRICS_ACCESS="token")
+    assert message.startswith("GATEHOUSE_METRICS_ACCESS=token needs GATEHOUSE_METRICS_TOKEN")
+    short = config_error(
+        monkeypatch, GATEHOUSE_METRICS_ACCESS="token", GATEHOUSE_METRICS_TOKEN="hunter2"
+    )
+    assert "hunter2" not in short
+    assert config_error(monkeypatch, GATEHOUSE_METRICS_ACCESS="public").startswith(
+        "GATEHOUSE_METRICS_ACCESS: Input should be 'loopback', 'token' or 'off'"
+    )

@@ -23,7 +23,7 @@ from gatehouse.auth.router import (
     sessions_router,
 )
 from gatehouse.auth.router import router as auth_router
-from gatehouse.config import Settings, get_settings
+from gatehouse.config import MetricsAccess, Settings, get_settings
 from gatehouse.errors import envelope
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
@@ -193,7 +193,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     # Inside the request context, so a HEAD's log line says HEAD.
     app.add_middleware(HeadMiddleware)
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.server.trusted_proxies,
+        count_requests=settings.observability.metrics_access is not MetricsAccess.off,
+    )
     return app
 
 

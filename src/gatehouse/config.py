@@ -394,7 +394,7 @@ class MetricsAccess(StrEnum):
     loopback = "loopback"
     # Anyone with `Authorization: Bearer <GATEHOUSE_METRICS_TOKEN>`.
     token = "token"  # noqa: S105 (a mode's name, not a secret)
-    off = "off"  # not served (404)
+    off = "off"  # not served (404), and requests are not counted
 
 
 class ObservabilitySettings(Section):
@@ -505,6 +505,9 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names the variable."""
 
 
+_SECRET_WORDS = ("secret", "key", "password", "url", "token", "dsn")
+
+
 def _describe(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
@@ -516,7 +519,7 @@ def _describe(error: ValidationError) -> list[str]:
         value = item.get("input")
         shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
         # Never echo a secret; a database URL carries its password.
-        if any(word in name.lower() for word in ("secret", "key", "password", "url")):
+        if any(word in name.lower() for word in _SECRET_WORDS):
             shown = ""
         lines.append(f"{name}: {item['msg']}{shown}")
     return lines
@@ -526,15 +529,10 @@ def load_settings() -> Settings:
     """Read and validate every setting; raise ConfigError naming each bad variable."""
     sections: dict[str, Any] = {}
     problems: list[str] = []
-    for key, cls in (
-        ("server", ServerSettings),
-        ("database", DatabaseSettings),
-        ("auth", AuthSettings),
-        ("redis", RedisSettings),
-        ("rate_limit", RateLimitSettings),
-        ("worker", WorkerSettings),
-        ("audit", AuditSettings),
-    ):
+    for key, field in Settings.model_fields.items():
+        cls = field.annotation
+        if not (isinstance(cls, type) and issubclass(cls, Section)):
+            raise TypeError(f"Settings.{key} is not a settings section")
         try:
             sections[key] = cls()
         except ValidationError as exc:

@@ -118,9 +118,13 @@ async def send_error(
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted_proxies: Sequence[str] = (), count_requests: bool = True
+    ) -> None:
         self.app = app
         self.trusted = parse_networks(trusted_proxies)
+        # Off only when metrics are switched off: then nothing would ever read the counts.
+        self.count_requests = count_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -173,7 +177,8 @@ class RequestContextMiddleware:
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        metrics.HTTP_IN_FLIGHT.inc()
+        if self.count_requests:
+            metrics.HTTP_IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
@@ -193,9 +198,10 @@ class RequestContextMiddleware:
                 status = CLIENT_CLOSED
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - start
-            metrics.HTTP_IN_FLIGHT.dec()
-            metrics.HTTP_REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
-            metrics.HTTP_DURATION.labels(route, scope["method"]).observe(elapsed)
+            if self.count_requests:
+                metrics.HTTP_IN_FLIGHT.dec()
+                metrics.HTTP_REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
+                metrics.HTTP_DURATION.labels(route, scope["method"]).observe(elapsed)
             log.info(
                 "http.request",
                 method=scope["method"],

@@ -44,6 +44,16 @@ browser: ## Install Chromium from Debian's packages for the web e2e (as root)
 	@command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null \
 		|| (apt-get update -q && apt-get install -y -q chromium >/dev/null)
 
+# tests/deploy checks the alert rules, their unit tests and the scrape config with
+# promtool (Debian ships it in its prometheus package), and the logrotate file with logrotate.
+promtool: ## Install promtool from Debian's prometheus package for tests/deploy (as root)
+	@command -v promtool >/dev/null || apt-get install -y -q prometheus >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q prometheus >/dev/null)
+
+logrotate: ## Install logrotate from Debian's packages for tests/deploy (as root)
+	@command -v logrotate >/dev/null || apt-get install -y -q logrotate >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q logrotate >/dev/null)
+
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
 web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
@@ -104,4 +114,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool logrotate web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

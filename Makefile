@@ -45,14 +45,18 @@ browser: ## Install Chromium from Debian's packages for the web e2e (as root)
 		|| (apt-get update -q && apt-get install -y -q chromium >/dev/null)
 
 # tests/deploy checks the alert rules, their unit tests and the scrape config with
-# promtool (Debian ships it in its prometheus package), and the logrotate file with logrotate.
+# promtool (Debian ships it in its prometheus package; its recommends, node-exporter and
+# friends, are not needed), the logrotate file with logrotate and the systemd units with
+# systemd-analyze.
 promtool: ## Install promtool from Debian's prometheus package for tests/deploy (as root)
-	@command -v promtool >/dev/null || apt-get install -y -q prometheus >/dev/null \
-		|| (apt-get update -q && apt-get install -y -q prometheus >/dev/null)
+	@command -v promtool >/dev/null \
+		|| apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends prometheus >/dev/null)
 
-logrotate: ## Install logrotate from Debian's packages for tests/deploy (as root)
-	@command -v logrotate >/dev/null || apt-get install -y -q logrotate >/dev/null \
-		|| (apt-get update -q && apt-get install -y -q logrotate >/dev/null)
+log-tools: ## Install logrotate and systemd-analyze for tests/deploy (as root)
+	@(command -v logrotate && command -v systemd-analyze) >/dev/null \
+		|| apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null)
 
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
@@ -114,4 +118,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser promtool logrotate web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool log-tools web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

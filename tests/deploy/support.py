@@ -57,11 +57,11 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
-def tool(name: str, *, also: tuple[str, ...] = ()) -> str:
+def tool(name: str, *, installed_by: str, also: tuple[str, ...] = ()) -> str:
     """The tool's path; skipped loudly (failed under REQUIRE_SERVICES=1) when missing."""
     found = shutil.which(name) or next((p for p in also if Path(p).is_file()), None)
     if found is None:
-        skip_suite(name, f"{name} is not installed (`make {name}` installs it, as root)")
+        skip_suite(name, f"{name} is not installed (`make {installed_by}` installs it, as root)")
     assert found is not None
     return found
 

@@ -23,7 +23,7 @@ EXECUTABLE = "/opt/gatehouse/.venv/bin/gatehouse"
 
 
 def logrotate() -> str:
-    return tool("logrotate", also=("/usr/sbin/logrotate",))
+    return tool("logrotate", installed_by="log-tools", also=("/usr/sbin/logrotate",))
 
 
 def settings(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -66,7 +66,7 @@ def test_the_unit_serves_the_api_and_sends_json_lines_to_the_journal() -> None:
 
 
 def test_systemd_accepts_the_unit_and_its_log_file_drop_in(tmp_path: Path) -> None:
-    analyze = tool("systemd-analyze")
+    analyze = tool("systemd-analyze", installed_by="log-tools")
     # systemd-analyze checks that the executables exist: stand in one that does.
     unit = tmp_path / UNIT.name
     unit.write_text(UNIT.read_text().replace(EXECUTABLE, "/bin/true"))

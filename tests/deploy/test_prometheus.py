@@ -38,7 +38,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def promtool() -> str:
-    return tool("promtool")
+    return tool("promtool", installed_by="promtool")
 
 
 # --- promtool -------------------------------------------------------------------------

@@ -42,8 +42,16 @@ def broker(broker_node: DedicatedRabbitMQ) -> DedicatedRabbitMQ:
 
 
 @pytest.fixture
-def settings_overrides(redis_server: DedicatedRedis, broker: DedicatedRabbitMQ) -> dict[str, Any]:
-    return {"redis_url": redis_server.url, "redis_timeout_seconds": 0.2, "broker_url": broker.url}
+def settings_overrides(
+    request: pytest.FixtureRequest, redis_server: DedicatedRedis, broker: DedicatedRabbitMQ
+) -> dict[str, Any]:
+    extra: dict[str, Any] = getattr(request, "param", {})
+    return {
+        "redis_url": redis_server.url,
+        "redis_timeout_seconds": 0.2,
+        "broker_url": broker.url,
+        **extra,
+    }
 
 
 async def ready(client: httpx.AsyncClient, status: int, overall: str) -> dict[str, Any]:
@@ -84,6 +92,25 @@ async def test_redis_down_degrades_the_instance_but_keeps_it_in_rotation(
 
     redis_server.start()
     await ready(api.client, 200, "ok")
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"rate_limit_enabled": True, "rate_limit_fail_closed": True}],
+    indirect=True,
+)
+async def test_redis_is_required_when_the_rate_limits_fail_closed(
+    api: Api, redis_server: DedicatedRedis
+) -> None:
+    body = await ready(api.client, 200, "ok")
+    assert_check(body, "redis", "ok", required=True)
+
+    redis_server.kill()
+    body = await ready(api.client, 503, "unavailable")
+    assert_check(body, "redis", "unavailable", required=True)
+    # What the instance would do with traffic: refuse it, as it said.
+    refused = await api.client.get("/api/v1/users/me")
+    assert refused.status_code == 503
 
 
 async def test_a_hung_redis_is_reported_not_waited_for(

@@ -8,13 +8,14 @@ the instance `unavailable` (503: take it out of rotation); an optional one makes
 Required or not, by what Gatehouse does without it:
 
 - database: nothing works without it (every request reads or writes it): required.
-- Redis: the cache is skipped (the database answers) and the rate limits and login
-  protection count in process memory (or answer 503 with
-  GATEHOUSE_RATE_LIMIT_FAIL_CLOSED=true): optional.
+- Redis: the cache is skipped (the database answers), and the rate limits and the
+  login protection count in this process's memory: optional. Except with
+  GATEHOUSE_RATE_LIMIT_FAIL_CLOSED=true, where every `/api/` request answers 503
+  without it: then the instance cannot serve, and Redis is required.
 - broker: an API process never waits for it. What a request causes (an event, a mail,
   a webhook delivery) is a database row written in the request's transaction, and the
   job message is only a kick sent afterwards from a thread pool; while the broker is
-  down those rows wait and are sent, in order, once it is back. Login, refresh and
+  down those rows wait, and are sent once it is back. Login, refresh and
   everything else an integrator calls keep working, so taking every instance out of
   rotation for it would turn late mails and events into an outage of every product
   that logs in through Gatehouse: optional.
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from gatehouse.cache.redis import RedisClient
+from gatehouse.config import Settings
 from gatehouse.health.broker import BrokerProbe
 from gatehouse.runtime import Runtime
 
@@ -59,6 +61,11 @@ def _redis(runtime: Runtime) -> Probe | None:
     return None if client is None else lambda: _ping_redis(client)
 
 
+def _redis_required(settings: Settings) -> bool:
+    limits = settings.rate_limit
+    return limits.rate_limit_enabled and limits.rate_limit_fail_closed
+
+
 def _broker(runtime: Runtime) -> Probe | None:
     return runtime.part(BrokerProbe).ping if runtime.settings.broker_url else None
 
@@ -67,15 +74,18 @@ def _broker(runtime: Runtime) -> Probe | None:
 class Dependency:
     name: str
     # Down: the instance is `unavailable` (503) if required, else `degraded` (200).
-    required: bool
+    required: bool | Callable[[Settings], bool]
     # This process's check, or None when the dependency is not configured.
     probe: Callable[[Runtime], Probe | None]
+
+    def is_required(self, settings: Settings) -> bool:
+        return self.required if isinstance(self.required, bool) else self.required(settings)
 
 
 # One line per dependency; the name is its key in the answer's `checks`.
 DEPENDENCIES = (
     Dependency("database", required=True, probe=lambda runtime: runtime.db.ping),
-    Dependency("redis", required=False, probe=_redis),
+    Dependency("redis", required=_redis_required, probe=_redis),
     Dependency("broker", required=False, probe=_broker),
 )
 
@@ -144,18 +154,18 @@ class ReadinessChecks:
         except Exception as exc:  # any failure means "down"; what it was goes to the log
             error = _describe(exc, self._passwords)
         latency_ms = round((time.perf_counter() - start) * 1000, 2)
-        self._note(dependency, error)
+        required = dependency.is_required(self.runtime.settings)
+        self._note(dependency.name, required, error)
         status: CheckStatus = "ok" if error is None else "unavailable"
-        return Result(dependency.name, dependency.required, status, latency_ms)
+        return Result(dependency.name, required, status, latency_ms)
 
-    def _note(self, dependency: Dependency, error: str | None) -> None:
-        name = dependency.name
+    def _note(self, name: str, required: bool, error: str | None) -> None:
         if error is not None and name not in self._down:
             self._down.add(name)
             log.warning(
                 "health.dependency_unavailable",
                 dependency=name,
-                required=dependency.required,
+                required=required,
                 error=error,
             )
         elif error is None and name in self._down:

@@ -28,6 +28,7 @@ from gatehouse.errors import envelope
 from gatehouse.health.router import router as health_router
 from gatehouse.kit import openapi
 from gatehouse.kit.context import request_id_var
+from gatehouse.kit.deprecation import DeprecationMiddleware
 from gatehouse.kit.middleware import (
     BodyGuardMiddleware,
     HeadMiddleware,
@@ -188,6 +189,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "X-RateLimit-Limit",
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
+                "Deprecation",
+                "Sunset",
+                "Link",
             ],
             max_age=600,
         )
@@ -198,6 +202,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         trusted_proxies=settings.server.trusted_proxies,
         count_requests=settings.observability.metrics_access is not MetricsAccess.off,
     )
+    # Outermost: a deprecated route's headers go on every answer of it, the last-resort
+    # 500 and the 429s and 413s sent before routing included.
+    app.add_middleware(DeprecationMiddleware)
     return app
 
 

@@ -1,28 +1,26 @@
-"""Liveness and readiness, for load balancers and orchestrators."""
+"""Liveness and readiness, for load balancers and orchestrators.
+
+Neither is rate limited (only `/api/` is) nor audited (neither opens a unit of work).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from gatehouse import __version__
 from gatehouse.dependencies import RuntimeDep
+from gatehouse.health.checks import ReadinessChecks
+from gatehouse.health.schemas import (
+    READY_EXAMPLES,
+    UNAVAILABLE_EXAMPLE,
+    DependencyCheck,
+    Health,
+    Readiness,
+)
 from gatehouse.kit.openapi import errors
 
 router = APIRouter(tags=["health"])
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    version: str
-
-
-class Readiness(BaseModel):
-    status: Literal["ok", "unavailable"]
-    checks: dict[str, Literal["ok", "unavailable"]]
 
 
 @router.get("/health", response_model=Health)
@@ -34,15 +32,35 @@ async def health() -> Health:
 @router.get(
     "/health/ready",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "A dependency is down"}, **errors(500)},
+    responses={
+        200: {
+            "description": "Ready: `ok`, or `degraded` while an optional dependency is down",
+            "content": {"application/json": {"examples": READY_EXAMPLES}},
+        },
+        503: {
+            "model": Readiness,
+            "description": "Not ready: a required dependency (the database) is down",
+            "content": {"application/json": {"examples": UNAVAILABLE_EXAMPLE}},
+        },
+        **errors(500),
+    },
 )
 async def ready(runtime: RuntimeDep) -> JSONResponse:
-    """Readiness: the database answers."""
-    try:
-        await runtime.db.ping()
-        checks: dict[str, Literal["ok", "unavailable"]] = {"database": "ok"}
-    except Exception:  # any failure means "not ready"; details go to the log only
-        checks = {"database": "unavailable"}
-    ok = all(value == "ok" for value in checks.values())
-    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    """Readiness: every configured dependency (database, Redis, broker) answers, checked
+    concurrently, each within a short timeout."""
+    report = await runtime.part(ReadinessChecks).run()
+    body = Readiness(
+        status=report.status,
+        checks={
+            result.name: DependencyCheck(
+                status=result.status, latency_ms=result.latency_ms, required=result.required
+            )
+            for result in report.results
+        },
+    )
+    return JSONResponse(
+        body.model_dump(),
+        status_code=503 if report.status == "unavailable" else 200,
+        # A cached answer would tell a load balancer about a past state.
+        headers={"Cache-Control": "no-store"},
+    )

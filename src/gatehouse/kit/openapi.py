@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from gatehouse.kit import deprecation
 from gatehouse.kit.schemas import ErrorResponse
 
 _DESCRIPTIONS = {
@@ -96,6 +97,14 @@ def _restore_null_examples(components: dict[str, Any]) -> None:
                     example.setdefault(name, None)
 
 
+def _describe_deprecation(operation: dict[str, Any], notice: dict[str, str]) -> None:
+    said = (
+        f"**Deprecated** since {notice['deprecated']}; it may stop working after "
+        f"{notice['sunset']}. What replaces it: {notice['link']}"
+    )
+    operation["description"] = f"{operation.get('description', '')}\n\n{said}".strip()
+
+
 def install(
     app: FastAPI,
     *,
@@ -126,6 +135,9 @@ def install(
             for operation in path.values():
                 # Public: said explicitly, so a client or linter knows no token is wanted.
                 operation.setdefault("security", [])
+                notice = operation.get(deprecation.EXTENSION)
+                if notice is not None:
+                    _describe_deprecation(operation, notice)
                 for parameter in operation.get("parameters", []):
                     _absent_not_null(parameter.get("schema", {}))
                 responses = operation.get("responses", {})
@@ -137,6 +149,8 @@ def install(
                         headers.update(_RATE_LIMIT_HEADERS)
                     if status == "429":
                         headers.update(_RETRY_AFTER_HEADER)
+                    if notice is not None:
+                        headers.update(deprecation.response_headers(notice))
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         if models:
             _, extra = models_json_schema(

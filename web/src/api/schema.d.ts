@@ -660,7 +660,8 @@ export interface paths {
         };
         /**
          * Ready
-         * @description Readiness: the database answers.
+         * @description Readiness: every configured dependency (database, Redis, broker) answers, checked
+         *     concurrently, each within a short timeout.
          */
         get: operations["ready_health_ready_get"];
         put?: never;
@@ -864,6 +865,24 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "pending" | "succeeded" | "failed";
+        /** DependencyCheck */
+        DependencyCheck: {
+            /**
+             * Latency Ms
+             * @description How long the check took, in milliseconds (at most about its timeout)
+             */
+            latency_ms: number;
+            /**
+             * Required
+             * @description Down, a required dependency makes the instance `unavailable` (503); an optional one makes it `degraded` (200)
+             */
+            required: boolean;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "unavailable";
+        };
         /** EmailRequest */
         EmailRequest: {
             /**
@@ -1279,15 +1298,19 @@ export interface components {
         };
         /** Readiness */
         Readiness: {
-            /** Checks */
+            /**
+             * Checks
+             * @description One entry per configured dependency: `database` always, `redis` with GATEHOUSE_REDIS_URL, `broker` with GATEHOUSE_BROKER_URL
+             */
             checks: {
-                [key: string]: "ok" | "unavailable";
+                [key: string]: components["schemas"]["DependencyCheck"];
             };
             /**
              * Status
+             * @description `ok`: every configured dependency answered; `degraded`: an optional one (Redis, the broker) did not, and the instance serves on its fallbacks; `unavailable`: a required one (the database) did not
              * @enum {string}
              */
-            status: "ok" | "unavailable";
+            status: "ok" | "degraded" | "unavailable";
         };
         /** RefreshGrant */
         RefreshGrant: {
@@ -8719,7 +8742,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Ready: `ok`, or `degraded` while an optional dependency is down */
             200: {
                 headers: {
                     /** @description The request id, echoed or generated; quote it when reporting a problem */
@@ -8741,7 +8764,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A dependency is down */
+            /** @description Not ready: a required dependency (the database) is down */
             503: {
                 headers: {
                     /** @description The request id, echoed or generated; quote it when reporting a problem */

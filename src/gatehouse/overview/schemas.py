@@ -116,8 +116,9 @@ EXAMPLE: dict[str, Any] = {
     "sessions": {"active": 212},
     "users": {"total": 250, "by_role": {"admin": 2, "user": 245, "readonly": 3}},
     "outbox": {
-        "pending_dispatch": 0,
-        "oldest_undispatched_seconds": None,
+        # No null in this nested example: the document drops nulls (kit/openapi.py).
+        "pending_dispatch": 1,
+        "oldest_undispatched_seconds": 0.4,
         "pending_publish": 4,
         "oldest_unpublished_seconds": 1.8,
     },

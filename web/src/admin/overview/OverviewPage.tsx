@@ -68,6 +68,30 @@ function OverviewFigures({ overview }: { overview: Overview }) {
         <Stat label="Active sessions" value={overview.sessions.active} />
       </SimpleGrid>
 
+      <SimpleGrid cols={{ base: 1, sm: 3 }} spacing={{ base: "xs", sm: "md" }}>
+        <UsersByRole users={overview.users} />
+        <Backlog
+          title="Outbox"
+          count={overview.outbox.pending_dispatch}
+          what="events waiting for their webhooks and emails"
+          oldest={overview.outbox.oldest_undispatched_seconds}
+        >
+          {overview.outbox.pending_publish !== null && (
+            <Text fz="sm">
+              {formatCount(overview.outbox.pending_publish)} not yet published to the broker
+              {overview.outbox.oldest_unpublished_seconds !== null &&
+                ` (oldest ${formatAge(overview.outbox.oldest_unpublished_seconds)})`}
+            </Text>
+          )}
+        </Backlog>
+        <Backlog
+          title="Webhook deliveries"
+          count={overview.webhooks.pending_deliveries}
+          what="pending, retries included"
+          oldest={overview.webhooks.oldest_pending_seconds}
+        />
+      </SimpleGrid>
+
       <SimpleGrid cols={{ base: 1, md: 2 }}>
         <ActivityChart
           title="Logins per hour, last 24 hours"
@@ -92,30 +116,6 @@ function OverviewFigures({ overview }: { overview: Overview }) {
           activity={overview.last_30_days}
           label={dayLabel}
           kind="signups"
-        />
-      </SimpleGrid>
-
-      <SimpleGrid cols={{ base: 1, sm: 3 }}>
-        <UsersByRole users={overview.users} />
-        <Backlog
-          title="Outbox"
-          count={overview.outbox.pending_dispatch}
-          what="events waiting for their webhooks and emails"
-          oldest={overview.outbox.oldest_undispatched_seconds}
-        >
-          {overview.outbox.pending_publish !== null && (
-            <Text fz="sm">
-              {formatCount(overview.outbox.pending_publish)} not yet published to the broker
-              {overview.outbox.oldest_unpublished_seconds !== null &&
-                ` (oldest ${formatAge(overview.outbox.oldest_unpublished_seconds)})`}
-            </Text>
-          )}
-        </Backlog>
-        <Backlog
-          title="Webhook deliveries"
-          count={overview.webhooks.pending_deliveries}
-          what="pending, retries included"
-          oldest={overview.webhooks.oldest_pending_seconds}
         />
       </SimpleGrid>
     </>
@@ -193,8 +193,6 @@ function ActivityChart({
           type="stacked"
           withLegend
           legendProps={{ verticalAlign: "bottom", height: 36 }}
-          tickLine="y"
-          gridAxis="y"
           xAxisProps={{ minTickGap: 16 }}
           yAxisProps={{ width: 40, allowDecimals: false }}
           valueFormatter={formatCount}

@@ -15,7 +15,8 @@ postgresql+asyncpg://postgres@127.0.0.1:5432/postgres). It:
    the load and built again after it (the new one timed, plain and CONCURRENTLY, as
    the migration builds it); then VACUUM ANALYZE, as autovacuum would after a load;
 3. runs the overview once to capture the exact statements the endpoint sends, then for
-   each: EXPLAIN (ANALYZE, BUFFERS) and the median of `--runs` executions;
+   each: EXPLAIN (ANALYZE, BUFFERS) and the median of `--runs` executions; for the
+   activity statement also the generic plan a prepared statement may settle on;
 4. times the whole endpoint over the ASGI app (an admin's token, median of `--runs`),
    and, for comparison, the activity statement without the new index.
 
@@ -291,8 +292,8 @@ def literal(value: Any) -> str:
 
 
 async def generic_plan(conn: AsyncConnection, statement: str, parameters: Any) -> dict[str, Any]:
-    """The plan PostgreSQL would settle on for a prepared statement run many times
-    without `plan_cache_mode = force_custom_plan`: blind to the values."""
+    """The plan PostgreSQL may settle on for a statement prepared and run many times
+    (asyncpg prepares them): one plan for every value, blind to the time range."""
     await conn.exec_driver_sql(f"PREPARE activity AS {statement}")
     await conn.execute(text("SET plan_cache_mode = force_generic_plan"))
     execute = f"EXECUTE activity({', '.join(literal(p) for p in parameters)})"
@@ -300,7 +301,7 @@ async def generic_plan(conn: AsyncConnection, statement: str, parameters: Any) -
     shape = plan_shape(result.scalar_one()[0]["Plan"])
     result = await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {execute}")
     textual = "\n".join(row[0] for row in result.all())
-    await conn.execute(text("SET plan_cache_mode = force_custom_plan"))
+    await conn.execute(text("RESET plan_cache_mode"))
     await conn.exec_driver_sql("DEALLOCATE activity")
     return {
         "statement": "the activity statement, as a generic plan",
@@ -338,9 +339,6 @@ async def measure(url: str, runs: int, figures: dict[str, Any]) -> list[dict[str
 
         results = []
         async with runtime.db.engine.connect() as conn:
-            # As in the endpoint's unit of work, whose first statement sets it for the
-            # transaction: each execution planned for its own values.
-            await conn.execute(text("SET plan_cache_mode = force_custom_plan"))
             for statement, parameters in statements.seen:
                 plan, shape = await explain(conn, statement, parameters)
 

@@ -38,6 +38,7 @@ from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
+from gatehouse.overview.router import router as overview_router
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         privacy_router,
         webhooks_router,
         audit_router,
+        overview_router,
     )
     check_unambiguous(route for router in routers for route in router.routes)
     for router in routers:

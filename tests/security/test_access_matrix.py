@@ -97,6 +97,7 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("POST", "/api/v1/users/{user_id}/restore"): allow(401, 403, 403, 409),
     ("GET", "/api/v1/audit-events"): allow(401, 403, 403, 200),
     ("GET", "/api/v1/audit-events/export"): allow(401, 403, 403, 200),
+    ("GET", "/api/v1/overview"): allow(401, 403, 403, 200),
 }
 
 # What no response may carry, whoever asks (AC-06).

@@ -127,7 +127,145 @@ function expect(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/** A phone the size the overview is checked at (iPhone 12 to 15). */
+const PHONE_390 = { width: 390, height: 844 };
+
+async function overview() {
+  const answer = await call("GET", "/api/v1/overview", { token: await adminToken() });
+  if (answer.status !== 200) throw new Error(`overview: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+/** The number a card of the overview shows: its second line, under the label. */
+async function cardNumber(page, label) {
+  const number = await page.getByRole("group", { name: label, exact: true }).locator("p").nth(1).textContent();
+  return Number.parseInt(number.replace(/,/g, ""), 10);
+}
+
+/** The bars each chart of the overview draws, by the chart's title. */
+async function barsPerChart(page) {
+  return page
+    .getByRole("figure")
+    .evaluateAll((figures) =>
+      Object.fromEntries(
+        figures.map((figure) => [
+          figure.querySelector("p")?.textContent ?? "",
+          figure.querySelectorAll(".recharts-bar-rectangle path").length,
+        ]),
+      ),
+    );
+}
+
+async function signUpThroughTheApi(email) {
+  const answer = await call("POST", "/api/v1/auth/register", {
+    body: { email, name: "Otto Overview", password: PASSWORD },
+  });
+  if (answer.status !== 202) throw new Error(`sign up ${email}: ${answer.status} ${JSON.stringify(answer.body)}`);
+}
+
 export const scenarios = [
+  {
+    name: "admin: the overview",
+    async run(browser) {
+      const step = stepper(this.name);
+      const page = await newPage(browser, DESKTOP);
+      const made = { signups: 3, logins: 3, failed: 2 };
+
+      const after = await step(page, "sign-ups, logins and failed logins through the API", async () => {
+        const before = await overview();
+        const emails = Array.from({ length: made.signups }, (_, i) => `${unique(`otto${i}`)}@example.com`);
+        for (const email of emails) await signUpThroughTheApi(email);
+        for (const email of emails) await apiLogIn(email, PASSWORD);
+        for (const email of emails.slice(0, made.failed)) {
+          const refused = await call("POST", "/api/v1/auth/token", {
+            body: { username: email, password: "not the password at all" },
+          });
+          expect(refused.status === 401, `a wrong password answered ${refused.status}`);
+        }
+        const after = await overview();
+        for (const period of ["last_24_hours", "last_30_days"]) {
+          const [was, now] = [before[period].totals, after[period].totals];
+          const grown = {
+            signups: now.signups - was.signups,
+            logins: now.logins - was.logins,
+            failed: now.logins_failed - was.logins_failed,
+          };
+          expect(JSON.stringify(grown) === JSON.stringify(made), `${period} grew by ${JSON.stringify(grown)}`);
+        }
+        return after;
+      });
+
+      await step(page, "log in at /admin: the Overview is the first screen, with those numbers", async () => {
+        await page.goto("/admin");
+        await logInWithForm(page, env.adminEmail, env.adminPassword);
+        await page.getByRole("heading", { name: "Overview" }).waitFor();
+        await page.getByRole("figure", { name: "Logins per hour, last 24 hours" }).waitFor();
+        // The form's login is one more.
+        const shown = await overview();
+        const day = shown.last_24_hours.totals;
+        expect(day.logins === after.last_24_hours.totals.logins + 1, "the browser's login is counted");
+        const cards = {
+          "Sign-ups, 24 h": day.signups,
+          "Logins, 24 h": day.logins,
+          "Failed logins, 24 h": day.logins_failed,
+          "Active sessions": shown.sessions.active,
+          Users: shown.users.total,
+          Outbox: shown.outbox.pending_dispatch,
+          "Webhook deliveries": shown.webhooks.pending_deliveries,
+        };
+        for (const [label, value] of Object.entries(cards)) {
+          const seen = await cardNumber(page, label);
+          expect(seen === value, `${label}: the page shows ${seen}, the API ${value}`);
+        }
+        const hourly = page.getByRole("figure", { name: "Logins per hour, last 24 hours" });
+        await hourly.getByText(`${day.logins.toLocaleString("en-GB")} logins, ${day.logins_failed} failed`).waitFor();
+        const month = shown.last_30_days.totals;
+        await page
+          .getByRole("figure", { name: "Sign-ups per day, last 30 days" })
+          .getByText(`${month.signups} sign-ups, ${month.signups_failed} refused`)
+          .waitFor();
+      });
+
+      await step(page, "every chart draws bars", async () => {
+        const bars = await eventually(
+          () => barsPerChart(page),
+          (seen) => Object.keys(seen).length === 4 && Object.values(seen).every((n) => n > 0),
+          "bars in the four charts",
+        );
+        // Logins and failures in this hour and today: at least one stacked pair each.
+        expect(bars["Logins per hour, last 24 hours"] >= 2, `hourly login bars: ${JSON.stringify(bars)}`);
+        await assertUsable(page);
+        await page.mouse.move(0, 0); // no chart tooltip in the picture
+        await saveScreenshot(page, "admin-overview");
+      });
+
+      await step(page, "at 390 px: nothing sideways, the charts in view", async () => {
+        await page.setViewportSize(PHONE_390);
+        await page.waitForTimeout(400); // the navigation slides out, the charts resize
+        await assertUsable(page);
+        const boxes = await page
+          .getByRole("figure")
+          .evaluateAll((figures) =>
+            figures.map((figure) => figure.querySelector("svg.recharts-surface")?.getBoundingClientRect().toJSON()),
+          );
+        expect(boxes.length === 4, `${boxes.length} charts`);
+        for (const box of boxes) {
+          expect(box && box.width > 200 && box.height > 100, `a chart's size: ${JSON.stringify(box)}`);
+          expect(box.left >= 0 && box.right <= PHONE_390.width, `a chart sticks out: ${JSON.stringify(box)}`);
+        }
+        await page.getByRole("figure", { name: "Logins per hour, last 24 hours" }).scrollIntoViewIfNeeded();
+        const bars = await barsPerChart(page);
+        expect(
+          Object.values(bars).every((n) => n > 0),
+          `bars at phone width: ${JSON.stringify(bars)}`,
+        );
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await saveScreenshot(page, "admin-overview-phone");
+      });
+      await closeAdmin(page);
+    },
+  },
+
   {
     name: "admin: manage users",
     async run(browser) {
@@ -147,11 +285,13 @@ export const scenarios = [
         return { users, holder, holderTokens, me };
       });
 
-      await step(page, "log in at /admin", async () => {
+      await step(page, "log in at /admin, then to the users", async () => {
         await page.goto("/admin");
         await page.getByRole("heading", { name: "Gatehouse admin" }).waitFor();
         await assertUsable(page);
         await logInWithForm(page, env.adminEmail, env.adminPassword);
+        await page.getByRole("heading", { name: "Overview" }).waitFor();
+        await page.getByRole("link", { name: "Users" }).click();
         await page.getByRole("heading", { name: "Users" }).waitFor();
       });
 

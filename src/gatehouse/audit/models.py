@@ -55,6 +55,9 @@ class AuditEvent(Base):
         Index("idx_audit_events_occurred_at", "occurred_at", "id"),
         # "What did request X do?": without it, a full scan (the query API's request_id).
         Index("idx_audit_events_request", "request_id", "id"),
+        # The admin overview's sign-ups and logins per hour: one range per action, and
+        # outcome in the index, so the counts never read the rows (overview/repository.py).
+        Index("idx_audit_events_action_time", "action", "occurred_at", "outcome"),
     )
 
 

@@ -49,6 +49,13 @@ class User(Base):
         CheckConstraint("role IN ('admin', 'user', 'readonly')", name="role_valid"),
         Index("idx_users_email", "email"),
         Index("idx_users_role", "role"),
+        # Live accounts by role (the admin overview) without reading the rows.
+        Index(
+            "idx_users_live_role",
+            "role",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
         Index("idx_users_created_at", "created_at"),
         Index(
             "uq_users_email_live",

@@ -5,7 +5,8 @@ import { AuditPage } from "./audit/AuditPage";
 import { Layout } from "./Layout";
 import { LoginPage, NotAllowedPage } from "./LoginPage";
 import { NotFoundPage } from "./NotFoundPage";
-import { canUsePortal } from "./permissions";
+import { OverviewPage } from "./overview/OverviewPage";
+import { canReadOverview, canUsePortal, usePermissions } from "./permissions";
 import { UserPage } from "./users/UserPage";
 import { UsersPage } from "./users/UsersPage";
 import { WebhookPage } from "./webhooks/WebhookPage";
@@ -20,12 +21,18 @@ export function App() {
   return <PortalRoutes />;
 }
 
+/** The first screen: the overview for an admin; the users for a readonly admin, who may not see it. */
+function FirstScreen() {
+  const { role } = usePermissions();
+  return canReadOverview(role) ? <OverviewPage /> : <Navigate to="/users" replace />;
+}
+
 export function PortalRoutes() {
   return (
     <Routes>
       <Route element={<Layout />}>
-        <Route index element={<Navigate to="/users" replace />} />
-        <Route path="login" element={<Navigate to="/users" replace />} />
+        <Route index element={<FirstScreen />} />
+        <Route path="login" element={<Navigate to="/" replace />} />
         <Route path="users" element={<UsersPage />} />
         <Route path="users/:id" element={<UserPage />} />
         <Route path="audit" element={<AuditPage />} />

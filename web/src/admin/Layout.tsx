@@ -2,11 +2,15 @@ import { AppShell, Button, Group, NavLink, Text, Title } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { useEffect, useState } from "react";
 import { Outlet, NavLink as RouterNavLink, useLocation } from "react-router";
+import type { Role } from "../shared/api";
 import { useAuth } from "../shared/auth";
 import { MenuBurger } from "../shared/MenuBurger";
+import { canReadOverview } from "./permissions";
 import { RoleBadge } from "./users/RoleBadge";
 
-const SECTIONS = [
+const SECTIONS: { to: string; label: string; shownTo?: (role: Role | undefined) => boolean }[] = [
+  // A readonly admin may not see it: the section is left out, not refused on click.
+  { to: "/", label: "Overview", shownTo: canReadOverview },
   { to: "/users", label: "Users" },
   { to: "/audit", label: "Audit trail" },
   { to: "/webhooks", label: "Webhooks" },
@@ -56,13 +60,13 @@ export function Layout() {
       </AppShell.Header>
 
       <AppShell.Navbar p="sm" aria-label="Sections">
-        {SECTIONS.map((section) => (
+        {SECTIONS.filter((section) => section.shownTo?.(user?.role) ?? true).map((section) => (
           <NavLink
             key={section.to}
             component={RouterNavLink}
             to={section.to}
             label={section.label}
-            active={pathname === section.to || pathname.startsWith(`${section.to}/`)}
+            active={pathname === section.to || (section.to !== "/" && pathname.startsWith(`${section.to}/`))}
             onClick={close}
             style={{ borderRadius: "var(--mantine-radius-md)" }}
           />

@@ -1,3 +1,5 @@
+// The portal's own: only it draws charts (Mantine's core styles come with AppProviders).
+import "@mantine/charts/styles.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";

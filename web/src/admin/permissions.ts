@@ -18,6 +18,11 @@ export function canReadAudit(role: Role | null | undefined): boolean {
   return role === "admin";
 }
 
+/** The overview is admin-only: readonly gets 403 (docs/api.md, "Endpoints and roles"). */
+export function canReadOverview(role: Role | null | undefined): boolean {
+  return role === "admin";
+}
+
 export function usePermissions() {
   const { user } = useAuth();
   const role = user?.role ?? null;
@@ -26,5 +31,6 @@ export function usePermissions() {
     role,
     canWrite: canWrite(role),
     canReadAudit: canReadAudit(role),
+    canReadOverview: canReadOverview(role),
   };
 }

@@ -261,6 +261,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Overview
+         * @description Sign-ups and logins per hour (24 h) and per UTC day (30 days), active sessions,
+         *     users by role, and what waits in the outbox and for webhook receivers (admin).
+         */
+        get: operations["read_overview_api_v1_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -686,6 +707,80 @@ export interface components {
              * @example If an account with this email exists, we have sent it an email.
              */
             message: string;
+        };
+        /** Activity */
+        Activity: {
+            /**
+             * Buckets
+             * @description Oldest first, one per hour or per UTC day, zero-filled; the last one is the current hour or day, still going
+             */
+            buckets: components["schemas"]["ActivityBucket"][];
+            /**
+             * Since
+             * Format: date-time
+             * @description The first bucket's start (UTC)
+             */
+            since: string;
+            /** @description The buckets added up */
+            totals: components["schemas"]["ActivityCounts"];
+            /**
+             * Until
+             * Format: date-time
+             * @description The end of the counted time: the answer's `generated_at`
+             */
+            until: string;
+        };
+        /** ActivityBucket */
+        ActivityBucket: {
+            /**
+             * Logins
+             * @description Successful password logins
+             */
+            logins: number;
+            /**
+             * Logins Failed
+             * @description Refused password logins (wrong password, unknown user, locked...)
+             */
+            logins_failed: number;
+            /**
+             * Signups
+             * @description Self-registrations that created an account
+             */
+            signups: number;
+            /**
+             * Signups Failed
+             * @description Refused self-registrations (a taken address, a refused password...)
+             */
+            signups_failed: number;
+            /**
+             * Start
+             * Format: date-time
+             * @description The bucket's first instant (UTC): an hour or a day
+             */
+            start: string;
+        };
+        /** ActivityCounts */
+        ActivityCounts: {
+            /**
+             * Logins
+             * @description Successful password logins
+             */
+            logins: number;
+            /**
+             * Logins Failed
+             * @description Refused password logins (wrong password, unknown user, locked...)
+             */
+            logins_failed: number;
+            /**
+             * Signups
+             * @description Self-registrations that created an account
+             */
+            signups: number;
+            /**
+             * Signups Failed
+             * @description Refused self-registrations (a taken address, a refused password...)
+             */
+            signups_failed: number;
         };
         /**
          * AuditEventRead
@@ -1212,11 +1307,480 @@ export interface components {
          * @enum {string}
          */
         Order: "asc" | "desc";
+        /** OutboxLag */
+        OutboxLag: {
+            /**
+             * Oldest Undispatched Seconds
+             * @description Age of the oldest of them; null when none waits
+             */
+            oldest_undispatched_seconds: number | null;
+            /**
+             * Oldest Unpublished Seconds
+             * @description Age of the oldest of them; null when none waits or without a broker
+             */
+            oldest_unpublished_seconds: number | null;
+            /**
+             * Pending Dispatch
+             * @description Events whose reactions (webhooks, emails) have not run yet
+             */
+            pending_dispatch: number;
+            /**
+             * Pending Publish
+             * @description Events not yet published to the broker; null without a broker
+             */
+            pending_publish: number | null;
+        };
         /**
          * Outcome
          * @enum {string}
          */
         Outcome: "success" | "failure" | "denied";
+        /**
+         * Overview
+         * @description What the admin portal's first screen shows.
+         * @example {
+         *       "generated_at": "2026-01-15T10:30:00Z",
+         *       "last_24_hours": {
+         *         "buckets": [
+         *           {
+         *             "logins": 10,
+         *             "logins_failed": 2,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T11:00:00Z"
+         *           },
+         *           {
+         *             "logins": 4,
+         *             "logins_failed": 2,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T12:00:00Z"
+         *           },
+         *           {
+         *             "logins": 8,
+         *             "logins_failed": 1,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T13:00:00Z"
+         *           },
+         *           {
+         *             "logins": 2,
+         *             "logins_failed": 1,
+         *             "signups": 0,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T14:00:00Z"
+         *           },
+         *           {
+         *             "logins": 6,
+         *             "logins_failed": 0,
+         *             "signups": 1,
+         *             "signups_failed": 1,
+         *             "start": "2026-01-14T15:00:00Z"
+         *           },
+         *           {
+         *             "logins": 10,
+         *             "logins_failed": 2,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T16:00:00Z"
+         *           },
+         *           {
+         *             "logins": 4,
+         *             "logins_failed": 2,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T17:00:00Z"
+         *           },
+         *           {
+         *             "logins": 8,
+         *             "logins_failed": 1,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T18:00:00Z"
+         *           },
+         *           {
+         *             "logins": 2,
+         *             "logins_failed": 1,
+         *             "signups": 0,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T19:00:00Z"
+         *           },
+         *           {
+         *             "logins": 6,
+         *             "logins_failed": 0,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T20:00:00Z"
+         *           },
+         *           {
+         *             "logins": 10,
+         *             "logins_failed": 2,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T21:00:00Z"
+         *           },
+         *           {
+         *             "logins": 4,
+         *             "logins_failed": 2,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T22:00:00Z"
+         *           },
+         *           {
+         *             "logins": 8,
+         *             "logins_failed": 1,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T23:00:00Z"
+         *           },
+         *           {
+         *             "logins": 2,
+         *             "logins_failed": 1,
+         *             "signups": 0,
+         *             "signups_failed": 1,
+         *             "start": "2026-01-15T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 6,
+         *             "logins_failed": 0,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T01:00:00Z"
+         *           },
+         *           {
+         *             "logins": 10,
+         *             "logins_failed": 2,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T02:00:00Z"
+         *           },
+         *           {
+         *             "logins": 4,
+         *             "logins_failed": 2,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T03:00:00Z"
+         *           },
+         *           {
+         *             "logins": 8,
+         *             "logins_failed": 1,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T04:00:00Z"
+         *           },
+         *           {
+         *             "logins": 2,
+         *             "logins_failed": 1,
+         *             "signups": 0,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T05:00:00Z"
+         *           },
+         *           {
+         *             "logins": 6,
+         *             "logins_failed": 0,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T06:00:00Z"
+         *           },
+         *           {
+         *             "logins": 10,
+         *             "logins_failed": 2,
+         *             "signups": 2,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T07:00:00Z"
+         *           },
+         *           {
+         *             "logins": 4,
+         *             "logins_failed": 2,
+         *             "signups": 1,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T08:00:00Z"
+         *           },
+         *           {
+         *             "logins": 8,
+         *             "logins_failed": 1,
+         *             "signups": 2,
+         *             "signups_failed": 1,
+         *             "start": "2026-01-15T09:00:00Z"
+         *           },
+         *           {
+         *             "logins": 2,
+         *             "logins_failed": 1,
+         *             "signups": 0,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T10:00:00Z"
+         *           }
+         *         ],
+         *         "since": "2026-01-14T11:00:00Z",
+         *         "totals": {
+         *           "logins": 144,
+         *           "logins_failed": 30,
+         *           "signups": 29,
+         *           "signups_failed": 3
+         *         },
+         *         "until": "2026-01-15T10:30:00Z"
+         *       },
+         *       "last_30_days": {
+         *         "buckets": [
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-17T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-18T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-19T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-20T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 1,
+         *             "start": "2025-12-21T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-22T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-23T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-24T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-25T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-26T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-27T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-28T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-29T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 1,
+         *             "start": "2025-12-30T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 0,
+         *             "start": "2025-12-31T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-01T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-02T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-03T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-04T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-05T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-06T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-07T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 1,
+         *             "start": "2026-01-08T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-09T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-10T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 120,
+         *             "logins_failed": 1,
+         *             "signups": 30,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-11T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 60,
+         *             "logins_failed": 2,
+         *             "signups": 15,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-12T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 150,
+         *             "logins_failed": 2,
+         *             "signups": 37,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-13T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 90,
+         *             "logins_failed": 0,
+         *             "signups": 22,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-14T00:00:00Z"
+         *           },
+         *           {
+         *             "logins": 30,
+         *             "logins_failed": 1,
+         *             "signups": 7,
+         *             "signups_failed": 0,
+         *             "start": "2026-01-15T00:00:00Z"
+         *           }
+         *         ],
+         *         "since": "2025-12-17T00:00:00Z",
+         *         "totals": {
+         *           "logins": 2700,
+         *           "logins_failed": 36,
+         *           "signups": 666,
+         *           "signups_failed": 3
+         *         },
+         *         "until": "2026-01-15T10:30:00Z"
+         *       },
+         *       "outbox": {
+         *         "oldest_undispatched_seconds": 0.4,
+         *         "oldest_unpublished_seconds": 1.8,
+         *         "pending_dispatch": 1,
+         *         "pending_publish": 4
+         *       },
+         *       "sessions": {
+         *         "active": 212
+         *       },
+         *       "users": {
+         *         "by_role": {
+         *           "admin": 2,
+         *           "readonly": 3,
+         *           "user": 245
+         *         },
+         *         "total": 250
+         *       },
+         *       "webhooks": {
+         *         "oldest_pending_seconds": 95,
+         *         "pending_deliveries": 1
+         *       }
+         *     }
+         */
+        Overview: {
+            /**
+             * Generated At
+             * Format: date-time
+             * @description When the figures were read (UTC)
+             */
+            generated_at: string;
+            /** @description Per hour: the current hour and the 23 before */
+            last_24_hours: components["schemas"]["Activity"];
+            /** @description Per UTC day: today and the 29 days before */
+            last_30_days: components["schemas"]["Activity"];
+            outbox: components["schemas"]["OutboxLag"];
+            sessions: components["schemas"]["SessionCounts"];
+            users: components["schemas"]["UserCounts"];
+            webhooks: components["schemas"]["WebhookBacklog"];
+        };
         /** PageMeta */
         PageMeta: {
             /** Page */
@@ -1355,6 +1919,14 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "user" | "readonly";
+        /** SessionCounts */
+        SessionCounts: {
+            /**
+             * Active
+             * @description Sessions that can still be refreshed: not ended, not expired
+             */
+            active: number;
+        };
         /** SessionRead */
         SessionRead: {
             /**
@@ -1470,6 +2042,15 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** UserCounts */
+        UserCounts: {
+            by_role: components["schemas"]["UsersByRole"];
+            /**
+             * Total
+             * @description Live accounts (soft-deleted ones are not counted)
+             */
+            total: number;
         };
         /** UserCreate */
         UserCreate: {
@@ -1590,6 +2171,15 @@ export interface components {
             name: string;
             role: components["schemas"]["Role"];
         };
+        /** UsersByRole */
+        UsersByRole: {
+            /** Admin */
+            admin: number;
+            /** Readonly */
+            readonly: number;
+            /** User */
+            user: number;
+        };
         /** VerifiedUser */
         VerifiedUser: {
             /**
@@ -1617,6 +2207,19 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** WebhookBacklog */
+        WebhookBacklog: {
+            /**
+             * Oldest Pending Seconds
+             * @description Age of the oldest pending delivery; null when none waits
+             */
+            oldest_pending_seconds: number | null;
+            /**
+             * Pending Deliveries
+             * @description Deliveries not yet accepted by their receiver, retries included
+             */
+            pending_deliveries: number;
         };
         /** WebhookCreate */
         WebhookCreate: {
@@ -3400,6 +4003,172 @@ export interface operations {
             };
             /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
             400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_overview_api_v1_overview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;

@@ -1,0 +1,127 @@
+"""The admin overview: sign-ups and logins over time from the audit trail, and what is
+live or waiting right now. Reads only; never commits, records nothing.
+
+Not audited: the answer is counts, nobody's data (reading the trail itself is audited,
+`audit.read`). A role that may not see it is refused, and that refusal is audited as
+every `403` is (`authz.denied`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from gatehouse.events.repository import OutboxRepository
+from gatehouse.kit.time import utcnow
+from gatehouse.overview.repository import LOGIN, SIGNUP, HourCount, OverviewRepository
+from gatehouse.overview.schemas import (
+    Activity,
+    ActivityBucket,
+    ActivityCounts,
+    OutboxLag,
+    Overview,
+    SessionCounts,
+    UserCounts,
+    UsersByRole,
+    WebhookBacklog,
+)
+from gatehouse.uow import UnitOfWork
+from gatehouse.users.models import Role
+
+HOURS = 24
+DAYS = 30
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# (action, outcome) → the counter it adds to; every other outcome of the action (none
+# is written today) counts as a failure, so the failures are never under-reported.
+_SUCCESS_FIELD = {SIGNUP: "signups", LOGIN: "logins"}
+_FAILURE_FIELD = {SIGNUP: "signups_failed", LOGIN: "logins_failed"}
+
+
+def _field(row: HourCount) -> str:
+    table = _SUCCESS_FIELD if row.outcome == "success" else _FAILURE_FIELD
+    return table[row.action]
+
+
+def _series(
+    counts: Iterable[tuple[datetime, str, int]], first: datetime, step: timedelta, size: int
+) -> list[ActivityBucket]:
+    """`size` buckets of `step` from `first`, zero-filled; counts outside are left out."""
+    totals: dict[datetime, Counter[str]] = {first + n * step: Counter() for n in range(size)}
+    for start, field, count in counts:
+        if start in totals:
+            totals[start][field] += count
+    return [ActivityBucket(start=start, **_counts(c).model_dump()) for start, c in totals.items()]
+
+
+def _counts(counter: Counter[str]) -> ActivityCounts:
+    return ActivityCounts(
+        signups=counter["signups"],
+        signups_failed=counter["signups_failed"],
+        logins=counter["logins"],
+        logins_failed=counter["logins_failed"],
+    )
+
+
+def _activity(buckets: list[ActivityBucket], until: datetime) -> Activity:
+    total: Counter[str] = Counter()
+    for bucket in buckets:
+        total.update(bucket.model_dump(exclude={"start"}))
+    return Activity(since=buckets[0].start, until=until, totals=_counts(total), buckets=buckets)
+
+
+def _age(now: datetime, moment: datetime | None) -> float | None:
+    # A row stamped a little ahead of this clock (another host's) is not negative lag.
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
+class OverviewService:
+    def __init__(self, uow: UnitOfWork, *, broker: bool) -> None:
+        self.uow = uow
+        # Without a broker nothing is ever published: that backlog does not exist.
+        self.broker = broker
+
+    async def overview(self) -> Overview:
+        now = utcnow()
+        this_hour = now.replace(minute=0, second=0, microsecond=0)
+        today = this_hour.replace(hour=0)
+        first_hour = this_hour - (HOURS - 1) * HOUR
+        first_day = today - (DAYS - 1) * DAY
+        repository = OverviewRepository(self.uow.session)
+
+        rows = await repository.activity_by_hour(min(first_hour, first_day))
+        hourly = _series(((r.hour, _field(r), r.count) for r in rows), first_hour, HOUR, HOURS)
+        daily = _series(
+            ((r.hour.replace(hour=0), _field(r), r.count) for r in rows), first_day, DAY, DAYS
+        )
+
+        roles = await repository.live_users_by_role()
+        by_role = UsersByRole(**{role.value: roles.get(role.value, 0) for role in Role})
+        return Overview(
+            generated_at=now,
+            last_24_hours=_activity(hourly, now),
+            last_30_days=_activity(daily, now),
+            sessions=SessionCounts(active=await repository.active_sessions(now)),
+            users=UserCounts(total=sum(roles.values()), by_role=by_role),
+            outbox=await self._outbox(now),
+            webhooks=await self._webhooks(now, repository),
+        )
+
+    async def _outbox(self, now: datetime) -> OutboxLag:
+        outbox = OutboxRepository(self.uow.session)
+        undispatched, oldest_undispatched = await outbox.pending(unpublished=False)
+        unpublished: int | None = None
+        oldest_unpublished: datetime | None = None
+        if self.broker:
+            unpublished, oldest_unpublished = await outbox.pending(unpublished=True)
+        return OutboxLag(
+            pending_dispatch=undispatched,
+            oldest_undispatched_seconds=_age(now, oldest_undispatched),
+            pending_publish=unpublished,
+            oldest_unpublished_seconds=_age(now, oldest_unpublished),
+        )
+
+    async def _webhooks(self, now: datetime, repository: OverviewRepository) -> WebhookBacklog:
+        pending, oldest = await repository.pending_deliveries()
+        return WebhookBacklog(pending_deliveries=pending, oldest_pending_seconds=_age(now, oldest))

@@ -76,6 +76,13 @@ HTTP_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
     registry=REGISTRY,
 )
+HTTP_CLIENT_DISCONNECTS = Counter(
+    "gatehouse_http_client_disconnects_total",
+    "Clients gone before their answer (logged with status 499), by when: while their body "
+    "was read (body) or while the app worked on it (app).",
+    ["during"],
+    registry=REGISTRY,
+)
 DEPRECATED_CALLS = Counter(
     "gatehouse_deprecated_calls_total",
     "Calls to deprecated routes, by route template and method (docs/api-versioning.md).",

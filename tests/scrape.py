@@ -11,13 +11,16 @@ from prometheus_client.samples import Sample
 
 @dataclass(frozen=True)
 class Scrape:
+    # Family names as the parser gives them (a counter's without `_total`), and types.
+    families: dict[str, str]
     samples: list[Sample]
     text: str
 
     @classmethod
     def parse(cls, text: str) -> Scrape:
-        samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
-        return cls(samples, text)
+        parsed = list(text_string_to_metric_families(text))
+        samples = [sample for family in parsed for sample in family.samples]
+        return cls({family.name: family.type for family in parsed}, samples, text)
 
     def value(self, name: str, **labels: str) -> float:
         """The sum of the samples `name` whose labels include these (0 when none has)."""

@@ -30,6 +30,10 @@ class Scrape:
             if sample.name == name and labels.items() <= sample.labels.items()
         )
 
+    def since(self, earlier: Scrape, name: str, **labels: str) -> float:
+        """How much `value(name, **labels)` grew from the `earlier` scrape to this one."""
+        return self.value(name, **labels) - earlier.value(name, **labels)
+
     def has(self, name: str, **labels: str) -> bool:
         return any(
             sample.name == name and labels.items() <= sample.labels.items()

@@ -20,7 +20,8 @@ def counted_by_pid(directory: Path, sample: str, **labels: str) -> dict[int, flo
         if not match:
             continue
         total = 0.0
-        for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path)):
+        read = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+        for key, value, _, _ in read:
             _, name, key_labels, _ = json.loads(key)
             if name == sample and labels.items() <= key_labels.items():
                 total += value
@@ -35,10 +36,10 @@ def plant_counter(
     """A counter file as a process of an earlier run would have left it."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "counter_1.db"
-    planted = MmapedDict(str(path))
+    planted = MmapedDict(str(path))  # type: ignore[no-untyped-call]
     try:
         key = mmap_key(family, sample, list(labels), list(labels.values()), help_text)
-        planted.write_value(key, value, 0.0)
+        planted.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
     finally:
-        planted.close()
+        planted.close()  # type: ignore[no-untyped-call]
     return path

@@ -18,6 +18,7 @@ from gatehouse.worker.embedded import InProcessRunner
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, Account, Api
 from tests.http_receiver import HttpReceiver
+from tests.logs import LogCapture
 from tests.redis_server import free_port
 from tests.scrape import scrape
 
@@ -209,7 +210,9 @@ async def last_audit_id(runtime: Runtime) -> int:
         return found
 
 
-async def test_the_cleanup_checks_the_audit_chain_and_reports_it(api: Api) -> None:
+async def test_the_cleanup_checks_the_audit_chain_and_reports_it(
+    api: Api, json_logs: LogCapture
+) -> None:
     ok, checked = (
         "gatehouse_audit_chain_ok",
         "gatehouse_audit_chain_last_verified_timestamp_seconds",
@@ -231,3 +234,6 @@ async def test_the_cleanup_checks_the_audit_chain_and_reports_it(api: Api) -> No
     second = await scrape(api.client)
     assert second.value(ok) == 0
     assert second.value(checked) > first.value(checked)
+    lines = [r for r in json_logs.records() if r["event"] == "audit.chain_checked"]
+    assert [(r["level"], r["ok"]) for r in lines] == [("info", True), ("error", False)]
+    assert "altered" in lines[-1]["problem"]

@@ -5,6 +5,9 @@ port, and beat's port says when it last sent the sweep."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -134,3 +137,35 @@ async def test_beat_says_when_it_last_sent_each_periodic_job(deployment: Deploym
     assert scraped.value("gatehouse_build_info", database="postgresql") == 1
     # Beat is one process: its port has the process families too.
     assert scraped.has("process_start_time_seconds")
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_a_metrics_port_already_taken_stops_the_command_with_a_clear_error(
+    command: str, tmp_path: Path
+) -> None:
+    env = env_for(
+        {
+            "env": "test",
+            "data_dir": tmp_path / "data",
+            # Never reached: the port is checked first.
+            "broker_url": "amqp://guest:guest@127.0.0.1:1/",
+            "log_format": "json",
+        }
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [GATEHOUSE, command, "--metrics-port", str(port)],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    output = (done.stdout + done.stderr).decode(errors="replace")
+    assert done.returncode == 1, output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [refused] = [r for r in lines if r["event"] == f"{command}.metrics_port_unavailable"]
+    assert refused["address"] == f"127.0.0.1:{port}"
+    assert refused["level"] == "error"

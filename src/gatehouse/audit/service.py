@@ -65,7 +65,7 @@ async def verify_chain(db: Database, key: bytes) -> Verdict:
 
 async def verify_recent(runtime: Runtime) -> Verdict:
     """Check the chain from the previous checkpoint on, and report the verdict
-    (gatehouse_audit_chain_ok and its time, the `audit.verified` log line).
+    (gatehouse_audit_chain_ok and its time, the `audit.chain_checked` log line).
 
     Run by the cleanup job right after its own checkpoint: each run checks the rows
     written since the run before (signed checkpoint to signed checkpoint, then to the
@@ -76,12 +76,14 @@ async def verify_recent(runtime: Runtime) -> Verdict:
     verdict = await _verify_chain(runtime.db, runtime.audit_key, recent=True)
     metrics.AUDIT_CHAIN_OK.set(1 if verdict.ok else 0)
     metrics.AUDIT_CHAIN_VERIFIED_AT.set_to_current_time()
+    head_seq, head_hash = verdict.head or (None, None)
     report = log.info if verdict.ok else log.error
     report(
-        "audit.verified",
+        "audit.chain_checked",
         ok=verdict.ok,
         rows=verdict.checked,
-        since="previous checkpoint",
+        head_seq=head_seq,
+        head_hash=head_hash,
         problem=None if verdict.ok else str(verdict.problem),
     )
     return verdict

@@ -294,12 +294,14 @@ def beat(
 ) -> None:
     """Publish the periodic jobs (outbox sweep, cleanup): run exactly one."""
     settings = _broker_settings("beat")
-    run_beat(
+    code = run_beat(
         settings,
         loglevel=_log_level(loglevel, settings),
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("dead-letters")

@@ -78,6 +78,21 @@ def _database(settings: Settings) -> str:
     return "sqlite" if settings.is_sqlite else "postgresql"
 
 
+def _serve_metrics(command: str, host: str, port: int) -> bool:
+    """Serve this process's metrics on host:port; False (logged) if it cannot listen."""
+    try:
+        exposition.serve_http(host, port)
+    except OSError as exc:
+        log.error(
+            f"{command}.metrics_port_unavailable",
+            address=f"{host}:{port}",
+            error=exc.strerror or str(exc),
+        )
+        return False
+    log.info(f"{command}.metrics_served", url=f"http://{host}:{port}/metrics")
+    return True
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -104,6 +119,8 @@ def run_worker(
         exposition.share_between_processes(
             exposition.run_directory(settings, "worker", metrics_port)
         )
+        if not _serve_metrics("worker", metrics_host, metrics_port):
+            return 1
     exposition.record_build(_database(settings))
     app = create_celery(settings)
     topology: Topology = app.gatehouse_topology
@@ -124,9 +141,6 @@ def run_worker(
         without_gossip=True,
         without_heartbeat=True,
     )
-    if metrics_port is not None:
-        exposition.serve_http(metrics_host, metrics_port)
-        log.info("worker.metrics_served", url=f"http://{metrics_host}:{metrics_port}/metrics")
     worker.start()
     return int(worker.exitcode or 0)
 
@@ -137,21 +151,20 @@ def run_beat(
     loglevel: str,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
-) -> None:
+) -> int:
     """`gatehouse beat`: publish the periodic jobs (sweep, cleanup) until stopped."""
     from celery import signals  # lazy: Celery, only with a broker
 
     from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
+    # Beat is one process: its metrics need no shared directory.
+    if metrics_port is not None and not _serve_metrics("beat", metrics_host, metrics_port):
+        return 1
     app = create_celery(settings)
     signals.setup_logging.connect(_keep_our_logging, weak=False)
-    # Beat is one process: its metrics need no shared directory.
     signals.after_task_publish.connect(_beat_sent, weak=False)
     exposition.record_build(_database(settings))
-    if metrics_port is not None:
-        exposition.serve_http(metrics_host, metrics_port)
-        log.info("beat.metrics_served", url=f"http://{metrics_host}:{metrics_port}/metrics")
     # The schedule lives in memory: after a restart the sweep comes again within
     # seconds, and an early cleanup is harmless.
     app.Beat(
@@ -161,3 +174,4 @@ def run_beat(
         quiet=True,  # no banner: stdout carries the JSON log lines
         redirect_stdouts=False,
     ).run()
+    return 0

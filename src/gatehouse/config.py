@@ -402,8 +402,9 @@ class ObservabilitySettings(Section):
 
     metrics_access: MetricsAccess = MetricsAccess.loopback
     metrics_token: SecretStr | None = None
-    # Where `gatehouse serve --workers N` keeps each process's metric files (cleaned at
-    # start); None: a directory of its own under the data dir.
+    # Under it, `gatehouse serve --workers N` and `gatehouse worker --metrics-port N` each
+    # keep a per-run directory of their processes' metric files (`serve-<port>`,
+    # `worker-<port>`, emptied at start); None: `<data dir>/metrics`.
     metrics_dir: Path | None = None
     # OpenTelemetry: exporters and sampling come from the standard OTEL_* variables.
     tracing_enabled: bool = False

@@ -17,9 +17,9 @@ import pytest
 import time_machine
 
 from gatehouse.app import create_app
-from gatehouse.ratelimit.middleware import RateLimitMiddleware
 from tests.factories import Api, assert_envelope
 from tests.logs import LogCapture
+from tests.scrape import scrape
 
 ANON = 5
 AUTHED = 7
@@ -346,8 +346,9 @@ async def test_switched_off_nothing_is_limited_and_start_up_warns_once(
 async def test_refusals_are_counted_per_bucket_and_logged_once_per_caller_and_window(
     api: Api, json_logs: LogCapture
 ) -> None:
-    """RL-09: 429s are aggregated (a counter per bucket) and logged without request bodies,
-    one line per caller and window however many requests are refused."""
+    """RL-09: 429s are aggregated (a counter per bucket, on GET /metrics) and logged
+    without request bodies, one line per caller and window however many are refused."""
+    before = await scrape(api.client)
     for _ in range(ANON + 5):
         await api.client.post(USERS, json={"password": "never-logged-secret"})
     lines = [r for r in json_logs.records() if r["event"] == "ratelimit.exceeded"]
@@ -355,10 +356,9 @@ async def test_refusals_are_counted_per_bucket_and_logged_once_per_caller_and_wi
     assert lines[0]["bucket"] == "anonymous"
     assert lines[0]["key_kind"] == "ip"
     assert "never-logged-secret" not in json_logs.text()
-    layer = api.client._transport.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(layer, RateLimitMiddleware):
-        layer = layer.app
-    assert layer.rejected["anonymous"] == 5
+    after = await scrape(api.client)
+    rejected = ("gatehouse_rate_limit_rejections_total", {"bucket": "anonymous"})
+    assert after.value(rejected[0], **rejected[1]) - before.value(rejected[0], **rejected[1]) == 5
 
 
 async def test_a_bearer_token_is_verified_once_per_request(

@@ -48,6 +48,8 @@ PUBLIC_200 = allow(200, 200, 200, 200)
 POLICY: dict[Operation, dict[str, Expected]] = {
     ("GET", "/health"): PUBLIC_200,
     ("GET", "/health/ready"): PUBLIC_200,
+    # No role involved: the scraper's address decides (loopback here, docs/metrics.md).
+    ("GET", "/metrics"): PUBLIC_200,
     ("GET", "/.well-known/jwks.json"): PUBLIC_200,
     ("GET", "/openapi.json"): PUBLIC_200,  # docs are on outside production (AC-14)
     ("GET", "/api/v1/openapi.json"): PUBLIC_200,

@@ -243,6 +243,16 @@ class AuditRepository:
         self.session.add(checkpoint)
         await self.session.flush()
 
+    async def checkpoint_before(self, checkpoint_id: int) -> AuditCheckpoint | None:
+        """The checkpoint written before that one (the previous cleanup's)."""
+        previous: AuditCheckpoint | None = await self.session.scalar(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.id < checkpoint_id)
+            .order_by(AuditCheckpoint.id.desc())
+            .limit(1)
+        )
+        return previous
+
     async def newest_checkpoint(self) -> AuditCheckpoint | None:
         newest: AuditCheckpoint | None = await self.session.scalar(
             select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)

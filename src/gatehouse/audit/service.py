@@ -16,6 +16,7 @@ from gatehouse.audit.chain import Problem, Verdict, checkpoint_signature, verify
 from gatehouse.audit.models import AuditCheckpoint
 from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database
+from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
@@ -62,7 +63,33 @@ async def verify_chain(db: Database, key: bytes) -> Verdict:
     return verdict
 
 
-async def _verify_chain(db: Database, key: bytes) -> Verdict:
+async def verify_recent(runtime: Runtime) -> Verdict:
+    """Check the chain from the previous checkpoint on, and report the verdict
+    (gatehouse_audit_chain_ok and its time, the `audit.chain_checked` log line).
+
+    Run by the cleanup job right after its own checkpoint: each run checks the rows
+    written since the run before (signed checkpoint to signed checkpoint, then to the
+    head), so its cost follows the traffic of an hour, not the size of the trail. An
+    older row altered later is `gatehouse audit verify`'s to find (the whole chain).
+    The first run, with no earlier checkpoint, checks the whole chain.
+    """
+    verdict = await _verify_chain(runtime.db, runtime.audit_key, recent=True)
+    metrics.AUDIT_CHAIN_OK.set(1 if verdict.ok else 0)
+    metrics.AUDIT_CHAIN_VERIFIED_AT.set_to_current_time()
+    head_seq, head_hash = verdict.head or (None, None)
+    report = log.info if verdict.ok else log.error
+    report(
+        "audit.chain_checked",
+        ok=verdict.ok,
+        rows=verdict.checked,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        problem=None if verdict.ok else str(verdict.problem),
+    )
+    return verdict
+
+
+async def _verify_chain(db: Database, key: bytes, *, recent: bool = False) -> Verdict:
     # One read transaction for the whole walk: the anchor, the checkpoint and the rows
     # are one snapshot.
     async with db.session(write=False) as session:
@@ -73,9 +100,17 @@ async def _verify_chain(db: Database, key: bytes) -> Verdict:
             message = f"checkpoint {newest.id} is not signed with the audit key (forged?)"
             return Verdict(0, Problem(None, None, message))
         checkpoint = (newest.seq, newest.hash) if newest is not None else None
+        start = -1
+        previous = await repository.checkpoint_before(newest.id) if recent and newest else None
+        if previous is not None and (anchor is None or previous.seq > anchor[0]):
+            # Trusted as a starting point only with the key's signature.
+            if not _signed(key, previous):
+                message = f"checkpoint {previous.id} is not signed with the audit key (forged?)"
+                return Verdict(0, Problem(None, None, message))
+            anchor, start = (previous.seq, previous.hash), previous.seq
 
         async def rows() -> AsyncIterator[dict[str, Any]]:
-            after = -1
+            after = start
             while True:
                 batch = await repository.rows_after(after, _BATCH)
                 for row in batch:

@@ -58,6 +58,7 @@ from limits import parse
 from gatehouse.auth.errors import LoginThrottled
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.config import RateLimitSettings
+from gatehouse.kit import metrics
 from gatehouse.kit.http import address_key
 
 log = structlog.get_logger("gatehouse.auth.protection")
@@ -561,6 +562,7 @@ class LoginProtection:
 
     def _fall_back(self) -> None:
         self.stats["fallback"] += 1
+        metrics.REDIS_FALLBACKS.labels("login_protection").inc()
         if not self._degraded:
             self._degraded = True
             log.warning("login_protection.redis_unavailable", fallback="memory")

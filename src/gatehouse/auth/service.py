@@ -34,6 +34,7 @@ from gatehouse.errors import (
     UserNotFound,
     ValidationFailed,
 )
+from gatehouse.kit import metrics
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
@@ -58,6 +59,15 @@ class TokenPair:
 
 # The owner is told their right password was held back at most once per this window.
 ATTACK_ALERT_WINDOW_SECONDS = 3600
+# A refused login's audit reason -> its outcome in gatehouse_logins_total: a refusal by
+# the lock or the account delay looks like a wrong password to the client, not here.
+LOGIN_OUTCOMES = {
+    "rate_limited": "rate_limited",
+    "locked": "locked",
+    "delayed_right_password": "locked",
+    "unknown_user": "invalid",
+    "invalid_password": "invalid",
+}
 
 
 class AuthService:
@@ -202,6 +212,7 @@ class AuthService:
                 pii={"identifier": identifier},
             ),
         )
+        metrics.LOGINS.labels("success").inc()
         return replace(await self._issue(user, login), device_token=device_token)
 
     async def _alert_owner(self, user: User) -> bool:
@@ -221,6 +232,7 @@ class AuthService:
 
     def _login_failed(self, identifier: str, user: User | None, reason: str) -> None:
         """Audit a refused login; written although the request's transaction rolls back."""
+        metrics.LOGINS.labels(LOGIN_OUTCOMES[reason]).inc()
         self.uow.audit.record(
             Entry(
                 "auth.login",
@@ -234,9 +246,11 @@ class AuthService:
         )
 
     def _refresh_failed(self, reason: str, login: Session | None = None) -> None:
+        reused = reason == "reuse_detected"
+        metrics.REFRESHES.labels("reuse_detected" if reused else "invalid").inc()
         self.uow.audit.record(
             Entry(
-                "auth.refresh_reuse" if reason == "reuse_detected" else "auth.refresh",
+                "auth.refresh_reuse" if reused else "auth.refresh",
                 outcome="failure",
                 reason=reason,
                 target_type="user" if login is not None else None,
@@ -291,6 +305,7 @@ class AuthService:
                 details={"session_id": str(login.id)},
             ),
         )
+        metrics.REFRESHES.labels("success").inc()
         return await self._issue(user, login)
 
     async def logout(self, actor: Principal, *, everywhere: bool) -> None:
@@ -429,6 +444,8 @@ class AuthService:
         access_token = self.tokens.issue_access_token(
             user_id=user.id, session_id=login.id, role=user.role, auth_version=user.auth_version
         )
+        metrics.TOKENS_ISSUED.labels("access").inc()
+        metrics.TOKENS_ISSUED.labels("refresh").inc()
         return TokenPair(
             access_token=access_token,
             refresh_token=refresh_token,

@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gatehouse.config import RedisSettings
+from gatehouse.kit import metrics
 
 log = structlog.get_logger("gatehouse.redis")
 T = TypeVar("T")
@@ -128,6 +129,7 @@ class RedisClient:
             raise RedisUnavailable(type(exc).__name__) from exc
         if self.breaker.success():
             self.stats["breaker_closed"] += 1
+            metrics.REDIS_BREAKER_OPEN.set(0)
             log.info("redis.recovered")
             for hook in self._recovery_hooks:
                 await hook()
@@ -137,6 +139,7 @@ class RedisClient:
         self.stats["failures"] += 1
         if self.breaker.failure():
             self.stats["breaker_opened"] += 1
+            metrics.REDIS_BREAKER_OPEN.set(1)
             log.warning("redis.unavailable", error_type=type(exc).__name__)
 
     async def close(self) -> None:

@@ -58,6 +58,7 @@ from sqlalchemy.orm import UOWTransaction
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.config import RedisSettings
 from gatehouse.db.engine import after_commit
+from gatehouse.kit import metrics
 from gatehouse.users.models import User
 
 log = structlog.get_logger("gatehouse.cache")
@@ -240,8 +241,10 @@ class Cache:
         (role, ver, alive), epoch = found
         if role is not None and ver is not None and alive == "1":
             self.stats["principal_hits"] += 1
+            metrics.CACHE_LOOKUPS.labels("principal", "hit").inc()
             return role, int(ver)
         self.stats["principal_misses"] += 1
+        metrics.CACHE_LOOKUPS.labels("principal", "miss").inc()
         row = await load()
         if row is not None:
             fields = {"role": row[0], "ver": str(row[1]), live: "1"}
@@ -262,8 +265,10 @@ class Cache:
         (read, ver), epoch = found
         if read is not None and ver is not None:
             self.stats["user_hits"] += 1
+            metrics.CACHE_LOOKUPS.labels("user", "hit").inc()
             return CachedUser(read, int(ver))
         self.stats["user_misses"] += 1
+        metrics.CACHE_LOOKUPS.labels("user", "miss").inc()
         fresh = await load()
         if fresh is not None:
             entry = {"read": fresh.read, "ver": str(fresh.version)}
@@ -276,11 +281,13 @@ class Cache:
             return None
         if (self.missed or self.missed_overflow) and not await self.repair():
             self.stats["bypassed"] += 1
+            metrics.REDIS_FALLBACKS.labels("cache").inc()
             return None
         try:
             return await self.backend.read(key, fields)
         except RedisUnavailable:
             self.stats["bypassed"] += 1
+            metrics.REDIS_FALLBACKS.labels("cache").inc()
             return None
 
     async def _fill(self, key: str, epoch: str, fields: dict[str, str], ttl: int) -> None:

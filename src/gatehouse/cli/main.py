@@ -100,9 +100,7 @@ def serve(
         # Each worker writes its metrics to files here; a scrape of any worker sums them.
         # Set before the workers start, so each of them imports prometheus-client in
         # multiprocess mode.
-        metrics_dir = settings.observability.metrics_dir or (
-            settings.server.data_dir.resolve() / "metrics" / f"serve-{port}"
-        )
+        metrics_dir = exposition.run_directory(settings, "serve", port)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(exposition.prepare_directory(metrics_dir))
         Multiprocess(config, sockets=[sock]).run()
         return
@@ -225,6 +223,21 @@ def _log_level(value: str | None, settings: Settings) -> str:
     return level
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Serve this process's metrics on http://<metrics-host>:<port>/metrics "
+        "(default: not served)",
+    ),
+]
+MetricsHost = Annotated[
+    str,
+    typer.Option(help="Address the metrics port listens on (0.0.0.0: every interface)"),
+]
+
+
 def _broker_settings(command: str) -> Settings:
     settings = settings_or_exit()
     if settings.broker_url is None:
@@ -251,6 +264,8 @@ def worker(
     queues: Annotated[
         str, typer.Option(help="Queues to consume, comma-separated: tasks, webhooks")
     ] = "tasks,webhooks",
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run background jobs from RabbitMQ (Celery worker)."""
     settings = _broker_settings("worker")
@@ -263,6 +278,8 @@ def worker(
         concurrency=concurrency or settings.worker.worker_concurrency,
         loglevel=_log_level(loglevel, settings),
         queues=chosen,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     raise typer.Exit(code)
 
@@ -272,10 +289,19 @@ def beat(
     loglevel: Annotated[
         str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (default GATEHOUSE_LOG_LEVEL)")
     ] = None,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Publish the periodic jobs (outbox sweep, cleanup): run exactly one."""
     settings = _broker_settings("beat")
-    run_beat(settings, loglevel=_log_level(loglevel, settings))
+    code = run_beat(
+        settings,
+        loglevel=_log_level(loglevel, settings),
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("dead-letters")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,10 +19,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from gatehouse.config import Settings
 from gatehouse.errors import GatehouseError
+from gatehouse.kit import metrics
 
 # Execution option asking SQLite for `BEGIN IMMEDIATE`: a unit of work that will write
 # takes the write lock with its first statement (read or write), so it never fails to
@@ -89,6 +92,50 @@ async def _run_after_commit(session: AsyncSession) -> None:
             log.exception("db.after_commit_failed")
 
 
+class MeteredPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's async queue pool, reporting its state (gatehouse_db_pool_*) and how long
+    each checkout waited for a connection (a free one, or a new one opened for it).
+
+    Measured inside the pool rather than from its events: the `checkin` event fires
+    before the connection is back in the queue, so the counts read there are one off.
+    """
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
+            # Counted from its first checkout: the fresh pool an engine's dispose() leaves
+            # behind at shutdown holds nothing and is never used.
+            _live_pools.add(self)
+            _publish_pools()
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        try:
+            super()._do_return_conn(record)
+        finally:
+            _publish_pools()
+
+    def dispose(self) -> None:
+        super().dispose()
+        _live_pools.discard(self)
+        _publish_pools()
+
+
+# This process's pools in use (one per Database; tests make many): the gauges are sums.
+_live_pools: weakref.WeakSet[MeteredPool] = weakref.WeakSet()
+
+
+def _publish_pools() -> None:
+    pools = list(_live_pools)
+    metrics.DB_POOL_SIZE.set(sum(pool.size() for pool in pools))
+    metrics.DB_POOL_MAX.set(sum(pool.size() + max(pool._max_overflow, 0) for pool in pools))
+    metrics.DB_POOL_CHECKED_OUT.set(sum(pool.checkedout() for pool in pools))
+    # SQLAlchemy counts overflow from -size (connections it may still open within size).
+    metrics.DB_POOL_OVERFLOW.set(sum(max(pool.overflow(), 0) for pool in pools))
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -105,8 +152,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get(SQLITE_IMMEDIATE, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Waits (up to busy_timeout) while another connection holds the write lock.
+        started = time.perf_counter()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            metrics.SQLITE_WRITE_LOCK_WAIT.observe(time.perf_counter() - started)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -114,9 +168,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     db = settings.database
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
+        in_memory = not path or path == ":memory:"
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=db.database_echo, hide_parameters=True)
+        # A file database gets SQLAlchemy's default for it (a queue pool), metered; an
+        # in-memory one keeps its single shared connection.
+        pool: dict[str, Any] = {} if in_memory else {"poolclass": MeteredPool}
+        engine = create_async_engine(url, echo=db.database_echo, hide_parameters=True, **pool)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -124,6 +182,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         echo=db.database_echo,
         # An error's message would quote its parameters: password hashes, emails.
         hide_parameters=True,
+        poolclass=MeteredPool,
         pool_size=db.database_pool_min,
         max_overflow=db.database_pool_max - db.database_pool_min,
         pool_timeout=db.database_pool_timeout,

@@ -24,6 +24,7 @@ from gatehouse.emails.templates import (
     Kind,
     render,
 )
+from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
@@ -155,6 +156,7 @@ async def send(runtime: Runtime, email_id: uuid.UUID) -> None:
     try:
         await runtime.part(Mailer).send(message, file_name=name)
     except Exception as exc:  # any failure is retried: the row is the truth
+        metrics.EMAILS.labels(kind, "failed").inc()
         error = f"{type(exc).__name__}: {exc}"
         retry_at = None
         if attempts < MAX_ATTEMPTS:
@@ -176,6 +178,7 @@ async def send(runtime: Runtime, email_id: uuid.UUID) -> None:
             )
         return
 
+    metrics.EMAILS.labels(kind, "sent").inc()
     async with runtime.db.session() as session:
         await EmailRepository(session).mark_sent(email_id, utcnow())
     log.info("email.sent", email_id=str(email_id), kind=kind, attempts=attempts)

@@ -29,6 +29,7 @@ from gatehouse.events.publisher import (
     Outgoing,
 )
 from gatehouse.events.repository import OutboxRepository
+from gatehouse.kit import metrics
 from gatehouse.kit.context import Actor
 from gatehouse.kit.tasks import Reaction
 from gatehouse.kit.time import utcnow
@@ -102,6 +103,7 @@ async def relay(session: AsyncSession, publisher: EventPublisher, settings: Work
         for (key, row), outcome in zip(wave, outcomes, strict=True):
             if outcome.confirmed:
                 confirmed.append(row.id)
+                metrics.OUTBOX_PUBLISHED.labels(row.event_type).inc()
                 continue
             _failed(row, outcome, now)
             # The aggregate's later rows wait until this one got through.
@@ -133,6 +135,7 @@ async def _in_order(repo: OutboxRepository, rows: Sequence[OutboxEvent]) -> list
 
 
 def _failed(row: OutboxEvent, outcome: Outcome, now: datetime) -> None:
+    metrics.OUTBOX_FAILURES.labels(outcome.failure or Failure.link).inc()
     row.publish_attempts += 1
     row.last_error = outcome.error
     row.next_publish_at = now + backoff(row.publish_attempts)

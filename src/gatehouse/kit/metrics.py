@@ -2,9 +2,10 @@
 
 Features import the family they count and call it where the thing happens; nothing
 else is needed. A process started by `gatehouse serve --workers N` or by
-`gatehouse worker` writes its values to files in the per-run directory
+`gatehouse worker --metrics-port N` writes its values to files in the per-run directory
 (`PROMETHEUS_MULTIPROC_DIR`, set by those commands before any worker process starts),
-and `GET /metrics` sums every process's files: see `gatehouse.metrics`.
+and `GET /metrics` (or the worker's port) sums every process's files: see
+`gatehouse.metrics.exposition`.
 
 Conventions: the `gatehouse_` prefix, base units (seconds, bytes), `_total` on
 counters, labels with a small fixed set of values (a route template, never a path).
@@ -74,6 +75,13 @@ HTTP_IN_FLIGHT = Gauge(
     "gatehouse_http_requests_in_flight",
     "Requests being answered now.",
     multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+HTTP_CLIENT_DISCONNECTS = Counter(
+    "gatehouse_http_client_disconnects_total",
+    "Clients gone before their answer (logged with status 499), by when: while their body "
+    "was read (body) or while the app worked on it (app).",
+    ["during"],
     registry=REGISTRY,
 )
 DEPRECATED_CALLS = Counter(

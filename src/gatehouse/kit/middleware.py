@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import anyio
 import structlog
@@ -65,19 +64,9 @@ _API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json", "/metrics")
 CLIENT_CLOSED = 499
 
 
-@dataclass
-class HttpCounters:
-    """This process's counts of what its log lines also say (until there are metrics)."""
-
-    client_disconnected: int = 0
-
-
-counters = HttpCounters()
-
-
 def client_disconnected(scope: Scope, during: str) -> None:
     """The client went away before its answer: nothing to answer, nothing went wrong."""
-    counters.client_disconnected += 1
+    metrics.HTTP_CLIENT_DISCONNECTS.labels(during).inc()
     scope.setdefault("state", {})["client_disconnected"] = True
     log.info("http.client_disconnected", path=scope["path"], method=scope["method"], during=during)
 

@@ -1,11 +1,11 @@
 """This feature's scheduled cleanup: erase users past the grace period, drop audit rows
-past their retention, then checkpoint the audit chain's head."""
+past their retention, then checkpoint the audit chain's head and check the chain."""
 
 from __future__ import annotations
 
 import structlog
 
-from gatehouse.audit.service import checkpoint, purge_expired
+from gatehouse.audit.service import checkpoint, purge_expired, verify_recent
 from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.privacy.service import purge_erased
 from gatehouse.runtime import Runtime
@@ -22,6 +22,8 @@ async def cleanup(runtime: Runtime) -> None:
     removed = await purge_expired(runtime, runtime.settings.audit.audit_retention_days)
     # After the purge: the head it anchors includes the purge's own row.
     await checkpoint(runtime)
+    # Up to the checkpoint just written (and on to the head): reported as metrics.
+    await verify_recent(runtime)
     if erased or removed:
         log.info("privacy.cleanup", users_erased=erased, audit_rows_removed=removed)
 

@@ -12,7 +12,7 @@ With Redis configured the counters are shared by every process (keys under
 `<GATEHOUSE_REDIS_PREFIX>ratelimit:`); every Redis call goes through the shared
 circuit breaker, so a dead Redis costs no waiting. When Redis fails, the same
 limits are counted in this process's memory (logged once per outage and counted
-in `runtime.redis.stats["ratelimit_fallback"]`), or, with
+in `gatehouse_redis_fallbacks_total{use="rate_limit"}`), or, with
 `GATEHOUSE_RATE_LIMIT_FAIL_CLOSED=true`, `RateLimitUnavailable` turns into a 503.
 """
 
@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from gatehouse.cache.redis import RedisClient
 from gatehouse.config import RateLimitSettings
+from gatehouse.kit import metrics
 
 log = structlog.get_logger("gatehouse.ratelimit")
 
@@ -146,4 +147,5 @@ class RateLimiter:
             redis.stats["ratelimit_fail_closed"] += 1
             raise RateLimitUnavailable(type(exc).__name__) from exc
         redis.stats["ratelimit_fallback"] += 1
+        metrics.REDIS_FALLBACKS.labels("rate_limit").inc()
         return await self.local.acquire(item, policy.value, identity)

@@ -15,7 +15,6 @@ health, the JWKS, docs and static assets are not.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 
 import structlog
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.auth.tokens import TokenService
 from gatehouse.errors import NotAuthenticated
+from gatehouse.kit import metrics
 from gatehouse.kit.context import VERIFIED_TOKEN
 from gatehouse.kit.http import address_key
 from gatehouse.kit.middleware import send_error
@@ -86,8 +86,6 @@ class RateLimitMiddleware:
         self.app = app
         self._runtime: Runtime | None = None
         self._limiter: RateLimiter | None = None
-        # 429s per bucket, for alerting on abnormal volume (the metrics issue exports them).
-        self.rejected: Counter[str] = Counter()
         # One log line per caller and window, not one per refused request: an attack
         # must not flood the log it is being watched through.
         self._reported: dict[tuple[str, str], int] = {}
@@ -145,7 +143,10 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _report(self, policy: Policy, identity: str, window_end: float) -> None:
-        self.rejected[policy.value] += 1
+        metrics.RATE_LIMIT_REJECTIONS.labels(policy.value).inc()
+        if policy is Policy.login:
+            # Either grant: the body, which says which, is never read for a refusal.
+            metrics.LOGINS.labels("rate_limited").inc()
         reset = math.ceil(window_end)  # as advertised; the store's own value drifts below a second
         if self._reported.get((policy.value, identity)) == reset:
             return

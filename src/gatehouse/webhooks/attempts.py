@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -24,6 +24,7 @@ import structlog
 from gatehouse.config import WorkerSettings
 from gatehouse.events import outbox
 from gatehouse.events.schemas import WebhookDisabled
+from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
@@ -38,6 +39,9 @@ log = structlog.get_logger("gatehouse.webhooks")
 # Beyond the attempt's own time limit, for the commits around it.
 LEASE_MARGIN_SECONDS = 5.0
 INTERRUPTED = "The last attempt was interrupted before its outcome was recorded"
+# What became of an attempt (gatehouse_webhook_deliveries_total): delivered, failed and
+# to be retried, or failed for good.
+Result = Literal["delivered", "failed", "dead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,9 @@ async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:
     if claim is None:
         return
     sender = runtime.part(WebhookSender)
+    started = time.perf_counter()
     outcome = await sender.send(claim.url, claim.body, signed_headers(claim, int(time.time())))
+    elapsed = time.perf_counter() - started
     log.info(
         "webhooks.attempt",
         delivery_id=str(claim.delivery_id),
@@ -93,7 +99,10 @@ async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:
         error=outcome.error,
     )
     async with runtime.unit_of_work() as uow:
-        await record_outcome(uow, settings, claim, outcome)
+        result = await record_outcome(uow, settings, claim, outcome)
+    if result is not None:
+        metrics.WEBHOOK_DELIVERIES.labels(result).inc()
+        metrics.WEBHOOK_DURATION.labels(result).observe(elapsed)
 
 
 async def claim_attempt(
@@ -112,6 +121,7 @@ async def claim_attempt(
         delivery.last_status_code = None
         delivery.last_error = INTERRUPTED
         await give_up(uow, delivery, INTERRUPTED, now)
+        metrics.WEBHOOK_DELIVERIES.labels("dead").inc()
         return None
     delivery.attempts += 1
     delivery.next_attempt_at = now + timedelta(
@@ -130,23 +140,24 @@ async def claim_attempt(
 
 async def record_outcome(
     uow: UnitOfWork, settings: WorkerSettings, claim: Claim, outcome: Outcome
-) -> None:
-    """Store the attempt's outcome: done, retried per the schedule, or given up."""
+) -> Result | None:
+    """Store the attempt's outcome: done, retried per the schedule, or given up (None: a
+    later attempt owns the row now)."""
     delivery = await WebhookRepository(uow.session).lock_delivery(claim.delivery_id)
     if delivery is None or delivery.status != PENDING or delivery.attempts != claim.attempt:
         # Deleted, or the lease expired and a later attempt owns the row now.
         log.info("webhooks.outcome_superseded", delivery_id=str(claim.delivery_id))
-        return
+        return None
     now = utcnow()
     delivery.last_status_code = outcome.status_code
     delivery.last_error = outcome.error
     if outcome.succeeded:
         delivery.status = SUCCEEDED
         delivery.finished_at = now
-        return
+        return "delivered"
     if outcome.gone:
         await give_up(uow, delivery, "The receiver answered 410 Gone", now)
-        return
+        return "dead"
     schedule = settings.webhook_retry_schedule
     if delivery.attempts < max_attempts(settings):
         delay = schedule[delivery.attempts - 1]
@@ -154,9 +165,10 @@ async def record_outcome(
         if delay == 0:
             uow.jobs.after_commit(DELIVER_JOB, delivery_id=str(delivery.id))
         # Later retries are found by the sweep once due.
-        return
+        return "failed"
     reason = f"Delivery failed {delivery.attempts} times in a row (last: {outcome.error})"
     await give_up(uow, delivery, reason, now)
+    return "dead"
 
 
 async def give_up(uow: UnitOfWork, delivery: WebhookDelivery, reason: str, now: datetime) -> None:

@@ -15,16 +15,18 @@ its `TASKS`, and one line here. Features never import this module (nor anything 
 `gatehouse.worker`): a job that needs what was collected, such as the events dispatcher
 that runs every feature's reactions, is declared in `dispatchers` and given them here.
 Celery and the in-process runner both run the jobs from `all_jobs()`, so the two modes
-execute the same functions.
+execute the same functions, and count them the same way (`measured`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from gatehouse.auth import tasks as auth
 from gatehouse.emails import tasks as emails
 from gatehouse.events import tasks as events
+from gatehouse.kit import metrics
 from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
 from gatehouse.privacy import tasks as privacy
 from gatehouse.runtime import Runtime
@@ -65,7 +67,7 @@ def all_jobs() -> dict[str, Job]:
     def add(name: str, job: Job) -> None:
         if name in jobs:
             raise RuntimeError(f"job {name} defined twice")
-        jobs[name] = job
+        jobs[name] = measured(name, job)
 
     collected = reactions()
     for feature in FEATURES:
@@ -76,6 +78,26 @@ def all_jobs() -> dict[str, Job]:
     for name, job in maintenance.jobs(sweeps(), cleanups()).items():
         add(name, job)
     return jobs
+
+
+def measured(name: str, job: Job) -> Job:
+    """`job`, counted in gatehouse_tasks_total and timed in gatehouse_task_duration_seconds.
+
+    Anything that ends it early is a failure: an exception, and a cancellation too (the
+    Celery time limit, or the in-process runner's stop after its grace).
+    """
+
+    async def run(runtime: Runtime, args: Mapping[str, str]) -> None:
+        started = time.perf_counter()
+        outcome = "failure"
+        try:
+            await job(runtime, args)
+            outcome = "success"
+        finally:
+            metrics.TASKS.labels(name, outcome).inc()
+            metrics.TASK_DURATION.labels(name).observe(time.perf_counter() - started)
+
+    return run
 
 
 def _with_reactions(dispatcher: Dispatcher, collected: list[Reaction]) -> Job:

@@ -2,6 +2,10 @@
 
 `start_jobs` serves the API; `run_worker` and `run_beat` are `gatehouse worker` and
 `gatehouse beat`. Celery is imported only by a process that has a broker.
+
+Given a metrics port, the worker and beat serve their metrics on it (docs/metrics.md):
+the worker's pool processes share a per-run directory of metric files, which the
+worker's own process sums for each scrape.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 import structlog
 
 from gatehouse.config import Settings
+from gatehouse.kit import metrics
 from gatehouse.logging import configure_logging
+from gatehouse.metrics import exposition
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
 
@@ -54,13 +60,53 @@ def _failed_for_good(sender: Any, task_id: str, exception: BaseException, **_: A
     )
 
 
-def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: list[str]) -> int:
+def _beat_sent(sender: str | None = None, **_: Any) -> None:
+    """An `after_task_publish` receiver in beat: the job's message is with the broker."""
+    metrics.BEAT_LAST_RUN.labels(job=str(sender)).set_to_current_time()
+
+
+def _process_ended(**_: Any) -> None:
+    """A `worker_process_shutdown` receiver: close this pool process's Runtime; its live
+    gauges (the database pool's) leave the worker's sums."""
+    from gatehouse.worker.celery_app import close_process_state  # lazy: Celery, broker only
+
+    close_process_state()
+    exposition.process_died(os.getpid())
+
+
+def _database(settings: Settings) -> str:
+    return "sqlite" if settings.is_sqlite else "postgresql"
+
+
+def _serve_metrics(command: str, host: str, port: int) -> bool:
+    """Serve this process's metrics on host:port; False (logged) if it cannot listen."""
+    try:
+        exposition.serve_http(host, port)
+    except OSError as exc:
+        log.error(
+            f"{command}.metrics_port_unavailable",
+            address=f"{host}:{port}",
+            error=exc.strerror or str(exc),
+        )
+        return False
+    log.info(f"{command}.metrics_served", url=f"http://{host}:{port}/metrics")
+    return True
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int,
+    loglevel: str,
+    queues: list[str],
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> int:
     """`gatehouse worker`: run jobs from the queues (`tasks`, `webhooks`) until stopped."""
     from celery import signals  # type: ignore[import-untyped]  # lazy: Celery, broker only
 
     from gatehouse.worker.celery_app import (  # lazy: loads Celery, only with a broker
         Topology,
-        close_process_state,
         create_celery,
     )
     from gatehouse.worker.celery_app import (  # lazy: loads Celery, only with a broker
@@ -68,12 +114,20 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: l
     )
 
     configure_logging(loglevel, settings.log_format)
+    if metrics_port is not None:
+        # Before the pool processes fork: they inherit the multiprocess mode.
+        exposition.share_between_processes(
+            exposition.run_directory(settings, "worker", metrics_port)
+        )
+        if not _serve_metrics("worker", metrics_host, metrics_port):
+            return 1
+    exposition.record_build(_database(settings))
     app = create_celery(settings)
     topology: Topology = app.gatehouse_topology
     signals.setup_logging.connect(_keep_our_logging, weak=False)
     # One event loop and one Runtime per pool process, made after the fork.
     signals.worker_process_init.connect(lambda **_: start_process(app), weak=False)
-    signals.worker_process_shutdown.connect(lambda **_: close_process_state(), weak=False)
+    signals.worker_process_shutdown.connect(_process_ended, weak=False)
     signals.task_failure.connect(_failed_for_good, weak=False)
     names = {"tasks": topology.tasks, "webhooks": topology.webhooks}
     worker = app.Worker(
@@ -91,15 +145,26 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: l
     return int(worker.exitcode or 0)
 
 
-def run_beat(settings: Settings, *, loglevel: str) -> None:
+def run_beat(
+    settings: Settings,
+    *,
+    loglevel: str,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> int:
     """`gatehouse beat`: publish the periodic jobs (sweep, cleanup) until stopped."""
     from celery import signals  # lazy: Celery, only with a broker
 
     from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
+    # Beat is one process: its metrics need no shared directory.
+    if metrics_port is not None and not _serve_metrics("beat", metrics_host, metrics_port):
+        return 1
     app = create_celery(settings)
     signals.setup_logging.connect(_keep_our_logging, weak=False)
+    signals.after_task_publish.connect(_beat_sent, weak=False)
+    exposition.record_build(_database(settings))
     # The schedule lives in memory: after a restart the sweep comes again within
     # seconds, and an early cleanup is harmless.
     app.Beat(
@@ -109,3 +174,4 @@ def run_beat(settings: Settings, *, loglevel: str) -> None:
         quiet=True,  # no banner: stdout carries the JSON log lines
         redirect_stdouts=False,
     ).run()
+    return 0

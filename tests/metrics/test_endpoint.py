@@ -81,9 +81,21 @@ async def test_a_local_proxy_forwarding_for_someone_elsewhere_is_refused(api: Ap
     # The peer is loopback, but it is a trusted proxy speaking for an outside client.
     forwarded = await api.client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
     assert_envelope(forwarded, 403, "FORBIDDEN")
-    # The same proxy forwarding for a scraper on this host is let through.
+    # Whatever it claims: a local scraper talks to Gatehouse directly.
     local = await api.client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
-    assert local.status_code == 200
+    assert_envelope(local, 403, "FORBIDDEN")
+
+
+async def test_a_gateway_on_this_host_not_declared_a_proxy_does_not_expose_metrics(
+    api: Api,
+) -> None:
+    """A gateway on the same host that forwards every path, but that Gatehouse was not
+    told to trust: its peer address is loopback, yet the request is someone else's."""
+    for header in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}):
+        response = await api.client.get("/metrics", headers=header)
+        assert_envelope(response, 403, "FORBIDDEN")
+        assert "gatehouse_" not in response.text
+    assert (await api.client.get("/metrics")).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -52,8 +52,12 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     else:
         peer = request.client.host if request.client else None
         # Both the socket's peer and the client it stands for: a gateway on this host
-        # forwarding an outside request is not a local scraper.
-        if not (_is_loopback(peer) and _is_loopback(request.state.client_ip)):
+        # forwarding an outside request is not a local scraper. A forwarded request is
+        # refused even from a proxy Gatehouse was not told to trust: a local scraper
+        # sends no such header, and a gateway that forwards every path would otherwise
+        # expose /metrics to anyone who can reach the gateway.
+        forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+        if forwarded or not (_is_loopback(peer) and _is_loopback(request.state.client_ip)):
             raise MetricsRefused()
     await refresh_gauges(runtime)
     return Response(exposition.render(), media_type=exposition.CONTENT_TYPE)

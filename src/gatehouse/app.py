@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from gatehouse import __version__, exception_handlers, web
+from gatehouse import __version__, exception_handlers, observability, web
 from gatehouse.audit.router import router as audit_router
 from gatehouse.auth.router import (
     TOKEN_PATH,
@@ -37,6 +37,8 @@ from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
+from gatehouse.observability import errors, tracing
+from gatehouse.observability.middleware import SentryRequestMiddleware, SpanRequestIdMiddleware
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -83,6 +85,8 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else get_settings())
+    # Before the routes are built: Sentry's FastAPI integration wraps their handlers.
+    observability.setup(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -193,7 +197,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     # Inside the request context, so a HEAD's log line says HEAD.
     app.add_middleware(HeadMiddleware)
+    # Only when on (nothing on the path otherwise); inside the request context, which
+    # sets the request id they name and answers the 500 they report.
+    if tracing.enabled():
+        app.add_middleware(SpanRequestIdMiddleware)
+    if errors.enabled():
+        app.add_middleware(SentryRequestMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)
+    # The server span wraps every middleware (the request's own log line is in it).
+    tracing.instrument_app(app)
     return app
 
 

@@ -32,6 +32,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq.exceptions import DeliveryError, PublishError
 from yarl import URL
 
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 
 log = structlog.get_logger("gatehouse.events")
@@ -60,6 +61,7 @@ class Outgoing:
     created_at: datetime
     request_id: str | None = None
     aggregate_id: uuid.UUID | None = None
+    traceparent: str | None = None
 
 
 class Failure(StrEnum):
@@ -90,6 +92,10 @@ def _message(item: Outgoing) -> aio_pika.Message:
         headers["request_id"] = item.request_id
     if item.aggregate_id is not None:
         headers["aggregate_id"] = str(item.aggregate_id)
+    if item.traceparent is not None:
+        # The trace of the change; with tracing on here, the publish span's own
+        # traceparent (in the same trace) replaces it.
+        headers["traceparent"] = item.traceparent
     return aio_pika.Message(
         body=json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False).encode(),
         content_type="application/json",
@@ -227,7 +233,10 @@ class EventPublisher:
         try:
             # Bounds the whole publish, including the wait for its confirm.
             async with asyncio.timeout(self.timeout):
-                await exchange.publish(_message(item), routing_key=item.event_type, mandatory=True)
+                with tracing.continued(item.traceparent):
+                    await exchange.publish(
+                        _message(item), routing_key=item.event_type, mandatory=True
+                    )
         except PublishError as exc:
             returned = exc.message.delivery if exc.message is not None else None
             reply = getattr(returned, "reply_text", None) or "NO_ROUTE"

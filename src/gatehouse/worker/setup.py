@@ -15,6 +15,7 @@ import structlog
 
 from gatehouse.config import Settings
 from gatehouse.logging import configure_logging
+from gatehouse.observability import errors
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
 
@@ -68,6 +69,9 @@ def run_worker(settings: Settings, *, concurrency: int, loglevel: str, queues: l
     )
 
     configure_logging(loglevel, settings.log_format)
+    # Before the pool forks, so its processes report too; each pool process turns
+    # tracing on for itself when it starts (celery_app.ProcessState).
+    errors.setup(settings)
     app = create_celery(settings)
     topology: Topology = app.gatehouse_topology
     signals.setup_logging.connect(_keep_our_logging, weak=False)
@@ -98,6 +102,9 @@ def run_beat(settings: Settings, *, loglevel: str) -> None:
     from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
+    # Errors only: beat publishes the schedule, and each sweep's trace starts in the
+    # worker that runs it.
+    errors.setup(settings)
     app = create_celery(settings)
     signals.setup_logging.connect(_keep_our_logging, weak=False)
     # The schedule lives in memory: after a restart the sweep comes again within

@@ -1,0 +1,371 @@
+"""OpenTelemetry tracing, on with GATEHOUSE_TRACING_ENABLED=true (docs/tracing.md).
+
+Off (the default) nothing is set up: no tracer provider, no instrumentation, no
+middleware, and every hook below returns at its first line. On, one tracer provider
+per process exports over OTLP/HTTP (configured by the standard OTEL_* variables) and
+these are traced: the API's requests (not /metrics and /health*), SQL, Redis, the
+webhook sender's HTTP calls, publishing to RabbitMQ, Celery tasks and our own jobs.
+
+One trace follows a change from the request that made it: its W3C `traceparent` is
+stored with the outbox row (`current_traceparent`), sent as the RabbitMQ message's
+header and carried with every job the change asks for; a webhook delivery sends it on.
+
+Instrumentations are attached per object where they can be (the app, each engine, the
+Redis and webhook clients), so an object made while tracing was off stays untraced;
+aio-pika and Celery are patched process-wide. The SDK is imported only when tracing is
+turned on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gatehouse import __version__
+from gatehouse.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from httpx import AsyncClient
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+SERVICE_NAME = "gatehouse"
+REQUEST_ID_ATTRIBUTE = "gatehouse.request_id"
+TRACEPARENT = "traceparent"
+# Requests that are not worth a trace: the scraper's and the load balancer's polls.
+EXCLUDED_URLS = r"/metrics(\?.*)?$,/health(/[^?]*)?(\?.*)?$"
+# Span attributes that may carry a URL's query string, which can hold a credential (a
+# webhook target's token, a verification link's token).
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+_QUERY_ATTRIBUTES = ("url.query",)
+
+# Only W3C trace context, whatever OTEL_PROPAGATORS says: the stored and sent value is
+# a `traceparent`, and baggage must not leave for other people's servers (webhooks).
+_W3C = TraceContextTextMapPropagator()
+
+
+@dataclass
+class _Active:
+    provider: trace.TracerProvider
+    tracer: trace.Tracer
+    # Process-wide instrumentations, undone by `deactivate`.
+    instrumentors: list[Any] = field(default_factory=list)
+
+
+_active: _Active | None = None
+
+
+def enabled() -> bool:
+    return _active is not None
+
+
+def setup(settings: Settings, *, worker: bool = False) -> bool:
+    """Turn tracing on for this process if the settings ask for it (once; later calls
+    change nothing). `worker`: a Celery worker process, whose tasks are traced too."""
+    if not settings.observability.tracing_enabled or _sdk_disabled():
+        return False
+    if _active is not None:
+        return True
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # lazy: tracing on
+        OTLPSpanExporter,
+    )
+    from opentelemetry.sdk.trace import TracerProvider  # lazy: only with tracing on
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # lazy: only with tracing on
+
+    # The exporter and the batch processor read OTEL_EXPORTER_OTLP_* and OTEL_BSP_*,
+    # the provider OTEL_TRACES_SAMPLER(_ARG); the provider flushes at exit.
+    provider = TracerProvider(resource=resource(settings))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    activate(provider, celery=worker)
+    return True
+
+
+def _sdk_disabled() -> bool:
+    # The switch every OpenTelemetry SDK honours, for a deployment that sets it globally.
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def resource(settings: Settings) -> Any:
+    """service.name from OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES), else "gatehouse"."""
+    from opentelemetry.sdk.resources import Resource  # lazy: only with tracing on
+
+    detected = Resource.create(
+        {"service.version": __version__, "deployment.environment": settings.server.env.value}
+    )
+    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
+        detected = detected.merge(Resource({"service.name": SERVICE_NAME}))
+    return detected
+
+
+def activate(provider: trace.TracerProvider, *, celery: bool = False) -> None:
+    """Trace with `provider` from now on: the seam tests use, with a provider of their
+    own (the global one can be set only once per process)."""
+    global _active
+    if _active is not None:
+        raise RuntimeError("tracing is already active")
+    from opentelemetry.instrumentation.aio_pika import (  # lazy: only with tracing on
+        AioPikaInstrumentor,
+    )
+
+    state = _Active(provider, provider.get_tracer("gatehouse", __version__))
+    pika = AioPikaInstrumentor()
+    pika.instrument(tracer_provider=provider)
+    state.instrumentors.append(pika)
+    if celery:
+        state.instrumentors.append(_instrument_celery(provider))
+    _active = state
+
+
+def deactivate() -> None:
+    """Stop tracing in this process (tests); objects instrumented meanwhile keep it."""
+    global _active
+    state, _active = _active, None
+    if state is None:
+        return
+    for instrumentor in state.instrumentors:
+        instrumentor.uninstrument()
+
+
+def _instrument_celery(provider: trace.TracerProvider) -> Any:
+    from celery import signals  # type: ignore[import-untyped]  # lazy: worker processes only
+    from opentelemetry.instrumentation.celery import (  # lazy: worker processes only
+        CeleryInstrumentor,
+    )
+
+    instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
+    instrumentor.instrument(tracer_provider=provider)
+    # Its publishing side finds a task by name in Celery's default app, and ours are
+    # not there (an app of its own, tasks not shared): it would open a span per sent
+    # task and never end it, leaving its context attached to the sending thread. Our
+    # job queue sends the `traceparent` header itself; the task side (a span per run,
+    # continuing that header) stays.
+    signals.before_task_publish.disconnect(instrumentor._trace_before_publish)
+    signals.after_task_publish.disconnect(instrumentor._trace_after_publish)
+    return instrumentor
+
+
+# --- what the rest of the code calls: no-ops while tracing is off ------------------------
+
+
+def instrument_app(app: FastAPI) -> None:
+    """The server span of each request (its route as the name), outside every middleware."""
+    if _active is None:
+        return
+    from opentelemetry.instrumentation.fastapi import (  # lazy: only with tracing on
+        FastAPIInstrumentor,
+    )
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_active.provider,
+        excluded_urls=EXCLUDED_URLS,
+        server_request_hook=_without_query,
+        # A span per ASGI message adds nothing an operator reads.
+        exclude_spans=["receive", "send"],
+    )
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A span per SQL statement (its text, never its parameters)."""
+    if _active is None:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import (  # lazy: only with tracing on
+        EngineTracer,
+    )
+    from opentelemetry.metrics import NoOpMeterProvider  # lazy: only with tracing on
+
+    # Per engine: the instrumentor's own `instrument(engine=...)` works once per process.
+    # No metrics: Gatehouse's figures are Prometheus's (docs/metrics.md).
+    meter = NoOpMeterProvider().get_meter("gatehouse")
+    EngineTracer(  # type: ignore[no-untyped-call]
+        _active.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+        engine.sync_engine,
+        meter.create_up_down_counter("db.client.connections.usage"),
+    )
+
+
+def instrument_redis(client: Redis) -> None:
+    """A span per Redis command (its name; the instrumentation replaces arguments by ?)."""
+    if _active is None:
+        return
+    from opentelemetry.instrumentation.redis import (  # lazy: only with tracing on
+        RedisInstrumentor,
+    )
+
+    RedisInstrumentor.instrument_client(client, tracer_provider=_active.provider)
+
+
+def instrument_httpx(client: AsyncClient) -> None:
+    """A client span per request the client sends, which carries its `traceparent`."""
+    if _active is None:
+        return
+    from opentelemetry.instrumentation.httpx import (  # lazy: only with tracing on
+        HTTPXClientInstrumentor,
+    )
+
+    async def request_hook(span: trace.Span, request: Any) -> None:
+        _without_query(span, None)
+
+    HTTPXClientInstrumentor.instrument_client(
+        client, tracer_provider=_active.provider, request_hook=request_hook
+    )
+
+
+def _without_query(span: trace.Span, _: Any) -> None:
+    """Drop query strings from a span's URL attributes (a token may be one)."""
+    attributes = getattr(span, "attributes", None)
+    if not attributes or not span.is_recording():
+        return
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(key, strip_query(value))
+    for key in _QUERY_ATTRIBUTES:
+        if key in attributes:
+            span.set_attribute(key, "")
+
+
+def strip_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def current_traceparent() -> str | None:
+    """The current span's W3C `traceparent`, to store or send on; None when tracing is
+    off or no span is current."""
+    if _active is None:
+        return None
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier)
+    return carrier.get(TRACEPARENT)
+
+
+def inject(headers: MutableMapping[str, str]) -> None:
+    """Add the current span's `traceparent` to outgoing headers (tracing on)."""
+    traceparent = current_traceparent()
+    if traceparent is not None:
+        headers[TRACEPARENT] = traceparent
+
+
+def _context_of(traceparent: str | None) -> otel_context.Context | None:
+    if not traceparent:
+        return None
+    extracted = _W3C.extract({TRACEPARENT: traceparent})
+    if not trace.get_current_span(extracted).get_span_context().is_valid:
+        return None  # not a traceparent (a row written by something else): a new trace
+    return extracted
+
+
+@contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Run the block as part of the trace `traceparent` names (tracing on, and a valid one)."""
+    parent = _context_of(traceparent) if _active is not None else None
+    if parent is None:
+        yield
+        return
+    token = otel_context.attach(parent)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    traceparent: str | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: dict[str, str | None] | None = None,
+) -> Iterator[None]:
+    """A span of our own, current for the block; a child of `traceparent` when given
+    (and linked to the span current here, the job that took it up), else of the current
+    span. Tracing off: nothing.
+
+    A failure marks the span as failed with the exception's type only: a message can
+    quote a row (an address in a unique violation) and a traceback chains the driver's.
+    """
+    if _active is None:
+        yield
+        return
+    parent = _context_of(traceparent)
+    links = None
+    if parent is not None:
+        here = trace.get_current_span().get_span_context()
+        links = [Link(here)] if here.is_valid else None
+    with _active.tracer.start_as_current_span(
+        name,
+        context=parent,
+        kind=kind,
+        attributes={k: v for k, v in (attributes or {}).items() if v is not None},
+        links=links,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        try:
+            yield
+        except BaseException as exc:
+            _failed(current, exc)
+            raise
+
+
+def job_span(name: str, *, traceparent: str | None, request_id: str | None) -> Any:
+    """The span of one run of a job: in the trace of whoever asked for it.
+
+    Under Celery the task's span is already current (the instrumentation continued the
+    message's `traceparent`), and this one nests in it; the in-process runner hands the
+    `traceparent` it kept with the job.
+    """
+    if _active is not None and trace.get_current_span().get_span_context().is_valid:
+        traceparent = None
+    return span(
+        f"job {name}",
+        traceparent=traceparent,
+        kind=SpanKind.CONSUMER,
+        attributes={"gatehouse.job": name, REQUEST_ID_ATTRIBUTE: request_id},
+    )
+
+
+def failed(exc: BaseException) -> None:
+    """Mark the current span as failed (an error caught and logged, not raised)."""
+    if _active is not None:
+        _failed(trace.get_current_span(), exc)
+
+
+def _failed(current: trace.Span, exc: BaseException) -> None:
+    if current.is_recording():
+        current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        current.set_attribute("error.type", type(exc).__qualname__)
+
+
+def set_request_id(request_id: str) -> None:
+    """Name the request id on the current (server) span."""
+    if _active is None:
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
+
+
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: the trace and span ids of the span recording now, so a
+    log line leads to its trace (tracing on)."""
+    if _active is None:
+        return event
+    current = trace.get_current_span()
+    if current.is_recording():
+        context = current.get_span_context()
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
+    return event

@@ -4,7 +4,8 @@ Off (the default) nothing is set up: no tracer provider, no instrumentation, no
 middleware, and every hook below returns at its first line. On, one tracer provider
 per process exports over OTLP/HTTP (configured by the standard OTEL_* variables) and
 these are traced: the API's requests (not /metrics and /health*), SQL, Redis, the
-webhook sender's HTTP calls, publishing to RabbitMQ, Celery tasks and our own jobs.
+webhook sender's HTTP calls, Celery tasks, and spans of our own for publishing to
+RabbitMQ, each job and each event's dispatch.
 
 One trace follows a change from the request that made it: its W3C `traceparent` is
 stored with the outbox row (`current_traceparent`), sent as the RabbitMQ message's
@@ -12,8 +13,8 @@ header and carried with every job the change asks for; a webhook delivery sends 
 
 Instrumentations are attached per object where they can be (the app, each engine, the
 Redis and webhook clients), so an object made while tracing was off stays untraced;
-aio-pika and Celery are patched process-wide. The SDK is imported only when tracing is
-turned on.
+Celery's is process-wide (worker processes only). The SDK is imported only when
+tracing is turned on.
 """
 
 from __future__ import annotations
@@ -114,14 +115,9 @@ def activate(provider: trace.TracerProvider, *, celery: bool = False) -> None:
     global _active
     if _active is not None:
         raise RuntimeError("tracing is already active")
-    from opentelemetry.instrumentation.aio_pika import (  # lazy: only with tracing on
-        AioPikaInstrumentor,
-    )
-
+    # No aio-pika instrumentation: the released one refuses aio-pika 10 (and, forced,
+    # fails every publish); the publisher makes its own producer span instead.
     state = _Active(provider, provider.get_tracer("gatehouse", __version__))
-    pika = AioPikaInstrumentor()
-    pika.instrument(tracer_provider=provider)
-    state.instrumentors.append(pika)
     if celery:
         state.instrumentors.append(_instrument_celery(provider))
     _active = state
@@ -359,13 +355,16 @@ def set_request_id(request_id: str) -> None:
 
 
 def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """A structlog processor: the trace and span ids of the span recording now, so a
-    log line leads to its trace (tracing on)."""
+    """A structlog processor: the trace and span ids of the current span, so a log line
+    leads to its trace (tracing on, and the trace sampled: one the backend will have).
+
+    Sampled rather than still recording: the request's own line (`http.request`) is
+    written just after its server span ended, with the response.
+    """
     if _active is None:
         return event
-    current = trace.get_current_span()
-    if current.is_recording():
-        context = current.get_span_context()
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid and context.trace_flags.sampled:
         event["trace_id"] = trace.format_trace_id(context.trace_id)
         event["span_id"] = trace.format_span_id(context.span_id)
     return event

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from gatehouse.app import create_app
 from gatehouse.events.models import OutboxEvent
+from gatehouse.kit.middleware import BodyGuardMiddleware, HeadMiddleware, RequestContextMiddleware
 from gatehouse.observability import errors, tracing
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
@@ -62,10 +63,11 @@ def test_nothing_is_set_up(runtime: Runtime) -> None:
     assert not errors.enabled()
     assert not sentry_sdk.get_client().is_active()
     # No middleware of theirs on the request path, and the app is not instrumented.
-    assert [m.cls.__name__ for m in app.user_middleware] == [
-        "RequestContextMiddleware",
-        "HeadMiddleware",
-        "BodyGuardMiddleware",
+    middleware: list[object] = [m.cls for m in app.user_middleware]
+    assert middleware == [
+        RequestContextMiddleware,
+        HeadMiddleware,
+        BodyGuardMiddleware,
     ]
     assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
 

@@ -6,11 +6,11 @@ tokens, secrets, cookies, Authorization headers, request bodies and query string
 frame locals. Two passes over the whole event, recursively:
 
 - by key: a field whose name says secret (password, token, secret, cookie,
-  authorization...) or personal (email, name, client_ip...) keeps its key, and its
-  value becomes "[Filtered]";
+  authorization...), personal (email, name, client_ip...) or query string keeps its
+  key, and its value becomes "[Filtered]";
 - by value: any text (an exception's message, a log line, a breadcrumb) has its email
   addresses, JWTs, bearer credentials, password hashes, webhook secrets, URL query
-  strings and `password=...`-like pairs replaced.
+  strings, `password=...`-like pairs and the input a validation error quotes replaced.
 
 Log lines are structlog's: a report made from one shows the line's event name as its
 message and its fields (filtered by key) as `extra.log`.
@@ -64,6 +64,8 @@ _PERSONAL_KEYS = frozenset(
         "forwarded",
     }
 )
+# A query string kept apart from its URL (an HTTP client's breadcrumb, a span's data).
+_QUERY_KEYS = frozenset({"query", "query_string", "http_query", "http_fragment", "url_query"})
 # Parts of an event the SDK writes about itself (its name, the interpreter's, modules).
 _SDK_PARTS = frozenset({"sdk", "modules", "debug_meta", "platform", "timestamp", "event_id"})
 # Of a request, only these: no body, cookies, query string or environment.
@@ -74,6 +76,7 @@ _FRAME_LOCALS = "vars"
 _LOG_LINE_OWN = frozenset({"event", "timestamp", "level", "logger", "exception", "exc_info"})
 
 _WORDS = "|".join(_SECRET_WORDS)
+_PERSONAL_TEXT = "|".join(sorted(_PERSONAL_KEYS - {"ip", "forwarded"}))
 _TEXT_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # A URL's query string (a verification link's token, a webhook's credential).
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s\"'<>#]*", re.I), rf"\1?{FILTERED}"),
@@ -90,6 +93,18 @@ _TEXT_PATTERNS: list[tuple[re.Pattern[str], str]] = [
         rf"\1\2{FILTERED}\2",
     ),
     (re.compile(rf"""\b([\w-]*(?:{_WORDS})[\w-]*=)[^&\s"',;]+""", re.I), rf"\1{FILTERED}"),
+    # 'name': 'Jane Doe' in a dict's repr or JSON quoted into a message.
+    (
+        re.compile(
+            rf"""(["']?\b(?:{_PERSONAL_TEXT})\b["']?\s*[:=]\s*)(["'])(?:(?!\2).)*\2""", re.I
+        ),
+        rf"\1\2{FILTERED}\2",
+    ),
+    # Pydantic's validation errors quote what was sent, whichever field it was.
+    (
+        re.compile(r"""(input_value=)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,\]\s]+)"""),
+        rf"\1{FILTERED}",
+    ),
 ]
 
 
@@ -101,7 +116,7 @@ def _sensitive(key: object, *, personal: bool) -> bool:
     if not isinstance(key, str):
         return False
     name = _normal(key)
-    if any(word in name for word in _SECRET_WORDS):
+    if name in _QUERY_KEYS or any(word in name for word in _SECRET_WORDS):
         return True
     return personal and (name in _PERSONAL_KEYS or name.endswith("_email"))
 
@@ -201,9 +216,4 @@ def before_breadcrumb(crumb: Any, hint: Any) -> Any:
     if line is not None:
         crumb["message"] = str(line.get("event", ""))
         crumb["data"] = {k: v for k, v in line.items() if k not in _LOG_LINE_OWN}
-    data = crumb.get("data")
-    if isinstance(data, dict):
-        # An HTTP client's breadcrumb keeps its query apart from the URL.
-        for key in ("http.query", "http.fragment"):
-            data.pop(key, None)
     return dict(scrub_value(crumb))

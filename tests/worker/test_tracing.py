@@ -1,7 +1,8 @@
 """A trace crosses RabbitMQ into `gatehouse worker`: a sign-up through the traced API is
 continued by the Celery tasks it causes (the dispatch of its event, its mails), which a
 real worker process exports over OTLP/HTTP to a loopback receiver; the worker's log
-lines of those tasks carry the same trace id."""
+lines of those tasks carry the same trace id. And a task that fails for good reaches
+Sentry (a loopback ingest) from the worker with the request's id and user."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanKind
 
 from gatehouse.app import create_app
+from gatehouse.kit.context import user_id_var
 from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 from gatehouse.worker.celery_app import CeleryJobQueue
 from tests.http_receiver import HttpReceiver
-from tests.observability.support import EXPORTER, PROVIDER, trace_id
+from tests.observability.support import EXPORTER, PROVIDER, SentryIngest, trace_id
 from tests.worker.conftest import Stack
-from tests.worker.support import env_for, wait_until
+from tests.worker.support import env_for, table_locked, wait_until
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,37 @@ async def test_a_sign_up_is_one_trace_from_the_api_through_the_celery_worker(
     lines = [line for line in worker.records() if line.get("request_id") == request_id]
     assert {"worker.job_started", "email.sent"} <= {line["event"] for line in lines}
     assert all(line.get("trace_id") == trace for line in lines), lines
+
+
+async def test_a_task_that_fails_for_good_reaches_sentry_from_the_worker(stack: Stack) -> None:
+    with SentryIngest() as ingest:
+        worker = stack.workers.start(
+            env={**env_for(stack.values), "GATEHOUSE_SENTRY_DSN": ingest.dsn}
+        )
+        try:
+            await stack.workers.ready(worker)
+            [email_id] = await stack.pending_emails(1)
+            request_id = f"fails-{uuid.uuid4().hex[:10]}"
+            user_id = str(uuid.uuid4())
+            # The database never answers in time: each attempt hits the soft time limit.
+            async with table_locked(stack.values["database_url"], "email_messages"):
+                token = user_id_var.set(user_id)  # as the API does for its caller
+                try:
+                    stack.enqueue("emails.send", request_id, email_id=str(email_id))
+                finally:
+                    user_id_var.reset(token)
+
+                def reported() -> list[dict[str, object]]:
+                    return [
+                        event
+                        for event in ingest.events()
+                        if event.get("exception") and event["tags"].get("request_id") == request_id
+                    ]
+
+                [event] = await wait_until(reported, within=60, what="the report in Sentry")
+        finally:
+            worker.stop()
+    assert event["tags"]["job"] == "emails.send"
+    assert event["user"] == {"id": user_id}
+    assert event["exception"]["values"][-1]["type"] == "SoftTimeLimitExceeded"
+    assert event["environment"] == "test"

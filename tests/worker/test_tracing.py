@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -132,7 +133,7 @@ async def test_a_task_that_fails_for_good_reaches_sentry_from_the_worker(stack: 
                 finally:
                     user_id_var.reset(token)
 
-                def reported() -> list[dict[str, object]]:
+                def reported() -> list[dict[str, Any]]:
                     return [
                         event
                         for event in ingest.events()

@@ -38,7 +38,7 @@ from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
 from gatehouse.observability import errors, tracing
-from gatehouse.observability.middleware import SentryRequestMiddleware, SpanRequestIdMiddleware
+from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Only when on (nothing on the path otherwise); inside the request context, which
     # sets the request id they name and answers the 500 they report.
     if tracing.enabled():
-        app.add_middleware(SpanRequestIdMiddleware)
+        app.add_middleware(TraceRequestMiddleware)
     if errors.enabled():
         app.add_middleware(SentryRequestMiddleware)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.server.trusted_proxies)

@@ -190,3 +190,16 @@ async def test_a_job_asked_for_without_a_trace_starts_one_of_its_own(
     assert dispatch.parent is not None  # in the dispatching job's trace
     job = one(spans.get_finished_spans(), "job events.dispatch")
     assert trace_id(dispatch) == trace_id(job)
+
+
+async def test_the_health_checks_and_the_scrape_are_not_traced(
+    api: Api, spans: InMemorySpanExporter
+) -> None:
+    """Nor what they do: the readiness check's query leaves no trace of its own."""
+    for path in ("/health", "/health/ready", "/metrics", "/api/v1/users/me"):
+        response = await api.client.get(path)
+        assert response.status_code in {200, 401}, (path, response.text)
+    finished = spans.get_finished_spans()
+    [server] = [s for s in finished if s.kind is SpanKind.SERVER]
+    assert server.name == "GET /api/v1/users/me"
+    assert {trace_id(s) for s in finished} == {trace_id(server)}

@@ -12,17 +12,24 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gatehouse.observability import scrub, tracing
 
 
-class SpanRequestIdMiddleware:
-    """Names the request id (`gatehouse.request_id`) on the request's server span."""
+class TraceRequestMiddleware:
+    """Names the request id (`gatehouse.request_id`) on the request's server span; a
+    poll (/health*, /metrics), which has no server span, traces nothing at all."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request_id = scope.get("state", {}).get("request_id")
-            if request_id:
-                tracing.set_request_id(request_id)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if tracing.untraced_path(scope["path"]):
+            with tracing.untraced():
+                await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id")
+        if request_id:
+            tracing.set_request_id(request_id)
         await self.app(scope, receive, send)
 
 

@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 SERVICE_NAME = "gatehouse"
 REQUEST_ID_ATTRIBUTE = "gatehouse.request_id"
 TRACEPARENT = "traceparent"
-# Requests that are not worth a trace: the scraper's and the load balancer's polls.
-EXCLUDED_URLS = r"/metrics(\?.*)?$,/health(/[^?]*)?(\?.*)?$"
+# Requests that are not worth a trace (the scraper's and the load balancer's polls),
+# nor is what they do (a readiness check's query): these paths and those under them.
+UNTRACED_PATHS = ("/metrics", "/health")
+EXCLUDED_URLS = ",".join(rf"^[^?]*?://[^/]*{path}(/[^?]*)?(\?.*)?$" for path in UNTRACED_PATHS)
 # Span attributes that may carry a URL's query string, which can hold a credential (a
 # webhook target's token, a verification link's token).
 _URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
@@ -232,6 +234,34 @@ def _without_query(span: trace.Span, _: Any) -> None:
             span.set_attribute(key, "")
 
 
+def untraced_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in UNTRACED_PATHS)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Nothing in the block is traced, not even as a trace of its own: polls (health
+    checks, the scrape) and the periodic sweeps, which would otherwise each leave a
+    trace of a few queries every few seconds."""
+    if _active is None:
+        yield
+        return
+    from opentelemetry.instrumentation.utils import (  # lazy: only with tracing on
+        suppress_instrumentation,
+    )
+
+    with suppress_instrumentation():
+        yield
+
+
+def _suppressed() -> bool:
+    from opentelemetry.instrumentation.utils import (  # lazy: only with tracing on
+        is_instrumentation_enabled,
+    )
+
+    return not is_instrumentation_enabled()
+
+
 def strip_query(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -287,12 +317,12 @@ def span(
 ) -> Iterator[None]:
     """A span of our own, current for the block; a child of `traceparent` when given
     (and linked to the span current here, the job that took it up), else of the current
-    span. Tracing off: nothing.
+    span. Tracing off (or `untraced`): nothing.
 
     A failure marks the span as failed with the exception's type only: a message can
     quote a row (an address in a unique violation) and a traceback chains the driver's.
     """
-    if _active is None:
+    if _active is None or _suppressed():
         yield
         return
     parent = _context_of(traceparent)

@@ -54,6 +54,7 @@ USER_ID_HEADER = "gatehouse_user_id"
 # W3C trace context, the name OpenTelemetry's Celery instrumentation reads on the task side.
 TRACEPARENT_HEADER = "traceparent"
 CLEANUP_EVERY_SECONDS = 3600.0
+PERIODIC_JOBS = frozenset({SWEEP_JOB, CLEANUP_JOB})
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,10 @@ async def _call(
         job=name, task_id=request.id, request_id=request_id, retries=request.retries
     )
     with (
-        tracing.job_span(name, traceparent=origin.traceparent, request_id=request_id),
+        # The periodic sweep and cleanup are left out (see `tracing.untraced`).
+        tracing.untraced()
+        if name in PERIODIC_JOBS
+        else tracing.job_span(name, traceparent=origin.traceparent, request_id=request_id),
         # Celery's integration gives each task a scope, and reports from it.
         errors.job_scope(name, request_id=request_id, user_id=origin.user_id, isolate=False),
     ):

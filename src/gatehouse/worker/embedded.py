@@ -138,10 +138,12 @@ class InProcessRunner:
         last_cleanup = 0.0
         while not self._stopping.is_set():
             try:
-                await self.jobs[SWEEP_JOB](self.runtime, {})
-                if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
-                    await self.jobs[CLEANUP_JOB](self.runtime, {})
-                    last_cleanup = time.monotonic()
+                # Untraced; the jobs a sweep finds start traces of their own.
+                with tracing.untraced():
+                    await self.jobs[SWEEP_JOB](self.runtime, {})
+                    if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
+                        await self.jobs[CLEANUP_JOB](self.runtime, {})
+                        last_cleanup = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

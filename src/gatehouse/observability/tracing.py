@@ -13,8 +13,8 @@ header and carried with every job the change asks for; a webhook delivery sends 
 
 Instrumentations are attached per object where they can be (the app, each engine, the
 Redis and webhook clients), so an object made while tracing was off stays untraced;
-Celery's is process-wide (worker processes only). The SDK is imported only when
-tracing is turned on.
+Celery's is process-wide (worker processes only). The SDK's provider, exporter and
+the instrumentations are imported only when tracing is turned on.
 """
 
 from __future__ import annotations

@@ -384,6 +384,14 @@ def set_request_id(request_id: str) -> None:
         current.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
 
 
+def flush() -> None:
+    """Export the spans still batched (a process about to end)."""
+    if _active is not None:
+        flush_spans = getattr(_active.provider, "force_flush", None)
+        if flush_spans is not None:
+            flush_spans()
+
+
 def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: the trace and span ids of the current span, so a log line
     leads to its trace (tracing on, and the trace sampled: one the backend will have).

@@ -327,6 +327,7 @@ class ProcessState:
         self.loop.run_until_complete(self.jobs.close())
         self.loop.run_until_complete(self.runtime.close())
         self.loop.close()
+        tracing.flush()  # a pool process may leave without running exit handlers
 
 
 _state: ProcessState | None = None

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 
 from gatehouse.events.models import OutboxEvent
-from gatehouse.observability.tracing import REQUEST_ID_ATTRIBUTE
+from gatehouse.observability.tracing import REQUEST_ID_ATTRIBUTE, without_periodic_tasks
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
 from tests.events.consumer import EventConsumer, eventually
@@ -203,3 +204,11 @@ async def test_the_health_checks_and_the_scrape_are_not_traced(
     [server] = [s for s in finished if s.kind is SpanKind.SERVER]
     assert server.name == "GET /api/v1/users/me"
     assert {trace_id(s) for s in finished} == {trace_id(server)}
+
+
+def test_celerys_span_of_a_periodic_task_is_dropped_whatever_the_sampler_says() -> None:
+    sampler = without_periodic_tasks(ALWAYS_ON)
+    for name in ("run/maintenance.sweep", "run/maintenance.cleanup"):
+        assert sampler.should_sample(None, 1, name).decision is Decision.DROP
+    kept = sampler.should_sample(None, 1, "run/emails.send")
+    assert kept.decision is Decision.RECORD_AND_SAMPLE

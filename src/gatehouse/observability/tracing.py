@@ -88,10 +88,47 @@ def setup(settings: Settings, *, worker: bool = False) -> bool:
     # The exporter and the batch processor read OTEL_EXPORTER_OTLP_* and OTEL_BSP_*,
     # the provider OTEL_TRACES_SAMPLER(_ARG); the provider flushes at exit.
     provider = TracerProvider(resource=resource(settings))
+    provider.sampler = without_periodic_tasks(provider.sampler)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     activate(provider, celery=worker)
     return True
+
+
+# Celery's span of each periodic task (the sweep every few seconds, the hourly
+# cleanup), which opens before our code runs: alone in a trace, it would only be noise.
+PERIODIC_TASK_SPANS = frozenset({"run/maintenance.sweep", "run/maintenance.cleanup"})
+
+
+def without_periodic_tasks(sampler: Any) -> Any:
+    """`sampler` (OTEL_TRACES_SAMPLER's), except that a periodic task's span is dropped."""
+    from opentelemetry.sdk.trace.sampling import (  # lazy: only with tracing on
+        Decision,
+        Sampler,
+        SamplingResult,
+    )
+
+    class WithoutPeriodicTasks(Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if name in PERIODIC_TASK_SPANS:
+                return SamplingResult(Decision.DROP)
+            return sampler.should_sample(  # type: ignore[no-any-return]
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"WithoutPeriodicTasks{{{sampler.get_description()}}}"
+
+    return WithoutPeriodicTasks()
 
 
 def _sdk_disabled() -> bool:

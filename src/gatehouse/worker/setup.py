@@ -102,8 +102,7 @@ def run_beat(settings: Settings, *, loglevel: str) -> None:
     from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
-    # Errors only: beat publishes the schedule, and each sweep's trace starts in the
-    # worker that runs it.
+    # Errors only: beat publishes the schedule (the periodic tasks are not traced).
     errors.setup(settings)
     app = create_celery(settings)
     signals.setup_logging.connect(_keep_our_logging, weak=False)

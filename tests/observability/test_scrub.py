@@ -180,8 +180,11 @@ def test_a_log_line_report_shows_its_event_name_and_filtered_fields() -> None:
     assert fields["email"] == FILTERED
     assert "jane@example.com" not in json.dumps(scrubbed)
 
+    # A breadcrumb says the line's event and fields; it is scrubbed with its event.
     crumb = before_breadcrumb(
         {"message": str(line), "category": "gatehouse.emails"}, {"log_record": record}
     )
     assert crumb["message"] == "email.send_failed"
-    assert "jane@example.com" not in json.dumps(crumb)
+    assert crumb["data"]["email_id"] == "0b6f5ac2"
+    sent = before_send({"level": "error", "breadcrumbs": {"values": [crumb]}}, {})
+    assert "jane@example.com" not in json.dumps(sent)

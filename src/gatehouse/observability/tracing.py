@@ -30,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from sqlalchemy import event
 
 from gatehouse import __version__
 from gatehouse.config import Settings
@@ -223,11 +224,27 @@ def instrument_engine(engine: AsyncEngine) -> None:
     # Per engine: the instrumentor's own `instrument(engine=...)` works once per process.
     # No metrics: Gatehouse's figures are Prometheus's (docs/metrics.md).
     meter = NoOpMeterProvider().get_meter("gatehouse")
+    # Ahead of the instrumentation's own error handler (listened to first), which would
+    # describe a failed statement's span with the driver's message: PostgreSQL's can
+    # quote the row's values ("Key (email)=(jane@example.com) already exists").
+    event.listen(engine.sync_engine, "handle_error", _end_failed_statement)
     EngineTracer(  # type: ignore[no-untyped-call]
         _active.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
         engine.sync_engine,
         meter.create_up_down_counter("db.client.connections.usage"),
     )
+
+
+def _end_failed_statement(context: Any) -> None:
+    execution = context.execution_context
+    # Where the instrumentation keeps the statement's span (this version's name).
+    current = getattr(execution, "_otel_span", None) if execution is not None else None
+    if current is None:
+        return
+    _failed(current, context.original_exception)
+    current.end()
+    # Ended here: the instrumentation's handler finds no span and does nothing.
+    execution._otel_span = None
 
 
 def instrument_redis(client: Redis) -> None:

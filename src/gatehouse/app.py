@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from gatehouse import __version__, exception_handlers, web
+from gatehouse import __version__, exception_handlers, observability, web
 from gatehouse.audit.router import router as audit_router
 from gatehouse.auth.router import (
     TOKEN_PATH,
@@ -39,6 +39,8 @@ from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
 from gatehouse.overview.router import router as overview_router
+from gatehouse.observability import errors, tracing
+from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -85,6 +87,8 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else get_settings())
+    # Before the routes are built: Sentry's FastAPI integration wraps their handlers.
+    observability.setup(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,6 +203,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
     # Inside the request context, so a HEAD's log line says HEAD.
     app.add_middleware(HeadMiddleware)
+    # Only when on (nothing on the path otherwise); inside the request context, which
+    # sets the request id they name and answers the 500 they report.
+    if tracing.enabled():
+        app.add_middleware(TraceRequestMiddleware)
+    if errors.enabled():
+        app.add_middleware(SentryRequestMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         trusted_proxies=settings.server.trusted_proxies,
@@ -207,6 +217,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost: a deprecated route's headers go on every answer of it, the last-resort
     # 500 and the 429s and 413s sent before routing included.
     app.add_middleware(DeprecationMiddleware)
+    # The server span wraps every middleware (the request's own log line is in it).
+    tracing.instrument_app(app)
     return app
 
 

@@ -17,7 +17,7 @@ from fastapi.security import OAuth2PasswordBearer
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import AuthService
 from gatehouse.errors import Forbidden, NotAuthenticated
-from gatehouse.kit.context import VERIFIED_TOKEN, Actor
+from gatehouse.kit.context import VERIFIED_TOKEN, Actor, user_id_var
 from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
@@ -91,6 +91,8 @@ async def get_principal(
     claims = verified[1] if verified is not None and verified[0] == token else None
     principal = await auth.principal(token, claims)
     request.state.user_id = str(principal.user_id)
+    # Jobs this request asks for carry it (RequestContextMiddleware resets it).
+    user_id_var.set(request.state.user_id)
     request.state.user_role = principal.role.value
     auth.uow.act_as(auth.uow.actor.as_user(principal.user_id, principal.role.value))
     return principal

@@ -11,6 +11,9 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import StatementError
 
+from gatehouse.kit.context import request_id_var
+from gatehouse.observability.tracing import add_trace_ids
+
 # Keys whose values never reach a log line, whoever passes them.
 _SECRET_KEYS = frozenset(
     {
@@ -30,6 +33,14 @@ _SECRET_KEYS = frozenset(
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "[redacted]"
+    return event
+
+
+def _request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every line has `request_id`: the request's or the job's (bound, or in the context
+    variable), null outside both, so a search by it needs no "field exists"."""
+    if "request_id" not in event:
+        event["request_id"] = request_id_var.get()
     return event
 
 
@@ -56,6 +67,8 @@ def _statement_error_alone(
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _request_id,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from gatehouse.config import RedisSettings
 from gatehouse.kit import metrics
+from gatehouse.observability import tracing
 
 log = structlog.get_logger("gatehouse.redis")
 T = TypeVar("T")
@@ -97,6 +98,7 @@ class RedisClient:
             health_check_interval=30,
         )
         self.redis: Redis = Redis.from_pool(pool)
+        tracing.instrument_redis(self.redis)
         self.breaker = CircuitBreaker(
             settings.redis_breaker_failures, settings.redis_breaker_reset_seconds
         )

@@ -10,9 +10,11 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
+from gatehouse import observability
 from gatehouse.config import ConfigError, Settings, get_settings
 from gatehouse.errors import GatehouseError
 from gatehouse.kit.jobs import LeftForSweep
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 
 console = Console(stderr=True)
@@ -36,6 +38,12 @@ def settings_or_exit() -> Settings:
 
 
 def run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    # A command's changes start traces of their own (its events carry them to the
+    # service); spans and error reports are sent before the process exits.
+    observability.setup(settings)
+    # The command's function: `create_admin.<locals>.work` is `cli create_admin`.
+    name = f"cli {work.__qualname__.split('.', 1)[0]}"
+
     async def main() -> T:
         runtime = Runtime.create(settings)
         # The CLI runs no jobs: what a command asks for (an event to publish, a mail to
@@ -43,7 +51,8 @@ def run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
         left = LeftForSweep()
         runtime.use_jobs(left)
         try:
-            return await work(runtime)
+            with tracing.span(name):
+                return await work(runtime)
         finally:
             await runtime.close()
             if left.left:

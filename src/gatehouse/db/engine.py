@@ -24,6 +24,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from gatehouse.config import Settings
 from gatehouse.errors import GatehouseError
 from gatehouse.kit import metrics
+from gatehouse.observability import tracing
 
 # Execution option asking SQLite for `BEGIN IMMEDIATE`: a unit of work that will write
 # takes the write lock with its first statement (read or write), so it never fails to
@@ -201,6 +202,7 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
+        tracing.instrument_engine(self.engine)
         self.is_sqlite = settings.is_sqlite
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Same pool and events; the option reaches the "begin" listener, which SQLAlchemy

@@ -31,6 +31,9 @@ class OutboxEvent(Base):
     # The envelope exactly as published: {event_type, event_id, timestamp, data}.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The W3C traceparent of the span that wrote it (tracing on): its relay, dispatch
+    # and jobs continue that trace, and the RabbitMQ message carries it.
+    traceparent: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )

@@ -7,6 +7,7 @@ import uuid
 from gatehouse.events.models import OutboxEvent
 from gatehouse.events.schemas import EventData, envelope, event_type_of
 from gatehouse.kit.time import utcnow
+from gatehouse.observability import tracing
 from gatehouse.uow import UnitOfWork
 
 RELAY_JOB = "events.relay"
@@ -30,6 +31,7 @@ async def record(
         aggregate_id=aggregate_id,
         payload=envelope(event_type, event_id, now, data),
         request_id=uow.actor.request_id,
+        traceparent=tracing.current_traceparent(),
         created_at=now,
     )
     session.add(row)

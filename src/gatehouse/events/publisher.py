@@ -30,8 +30,10 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq.exceptions import DeliveryError, PublishError
+from opentelemetry.trace import SpanKind
 from yarl import URL
 
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 
 log = structlog.get_logger("gatehouse.events")
@@ -60,6 +62,7 @@ class Outgoing:
     created_at: datetime
     request_id: str | None = None
     aggregate_id: uuid.UUID | None = None
+    traceparent: str | None = None
 
 
 class Failure(StrEnum):
@@ -84,12 +87,14 @@ class Outcome:
         return self.failure is None
 
 
-def _message(item: Outgoing) -> aio_pika.Message:
+def _message(item: Outgoing, traceparent: str | None) -> aio_pika.Message:
     headers: dict[str, Any] = {}
     if item.request_id is not None:
         headers["request_id"] = item.request_id
     if item.aggregate_id is not None:
         headers["aggregate_id"] = str(item.aggregate_id)
+    if traceparent is not None:
+        headers["traceparent"] = traceparent
     return aio_pika.Message(
         body=json.dumps(item.payload, separators=(",", ":"), ensure_ascii=False).encode(),
         content_type="application/json",
@@ -227,7 +232,23 @@ class EventPublisher:
         try:
             # Bounds the whole publish, including the wait for its confirm.
             async with asyncio.timeout(self.timeout):
-                await exchange.publish(_message(item), routing_key=item.event_type, mandatory=True)
+                # In the trace of the change (the row's), whichever job relays it; the
+                # message carries the publish span's traceparent, or the row's as is.
+                with tracing.span(
+                    f"publish {self.exchange_name}",
+                    traceparent=item.traceparent,
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "rabbitmq",
+                        "messaging.destination.name": self.exchange_name,
+                        "messaging.rabbitmq.destination.routing_key": item.event_type,
+                        "messaging.message.id": str(item.event_id),
+                    },
+                ):
+                    traceparent = tracing.current_traceparent() or item.traceparent
+                    await exchange.publish(
+                        _message(item, traceparent), routing_key=item.event_type, mandatory=True
+                    )
         except PublishError as exc:
             returned = exc.message.delivery if exc.message is not None else None
             reply = getattr(returned, "reply_text", None) or "NO_ROUTE"

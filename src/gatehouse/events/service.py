@@ -33,6 +33,7 @@ from gatehouse.kit import metrics
 from gatehouse.kit.context import Actor
 from gatehouse.kit.tasks import Reaction
 from gatehouse.kit.time import utcnow
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 
 log = structlog.get_logger("gatehouse.events")
@@ -56,6 +57,7 @@ def _outgoing(row: OutboxEvent) -> Outgoing:
         created_at=row.created_at,
         request_id=row.request_id,
         aggregate_id=row.aggregate_id,
+        traceparent=row.traceparent,
     )
 
 
@@ -177,9 +179,16 @@ async def dispatch_batch(runtime: Runtime, reactions: Sequence[Reaction]) -> int
                 # A reaction that fails undoes only its own writes; the row stays
                 # undispatched and is tried again with the next batch.
                 uow.act_as(Actor.system(row.request_id))
-                async with session.begin_nested():
-                    for handler in reactions:
-                        await handler(uow, runtime, row)
+                # In the trace of the request that wrote the event: the jobs its
+                # reactions ask for (a mail, a webhook delivery) carry it on.
+                with tracing.span(
+                    f"outbox.dispatch {row.event_type}",
+                    traceparent=row.traceparent,
+                    attributes={"gatehouse.event_id": about["event_id"]},
+                ):
+                    async with session.begin_nested():
+                        for handler in reactions:
+                            await handler(uow, runtime, row)
             except Exception:
                 log.exception("outbox.dispatch_failed", **about)
                 continue

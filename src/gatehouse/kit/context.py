@@ -12,10 +12,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The authenticated caller of the request being served, or of the request a job came
+# from (it travels with the job, as the request id does): error reports name it.
+user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 
 
 def current_request_id() -> str | None:
     return request_id_var.get()
+
+
+def current_user_id() -> str | None:
+    return user_id_var.get()
 
 
 # Key in the ASGI scope's state: (bearer token, its verified claims), set by the first

@@ -9,12 +9,15 @@ CLI) nowhere: the running service's sweep picks the work up.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, Self
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.db.engine import after_commit
+from gatehouse.kit.context import current_request_id, current_user_id
+from gatehouse.observability import tracing
 
 log = structlog.get_logger("gatehouse.jobs")
 
@@ -22,6 +25,20 @@ log = structlog.get_logger("gatehouse.jobs")
 class JobQueue(Protocol):
     def enqueue(self, name: str, **kwargs: str) -> None:
         """Ask for `name` to run soon; never blocks and never raises (best effort)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobOrigin:
+    """Where a job comes from, taken when it is enqueued and restored while it runs:
+    the request (its id and caller, for logs and error reports) and the trace."""
+
+    request_id: str | None = None
+    user_id: str | None = None
+    traceparent: str | None = None
+
+    @classmethod
+    def here(cls) -> Self:
+        return cls(current_request_id(), current_user_id(), tracing.current_traceparent())
 
 
 class LeftForSweep:
@@ -68,9 +85,13 @@ class Jobs:
         if key in self._kicked:
             return
         self._kicked.add(key)
+        # The trace of what asks for the job now (the dispatcher's span of one event),
+        # not of whatever is current when the commit is over.
+        traceparent = tracing.current_traceparent()
 
         async def kick() -> None:
             self._kicked.discard(key)
-            queue.enqueue(name, **kwargs)
+            with tracing.continued(traceparent):
+                queue.enqueue(name, **kwargs)
 
         after_commit(self._session, kick)

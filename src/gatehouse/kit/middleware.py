@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatehouse.errors import envelope
 from gatehouse.kit import metrics
-from gatehouse.kit.context import request_id_var
+from gatehouse.kit.context import request_id_var, user_id_var
 from gatehouse.kit.http import (
     SAFE_METHODS,
     client_ip,
@@ -123,6 +123,7 @@ class RequestContextMiddleware:
         request_id = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
         request_id = request_id or str(uuid.uuid4())
         token = request_id_var.set(request_id)
+        user_token = user_id_var.set(None)  # authentication sets it
         peer = scope["client"][0] if scope.get("client") else None
         forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
         ip = client_ip(peer, forwarded, self.trusted)
@@ -201,6 +202,7 @@ class RequestContextMiddleware:
                 client_ip=ip,
             )
             structlog.contextvars.unbind_contextvars("request_id")
+            user_id_var.reset(user_token)
             request_id_var.reset(token)
 
 

@@ -26,6 +26,7 @@ from gatehouse.events import outbox
 from gatehouse.events.schemas import WebhookDisabled
 from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
 from gatehouse.webhooks.delivery import Outcome, WebhookSender
@@ -71,12 +72,16 @@ def shown_url(url: str) -> str:
 
 
 def signed_headers(claim: Claim, timestamp: int) -> dict[str, str]:
-    return {
+    headers = {
         "Content-Type": "application/json",
         "webhook-id": claim.message_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(claim.secret, claim.message_id, timestamp, claim.body),
     }
+    # With tracing on, the receiver can join the trace of the change (not signed: it
+    # says nothing about the event).
+    tracing.inject(headers)
+    return headers
 
 
 async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:

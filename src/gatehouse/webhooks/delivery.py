@@ -20,6 +20,7 @@ import httpx
 import structlog
 
 from gatehouse import __version__
+from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
 from gatehouse.webhooks.targets import TargetRefused, TargetUnresolvable, vetted_addresses
 
@@ -122,6 +123,7 @@ class WebhookSender:
             trust_env=False,
             headers={"User-Agent": USER_AGENT},
         )
+        tracing.instrument_httpx(self._client)
 
     @classmethod
     def create(cls, runtime: Runtime) -> Self:

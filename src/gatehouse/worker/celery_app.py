@@ -30,9 +30,12 @@ from celery import Celery, Task, bootsteps  # type: ignore[import-untyped]
 from celery.app.amqp import AMQP  # type: ignore[import-untyped]
 from kombu.entity import Exchange, Queue
 
+from gatehouse import observability
 from gatehouse.config import Settings, WorkerSettings
-from gatehouse.kit.context import current_request_id, request_id_var
+from gatehouse.kit.context import request_id_var, user_id_var
+from gatehouse.kit.jobs import JobOrigin
 from gatehouse.kit.tasks import Job
+from gatehouse.observability import errors, tracing
 from gatehouse.runtime import Runtime
 from gatehouse.worker.maintenance import CLEANUP_JOB, SWEEP_JOB
 from gatehouse.worker.registry import all_jobs
@@ -47,7 +50,11 @@ CONSUMER_TIMEOUT_SECONDS = 1800
 MAX_TIME_LIMIT_SECONDS = CONSUMER_TIMEOUT_SECONDS * 2 // 3
 MAX_COUNTDOWN_SECONDS = 900
 REQUEST_ID_HEADER = "gatehouse_request_id"
+USER_ID_HEADER = "gatehouse_user_id"
+# W3C trace context, the name OpenTelemetry's Celery instrumentation reads on the task side.
+TRACEPARENT_HEADER = "traceparent"
 CLEANUP_EVERY_SECONDS = 3600.0
+PERIODIC_JOBS = frozenset({SWEEP_JOB, CLEANUP_JOB})
 
 
 @dataclass(frozen=True)
@@ -249,9 +256,13 @@ def _register(app: Celery, name: str, job: Job) -> None:
         max_retries=worker.task_max_retries,
     )
     def run(task: Task, **kwargs: str) -> None:
-        request_id = getattr(task.request, REQUEST_ID_HEADER, None)
+        origin = JobOrigin(
+            getattr(task.request, REQUEST_ID_HEADER, None),
+            getattr(task.request, USER_ID_HEADER, None),
+            getattr(task.request, TRACEPARENT_HEADER, None),
+        )
         state = process_state(app)
-        state.run(_call(job, state.runtime, kwargs, name, request_id, task.request))
+        state.run(_call(job, state.runtime, kwargs, name, origin, task.request))
 
 
 async def _call(
@@ -259,22 +270,32 @@ async def _call(
     runtime: Runtime,
     kwargs: Mapping[str, str],
     name: str,
-    request_id: str | None,
+    origin: JobOrigin,
     request: Any,
 ) -> None:
     # This coroutine runs as an asyncio task of its own: what it binds stays in there.
+    request_id = origin.request_id
     request_id_var.set(request_id)
+    user_id_var.set(origin.user_id)
     structlog.contextvars.bind_contextvars(
         job=name, task_id=request.id, request_id=request_id, retries=request.retries
     )
-    # How often the broker delivered this message before (quorum queues count them):
-    # a task that keeps killing its worker is dead-lettered after the limit.
-    delivered = int(getattr(request, "x-delivery-count", None) or 0)
-    log.info("worker.job_started", delivery_count=delivered, pid=os.getpid())
-    if delivered and delivered >= runtime.settings.worker.task_delivery_limit:
-        log.warning("worker.job_last_delivery", delivery_count=delivered)
-    await job(runtime, kwargs)
-    log.info("worker.job_done")
+    with (
+        # The periodic sweep and cleanup are left out (see `tracing.untraced`).
+        tracing.untraced()
+        if name in PERIODIC_JOBS
+        else tracing.job_span(name, traceparent=origin.traceparent, request_id=request_id),
+        # Celery's integration gives each task a scope, and reports from it.
+        errors.job_scope(name, request_id=request_id, user_id=origin.user_id, isolate=False),
+    ):
+        # How often the broker delivered this message before (quorum queues count
+        # them): a task that keeps killing its worker is dead-lettered after the limit.
+        delivered = int(getattr(request, "x-delivery-count", None) or 0)
+        log.info("worker.job_started", delivery_count=delivered, pid=os.getpid())
+        if delivered and delivered >= runtime.settings.worker.task_delivery_limit:
+            log.warning("worker.job_last_delivery", delivery_count=delivered)
+        await job(runtime, kwargs)
+        log.info("worker.job_done")
 
 
 class ProcessState:
@@ -282,6 +303,8 @@ class ProcessState:
 
     def __init__(self, app: Celery) -> None:
         self.pid = os.getpid()
+        # Before the Runtime: its engine and clients are instrumented as they are made.
+        observability.setup(app.gatehouse_settings, worker=True)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.runtime = Runtime.create(app.gatehouse_settings)
@@ -304,6 +327,7 @@ class ProcessState:
         self.loop.run_until_complete(self.jobs.close())
         self.loop.run_until_complete(self.runtime.close())
         self.loop.close()
+        tracing.flush()  # a pool process may leave without running exit handlers
 
 
 _state: ProcessState | None = None
@@ -351,7 +375,8 @@ class CeleryJobQueue:
         self._timeout = settings.worker.publish_timeout_seconds
 
     def enqueue(self, name: str, **kwargs: str) -> None:
-        request_id = current_request_id()
+        origin = JobOrigin.here()
+        request_id = origin.request_id
         try:
             if name not in self._names:
                 log.error("worker.unknown_job", job=name)
@@ -360,22 +385,30 @@ class CeleryJobQueue:
                 # The broker is slow or gone: the sweep finds this work later.
                 log.warning("worker.enqueue_failed", job=name, error="too many pending")
                 return
-            future = self._executor.submit(self._send, name, dict(kwargs), request_id)
+            future = self._executor.submit(self._send, name, dict(kwargs), origin)
             self._pending.add(future)
             future.add_done_callback(self._pending.discard)
         except Exception as exc:
             log.warning("worker.enqueue_failed", job=name, request_id=request_id, error=repr(exc))
 
-    def _send(self, name: str, kwargs: dict[str, str], request_id: str | None) -> None:
+    def _send(self, name: str, kwargs: dict[str, str], origin: JobOrigin) -> None:
+        headers = {
+            header: value
+            for header, value in (
+                (REQUEST_ID_HEADER, origin.request_id),
+                (USER_ID_HEADER, origin.user_id),
+                (TRACEPARENT_HEADER, origin.traceparent),
+            )
+            if value
+        }
         try:
             self.app.send_task(
-                name,
-                kwargs=kwargs,
-                headers={REQUEST_ID_HEADER: request_id} if request_id else None,
-                confirm_timeout=self._timeout,
+                name, kwargs=kwargs, headers=headers or None, confirm_timeout=self._timeout
             )
         except Exception as exc:
-            log.warning("worker.enqueue_failed", job=name, request_id=request_id, error=repr(exc))
+            log.warning(
+                "worker.enqueue_failed", job=name, request_id=origin.request_id, error=repr(exc)
+            )
 
     async def drain(self, within: float) -> bool:
         """Wait until every enqueued job is sent (or failed); False on timeout."""

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 
 import structlog
 
-from gatehouse.kit.context import current_request_id, request_id_var
+from gatehouse.kit.context import request_id_var, user_id_var
+from gatehouse.kit.jobs import JobOrigin
 from gatehouse.kit.tasks import Job
+from gatehouse.observability import errors, tracing
 from gatehouse.runtime import Runtime
 from gatehouse.worker.maintenance import CLEANUP_JOB, SWEEP_JOB
 from gatehouse.worker.registry import all_jobs
@@ -34,7 +36,7 @@ class InProcessRunner:
         self.jobs: dict[str, Job] = all_jobs()
         self.concurrency = concurrency or runtime.settings.worker.worker_concurrency
         self.sweep_seconds = runtime.settings.worker.outbox_sweep_seconds
-        self._queue: asyncio.Queue[tuple[_Key, str | None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[_Key, JobOrigin]] = asyncio.Queue()
         self._waiting: set[_Key] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = 0
@@ -49,7 +51,7 @@ class InProcessRunner:
         if key in self._waiting:
             return
         self._waiting.add(key)
-        self._queue.put_nowait((key, current_request_id()))
+        self._queue.put_nowait((key, JobOrigin.here()))
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -99,37 +101,49 @@ class InProcessRunner:
 
     async def _consume(self) -> None:
         while True:
-            key, request_id = await self._queue.get()
+            key, origin = await self._queue.get()
             self._waiting.discard(key)
             self._running += 1
             try:
-                await self._run(key, request_id)
+                await self._run(key, origin)
             finally:
                 self._running -= 1
                 self._queue.task_done()
 
-    async def _run(self, key: _Key, request_id: str | None) -> None:
+    async def _run(self, key: _Key, origin: JobOrigin) -> None:
         name, args = key
+        request_id = origin.request_id
         token = request_id_var.set(request_id)
+        user_token = user_id_var.set(origin.user_id)
         try:
-            with structlog.contextvars.bound_contextvars(job=name, request_id=request_id):
-                await self.jobs[name](self.runtime, dict(args))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The row keeps its state; the next sweep tries again.
-            log.exception("worker.job_failed", job=name)
+            with (
+                tracing.job_span(name, traceparent=origin.traceparent, request_id=request_id),
+                # A scope of its own: this consumer task runs job after job.
+                errors.job_scope(name, request_id=request_id, user_id=origin.user_id, isolate=True),
+            ):
+                try:
+                    with structlog.contextvars.bound_contextvars(job=name, request_id=request_id):
+                        await self.jobs[name](self.runtime, dict(args))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # The row keeps its state; the next sweep tries again.
+                    tracing.failed(exc)
+                    log.exception("worker.job_failed", job=name)
         finally:
+            user_id_var.reset(user_token)
             request_id_var.reset(token)
 
     async def _schedule(self) -> None:
         last_cleanup = 0.0
         while not self._stopping.is_set():
             try:
-                await self.jobs[SWEEP_JOB](self.runtime, {})
-                if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
-                    await self.jobs[CLEANUP_JOB](self.runtime, {})
-                    last_cleanup = time.monotonic()
+                # Untraced; the jobs a sweep finds start traces of their own.
+                with tracing.untraced():
+                    await self.jobs[SWEEP_JOB](self.runtime, {})
+                    if time.monotonic() - last_cleanup > CLEANUP_EVERY_SECONDS:
+                        await self.jobs[CLEANUP_JOB](self.runtime, {})
+                        last_cleanup = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

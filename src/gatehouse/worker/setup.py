@@ -21,6 +21,7 @@ from gatehouse.config import Settings
 from gatehouse.kit import metrics
 from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
+from gatehouse.observability import errors
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
 
@@ -122,6 +123,9 @@ def run_worker(
         if not _serve_metrics("worker", metrics_host, metrics_port):
             return 1
     exposition.record_build(_database(settings))
+    # Before the pool forks, so its processes report too; each pool process turns
+    # tracing on for itself when it starts (celery_app.ProcessState).
+    errors.setup(settings)
     app = create_celery(settings)
     topology: Topology = app.gatehouse_topology
     signals.setup_logging.connect(_keep_our_logging, weak=False)
@@ -161,6 +165,8 @@ def run_beat(
     # Beat is one process: its metrics need no shared directory.
     if metrics_port is not None and not _serve_metrics("beat", metrics_host, metrics_port):
         return 1
+    # Errors only: beat publishes the schedule (the periodic tasks are not traced).
+    errors.setup(settings)
     app = create_celery(settings)
     signals.setup_logging.connect(_keep_our_logging, weak=False)
     signals.after_task_publish.connect(_beat_sent, weak=False)

@@ -38,9 +38,9 @@ from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
-from gatehouse.overview.router import router as overview_router
 from gatehouse.observability import errors, tracing
 from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
+from gatehouse.overview.router import router as overview_router
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router

@@ -268,8 +268,7 @@ def problems_with(expr: str) -> Iterator[str]:
                 if not any(pattern.fullmatch(job) for job in SCRAPE_JOBS):
                     yield (
                         f"{selector.metric}{{job{matcher.op}{matcher.value!r}}}: `job` is the "
-                        f"scrape job, one of {sorted(SCRAPE_JOBS)} (a metric's own `job` "
-                        "label is stored as `exported_job`)"
+                        f"scrape job, one of {sorted(SCRAPE_JOBS)}"
                     )
 
 

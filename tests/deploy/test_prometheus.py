@@ -69,7 +69,7 @@ def test_the_scrape_config_has_the_three_jobs_the_alerts_select() -> None:
     config = load_yaml(SCRAPE_CONFIG)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == SCRAPE_JOBS
-    # The beat's `job` label must arrive as `exported_job`, not replace the scrape job.
+    # `job` is the scrape job's: no exported label may replace it.
     assert not any(job.get("honor_labels") for job in jobs.values())
     assert config["rule_files"] == ["alerts.yml"]
     selected = {
@@ -199,9 +199,9 @@ def test_selectors_find_the_metrics_and_nothing_else() -> None:
         ),
         (
             'gatehouse_beat_last_run_timestamp_seconds{job="maintenance.sweep"} > 0',
-            "stored as `exported_job`",
+            "`job` is the scrape job",
         ),
-        ('gatehouse_beat_last_run_timestamp_seconds{exported_job="maintenance.sweep"}', ""),
+        ('gatehouse_beat_last_run_timestamp_seconds{task="maintenance.sweep"}', ""),
         ('up{job=~"gatehouse-.*"}', ""),
         ("gatehouse_db_pool_wait_seconds_bucket{route='/'}", "has no label 'route'"),
         (

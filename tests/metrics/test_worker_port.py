@@ -132,7 +132,7 @@ async def test_beat_says_when_it_last_sent_each_periodic_job(deployment: Deploym
         return scraped
 
     scraped = await wait_until(sent, what="beat's first sweep on its metrics port")
-    last_run = scraped.value("gatehouse_beat_last_run_timestamp_seconds", job=SWEEP)
+    last_run = scraped.value("gatehouse_beat_last_run_timestamp_seconds", task=SWEEP)
     assert started <= last_run <= time.time()
     assert scraped.value("gatehouse_build_info", database="postgresql") == 1
     # Beat is one process: its port has the process families too.

@@ -243,7 +243,7 @@ TASK_DURATION = Histogram(
 BEAT_LAST_RUN = Gauge(
     "gatehouse_beat_last_run_timestamp_seconds",
     "Unix time at which the scheduler last sent each periodic job.",
-    ["job"],
+    ["task"],
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )

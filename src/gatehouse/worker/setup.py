@@ -63,7 +63,7 @@ def _failed_for_good(sender: Any, task_id: str, exception: BaseException, **_: A
 
 def _beat_sent(sender: str | None = None, **_: Any) -> None:
     """An `after_task_publish` receiver in beat: the job's message is with the broker."""
-    metrics.BEAT_LAST_RUN.labels(job=str(sender)).set_to_current_time()
+    metrics.BEAT_LAST_RUN.labels(task=str(sender)).set_to_current_time()
 
 
 def _process_ended(**_: Any) -> None:

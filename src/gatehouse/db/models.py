@@ -5,12 +5,15 @@ from gatehouse.auth.models import RefreshToken, Session
 from gatehouse.db.base import Base
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
+from gatehouse.overview.models import AuditActivityHour, AuditActivityRollup
 from gatehouse.recovery.models import ActionToken
 from gatehouse.users.models import User
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ActionToken",
+    "AuditActivityHour",
+    "AuditActivityRollup",
     "AuditEvent",
     "Base",
     "EmailMessage",

@@ -28,6 +28,7 @@ from gatehouse.emails import tasks as emails
 from gatehouse.events import tasks as events
 from gatehouse.kit import metrics
 from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
+from gatehouse.overview import tasks as overview
 from gatehouse.privacy import tasks as privacy
 from gatehouse.runtime import Runtime
 from gatehouse.webhooks import tasks as webhooks
@@ -40,6 +41,7 @@ FEATURES: tuple[FeatureTasks, ...] = (
     webhooks.TASKS,
     auth.TASKS,
     privacy.TASKS,
+    overview.TASKS,
 )
 
 

@@ -14,11 +14,16 @@ postgresql+asyncpg://postgres@127.0.0.1:5432/postgres). It:
    deliveries, with a share of each still pending; the audit indexes are dropped for
    the load and built again after it (the new one timed, plain and CONCURRENTLY, as
    the migration builds it); then VACUUM ANALYZE, as autovacuum would after a load;
-3. runs the overview once to capture the exact statements the endpoint sends, then for
+3. runs the hourly rollup (the worker's sweep step) as a worker would after an upgrade:
+   the first roll, of 31 days, then an incremental one (the last hour undone and
+   rolled again), then one with no newly closed hour, each timed once;
+4. runs the overview once to capture the exact statements the endpoint sends, then for
    each: EXPLAIN (ANALYZE, BUFFERS) and the median of `--runs` executions; for the
-   activity statement also the generic plan a prepared statement may settle on;
-4. times the whole endpoint over the ASGI app (an admin's token, median of `--runs`),
-   and, for comparison, the activity statement without the new index.
+   statement that still reads the trail (the hours not rolled yet) also the generic
+   plan a prepared statement may settle on;
+5. times the whole endpoint over the ASGI app (an admin's token, median of `--runs`),
+   and, for comparison, the trail's statement without the new index and the whole
+   service with the rollup emptied (every hour read from the trail, as before it).
 
 Nothing is asserted on time: the figures are printed for docs and reports.
 """
@@ -48,6 +53,7 @@ from gatehouse.app import create_app
 from gatehouse.config import load_settings
 from gatehouse.db import migrate
 from gatehouse.overview.service import OverviewService
+from gatehouse.overview.tasks import roll_up_activity
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from gatehouse.users.schemas import UserCreate
@@ -247,6 +253,34 @@ async def fill(engine: AsyncEngine, figures: dict[str, Any]) -> None:
         figures[f"size of {INDEX}"] = size
 
 
+async def roll(runtime: Runtime, figures: dict[str, Any]) -> None:
+    """The rollup step, timed: the first roll (31 days), an incremental one, a no-op."""
+    started = time.perf_counter()
+    await roll_up_activity(runtime)
+    figures["rollup: first roll, 31 days"] = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    async with runtime.db.engine.begin() as conn:
+        rows = await conn.scalar(text("SELECT count(*) FROM audit_activity_hours"))
+        figures["rollup: rows in audit_activity_hours"] = rows
+        # Undo the last hour: the next roll counts one newly closed hour, as each hour.
+        await conn.execute(
+            text(
+                "DELETE FROM audit_activity_hours WHERE hour >= (SELECT rolled_until"
+                " - interval '1 hour' FROM audit_activity_rollup)"
+            )
+        )
+        await conn.execute(
+            text("UPDATE audit_activity_rollup SET rolled_until = rolled_until - interval '1 hour'")
+        )
+    started = time.perf_counter()
+    await roll_up_activity(runtime)
+    figures["rollup: one newly closed hour"] = f"{(time.perf_counter() - started) * 1000:.1f} ms"
+    started = time.perf_counter()
+    await roll_up_activity(runtime)
+    figures["rollup: no newly closed hour (every sweep)"] = (
+        f"{(time.perf_counter() - started) * 1000:.2f} ms"
+    )
+
+
 class Statements:
     """The statements a unit of work sent, as the driver got them."""
 
@@ -323,6 +357,8 @@ async def measure(url: str, runs: int, figures: dict[str, Any]) -> list[dict[str
                            role=Role.admin)
             )  # fmt: skip
 
+        await roll(runtime, figures)
+
         # With a broker the overview also reads the publish backlog: capture that too.
         statements.recording = True
         async with runtime.unit_of_work(write=False) as uow:
@@ -379,6 +415,13 @@ async def measure(url: str, runs: int, figures: dict[str, Any]) -> list[dict[str
         figures["service: every statement, one unit of work (median)"] = (
             f"{await timed(runs, whole):.1f} ms"
         )
+        async with runtime.db.engine.begin() as conn:
+            # Without the rollup's state the service reads every hour from the trail.
+            await conn.execute(text("DELETE FROM audit_activity_rollup"))
+        figures["service without the rollup, every hour from the trail (median)"] = (
+            f"{await timed(runs, whole):.1f} ms"
+        )
+        await roll_up_activity(runtime)  # its rows are still there: the state comes back
 
         app = create_app(runtime=runtime)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.exc import StatementError
 
 from gatehouse.kit.context import request_id_var
+from gatehouse.observability.scrub import scrub_text
 from gatehouse.observability.tracing import add_trace_ids
 
 # Keys whose values never reach a log line, whoever passes them.
@@ -64,6 +65,19 @@ def _statement_error_alone(
     return event
 
 
+def _scrub_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A traceback's messages without the emails, tokens and passwords they may quote.
+
+    An exception's message is whatever its code put there: a validation error repeats
+    the body it refused, a driver error the row. Only lines with an exception pay for it.
+    """
+    for key in ("exception", "error"):
+        value = event.get(key)
+        if isinstance(value, str):
+            event[key] = scrub_text(value)
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -78,7 +92,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: structlog.types.Processor
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.format_exc_info)
+        shared.extend([structlog.processors.format_exc_info, _scrub_exception])
     else:
         # No locals in tracebacks: a frame's locals can hold a password or a token.
         renderer = structlog.dev.ConsoleRenderer(

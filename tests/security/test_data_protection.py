@@ -208,6 +208,28 @@ async def test_a_crash_inside_a_route_is_a_500_traceable_by_request_id(
     assert events["http.request"]["status"] == 500
 
 
+async def test_a_crash_quoting_what_was_sent_logs_none_of_it(
+    api: Api, json_logs: LogCapture
+) -> None:
+    """A bug's exception may repeat the body it was handed: the log line keeps the
+    traceback and drops the email, password and token in it."""
+    app = create_app(runtime=api.runtime)
+    secret_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+    async def boom() -> None:
+        body = {"email": "jane.doe@example.com", "password": "Correct-Horse-9"}
+        raise RuntimeError(f"could not handle {body!r} with bearer {secret_token}")
+
+    app.add_api_route("/api/v1/boom", boom, methods=["GET"])
+    async with client_for(app) as client:
+        response = await client.get("/api/v1/boom")
+    assert_envelope(response, 500, "INTERNAL_ERROR")
+    [line] = [r for r in json_logs.records() if r["event"] == "http.unhandled_error"]
+    assert "RuntimeError: could not handle" in line["exception"]
+    for leaked in ("jane.doe@example.com", "Correct-Horse-9", secret_token):
+        assert leaked not in json_logs.text()
+
+
 # --- DP-03: the envelope on every non-2xx ------------------------------------------------
 
 

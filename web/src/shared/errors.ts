@@ -1,4 +1,4 @@
-// The API's error envelope (source §1.6) turned into words a person understands.
+// The API's error envelope (docs/api.md, Errors) turned into words a person understands.
 import type { components } from "../api/schema";
 
 export type ErrorBody = components["schemas"]["ErrorBody"];

@@ -218,7 +218,7 @@ class HttpReceiver:
                     return False
                 except OSError:
                     return True
-                return data == b""
+                return bool(data == b"")
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None

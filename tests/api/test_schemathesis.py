@@ -129,7 +129,8 @@ def target(
     app = create_app(settings=settings)
     checked = SEEN["responses"]
     try:
-        client = asgi.get_client(app).__enter__()
+        # schemathesis types an ASGI app with dicts where the ASGI spec has mappings.
+        client = asgi.get_client(app).__enter__()  # type: ignore[arg-type]
         t = Target(app=app, role=role, client=client, admin_headers={}, headers={})
         t.admin_headers = t.login("setup-admin@example.com")
         t.headers = t.login(f"fuzz-{role}@example.com")
@@ -209,7 +210,8 @@ PASSWORD_JUDGEMENTS = (
 
 def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
     """A 400 to valid-by-schema data that is about state, never about the shape."""
-    code, details = error["code"], error["details"]
+    code: str = error["code"]
+    details: dict[str, list[str]] = error["details"]
     if code == "INVALID_GRANT":  # an unknown or spent refresh token (RFC 6749 §5.2)
         return label in {"POST /api/v1/auth/token", "POST /api/v1/auth/refresh"}
     if code == "INVALID_TOKEN":  # an unknown or spent emailed token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ async def raw_get(runtime: Runtime, path: str) -> tuple[int, dict[str, str], byt
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     requested = False
     done = anyio.Event()
 
@@ -88,7 +89,7 @@ async def raw_get(runtime: Runtime, path: str) -> tuple[int, dict[str, str], byt
         await done.wait()  # a streaming response listens for the disconnect
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body"):
             done.set()

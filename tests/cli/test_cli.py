@@ -118,8 +118,11 @@ async def cli(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[C
     services.require("PostgreSQL", services.POSTGRES_ADMIN_URL)
     name = f"gatehouse_cli_{uuid.uuid4().hex[:10]}"
     await services.admin_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(services.POSTGRES_ADMIN_URL).set(database=name)
-    rendered = url.render_as_string(hide_password=False)
+    rendered = (
+        make_url(services.POSTGRES_ADMIN_URL)
+        .set(database=name)
+        .render_as_string(hide_password=False)
+    )
     try:
         yield Cli("postgres", data_dir, rendered, env | {"GATEHOUSE_DATABASE_URL": rendered})
     finally:

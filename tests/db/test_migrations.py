@@ -37,11 +37,15 @@ FILE_NAME = re.compile(r"^(?P<date>\d{8})_(?P<description>[a-z0-9]+(?:_[a-z0-9]+
 
 def in_thread(work: Callable[..., T], *args: Any) -> T:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(work, *args).result()
+        future: concurrent.futures.Future[T] = pool.submit(work, *args)
+        return future.result()
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return in_thread(asyncio.run, coroutine)
+    def run_it() -> T:
+        return asyncio.run(coroutine)
+
+    return in_thread(run_it)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -62,7 +62,8 @@ def db_down() -> OperationalError:
 
 async def count(api: Api, model: Any, *where: Any) -> int:
     async with api.runtime.db.session(write=False) as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+        counted = await session.scalar(select(func.count()).select_from(model).where(*where))
+        return int(counted or 0)
 
 
 def new_user() -> dict[str, str]:

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.events import service, tasks
 from gatehouse.events.models import OutboxEvent
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
+from gatehouse.uow import UnitOfWork
 from gatehouse.users import service as users_service
 from gatehouse.worker.embedded import InProcessRunner
 from tests.events.consumer import EventConsumer
@@ -168,7 +168,7 @@ async def test_a_failing_reaction_leaves_its_event_undispatched_and_not_the_othe
     poison = rows[1].event_id
     seen: list[uuid.UUID] = []
 
-    async def reaction(session: AsyncSession, _: Runtime, event: OutboxEvent) -> None:
+    async def reaction(_uow: UnitOfWork, __: Runtime, event: OutboxEvent) -> None:
         seen.append(event.event_id)
         # A write that must be undone with the failure, and only then.
         event.last_error = "written by the reaction"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 
 from gatehouse.app import create_app
 from gatehouse.users.models import User
@@ -25,7 +25,7 @@ NEW_PASSWORD = "Glacier-Mango-7731"
 OWN, OTHER = "own", "other"
 # Never resolved in tests (example.com has no such name), so never refused as private.
 WEBHOOK_URL = "https://hooks.example.com/gatehouse"
-USERS = User.__table__
+USERS = cast("Table", User.__table__)
 Operation = tuple[str, str]
 
 

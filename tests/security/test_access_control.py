@@ -155,7 +155,9 @@ async def test_mass_assignment_of_protected_fields_is_refused_and_never_stored(a
     before = await snapshot(api)
     attempts = 0
 
-    async def refused(method: str, url: str, body: dict[str, object], account: Account | None):
+    async def refused(
+        method: str, url: str, body: dict[str, object], account: Account | None
+    ) -> None:
         nonlocal attempts
         headers = account.headers if account else {}
         response = await api.client.request(method, url, json=body, headers=headers)

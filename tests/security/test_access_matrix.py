@@ -38,7 +38,9 @@ class Split:
 Expected = int | Split
 
 
-def allow(anonymous: Expected, readonly: Expected, user: Expected, admin: Expected) -> dict:
+def allow(
+    anonymous: Expected, readonly: Expected, user: Expected, admin: Expected
+) -> dict[str, Expected]:
     return {"anonymous": anonymous, "readonly": readonly, "user": user, "admin": admin}
 
 
@@ -108,7 +110,7 @@ FORBIDDEN_KEYS = ('"password_hash"', '"auth_version"', '"token_hash"', '"failed_
 
 def cells() -> list[tuple[Operation, str, str]]:
     """Every (operation, role, variant) the matrix checks; anonymous has no "own"."""
-    out = []
+    out: list[tuple[Operation, str, str]] = []
     for operation in POLICY:
         has_target = "{" in operation[1]
         for role in ROLES:

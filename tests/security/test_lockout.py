@@ -69,7 +69,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(datetime.now(UTC), tick=False) as traveller:
         yield traveller
 
@@ -119,7 +119,7 @@ def comparable(response: httpx.Response) -> tuple[int, dict[str, Any], set[str]]
 
 
 async def test_a_locked_pair_answers_the_right_password_exactly_like_a_wrong_one(
-    api: Api, clock: time_machine.Coordinates, bcrypt_checks: Counter[str]
+    api: Api, clock: time_machine.Traveller, bcrypt_checks: Counter[str]
 ) -> None:
     account = await api.create_user()
     wrong = await login(api, account.email, WRONG)
@@ -145,9 +145,7 @@ async def test_the_lock_starts_at_the_fifth_failure(api: Api) -> None:
     assert not await accepted(api, account)
 
 
-async def test_the_wait_doubles_up_to_the_maximum(
-    api: Api, clock: time_machine.Coordinates
-) -> None:
+async def test_the_wait_doubles_up_to_the_maximum(api: Api, clock: time_machine.Traveller) -> None:
     account = await api.create_user()
     await fail(api, account, 5)
     # After failure 5, 6, ... the pair waits 60, 120, 240, 480, then 900 s (capped).
@@ -163,7 +161,7 @@ async def test_the_wait_doubles_up_to_the_maximum(
 
 
 async def test_failures_are_forgotten_after_the_reset_window(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     early, late = await api.create_user(), await api.create_user()
     await fail(api, early, 4)
@@ -190,7 +188,7 @@ async def test_a_success_resets_the_counter(api: Api) -> None:
 
 
 async def test_failures_during_the_lock_do_not_lengthen_it(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     await fail(api, account, 5)
@@ -208,7 +206,7 @@ async def test_failures_during_the_lock_do_not_lengthen_it(
 
 
 async def test_case_and_space_variants_count_against_one_account(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user(email="Alice.Case@Example.com")
     variants = [
@@ -274,7 +272,7 @@ async def test_an_attackers_burst_from_one_ip_does_not_lock_out_the_owner(api: A
 
 
 async def test_a_patient_attacker_delays_the_owner_by_at_most_a_minute(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     """50 counted failures from one IP, each as soon as the pair's lock allows (~11 h).
 

@@ -99,7 +99,7 @@ def settings_overrides(redis_server: DedicatedRedis) -> dict[str, Any]:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(datetime.now(UTC), tick=False) as traveller:
         yield traveller
 
@@ -113,13 +113,14 @@ async def login(api: Api, email: str, password: str, ip: str) -> httpx.Response:
 async def login_keys(server: DedicatedRedis) -> list[bytes]:
     client = Redis.from_url(server.url)
     try:
-        return list(await client.keys("gatehouse:login:*"))
+        keys = await client.keys("gatehouse:login:*")
+        return [key if isinstance(key, bytes) else key.encode() for key in keys]
     finally:
         await client.aclose()
 
 
 async def test_login_throttling_survives_redis_dying_and_resumes_on_redis(
-    api: Api, redis_server: DedicatedRedis, clock: time_machine.Coordinates
+    api: Api, redis_server: DedicatedRedis, clock: time_machine.Traveller
 ) -> None:
     attacker = "203.0.113.9"
     victim, bystander = await api.create_user(), await api.create_user()

@@ -80,7 +80,7 @@ async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(datetime.now(UTC), tick=False) as traveller:
         yield traveller
 
@@ -105,7 +105,7 @@ def api_client(client: httpx.AsyncClient, account: Account, ip: str) -> Callable
 
 async def attack(
     api: Api,
-    clock: time_machine.Coordinates,
+    clock: time_machine.Traveller,
     account: Account,
     owner: Callable[[int], Awaitable[httpx.Response]] | None = None,
     seconds: int = ATTACK_SECONDS,
@@ -157,7 +157,7 @@ async def login_failures(runtime: Runtime, account: Account) -> list[str | None]
 
 
 async def test_the_owner_gets_in_from_a_known_address_through_a_rotating_attack(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     """FIGURE: the owner's 6 tries in 3 minutes were 6 x 401, 0 x 200."""
     account = await api.create_user()
@@ -170,7 +170,7 @@ async def test_the_owner_gets_in_from_a_known_address_through_a_rotating_attack(
 
 
 async def test_the_owner_gets_in_from_a_known_browser_on_a_new_address(
-    api: Api, browser: httpx.AsyncClient, clock: time_machine.Coordinates
+    api: Api, browser: httpx.AsyncClient, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     first = await login(browser, account.email, account.password, OWNER)
@@ -190,7 +190,7 @@ async def test_the_owner_gets_in_from_a_known_browser_on_a_new_address(
 
 
 async def test_an_api_client_at_an_ipv6_address_is_known_by_its_slash_64(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     assert (await api_client(api.client, account, "2001:db8:1:2::10")()).status_code == 200
@@ -203,7 +203,7 @@ async def test_an_api_client_at_an_ipv6_address_is_known_by_its_slash_64(
 
 
 async def test_a_right_password_refused_by_the_delay_mails_the_owner_once(
-    api: Api, runtime: Runtime, clock: time_machine.Coordinates
+    api: Api, runtime: Runtime, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     stranger = api_client(api.client, account, "192.0.2.77")
@@ -224,7 +224,7 @@ async def test_a_right_password_refused_by_the_delay_mails_the_owner_once(
 
 
 async def test_the_refusal_gives_the_guesser_no_oracle(
-    api: Api, runtime: Runtime, clock: time_machine.Coordinates
+    api: Api, runtime: Runtime, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     await attack(api, clock, account, seconds=30)
@@ -238,16 +238,14 @@ async def test_the_refusal_gives_the_guesser_no_oracle(
 
 
 async def test_no_mail_without_the_right_password(
-    api: Api, runtime: Runtime, clock: time_machine.Coordinates
+    api: Api, runtime: Runtime, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     await attack(api, clock, account)
     assert await alerts(runtime, account) == []
 
 
-async def test_a_forged_device_cookie_is_not_known(
-    api: Api, clock: time_machine.Coordinates
-) -> None:
+async def test_a_forged_device_cookie_is_not_known(api: Api, clock: time_machine.Traveller) -> None:
     account = await api.create_user()
     assert (await api_client(api.client, account, OWNER)()).status_code == 200
 
@@ -264,7 +262,7 @@ async def test_a_forged_device_cookie_is_not_known(
 
 
 async def test_a_password_reset_clears_the_delay(
-    api: Api, runtime: Runtime, clock: time_machine.Coordinates
+    api: Api, runtime: Runtime, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     stranger = "192.0.2.77"
@@ -305,7 +303,7 @@ async def test_a_reset_also_lifts_the_locks_on_the_owners_address(
 
 
 async def test_a_known_address_is_forgotten_after_the_known_source_days(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     owner = api_client(api.client, account, OWNER)
@@ -315,7 +313,7 @@ async def test_a_known_address_is_forgotten_after_the_known_source_days(
 
 
 async def test_at_most_twenty_sources_are_remembered_per_account(
-    api: Api, clock: time_machine.Coordinates
+    api: Api, clock: time_machine.Traveller
 ) -> None:
     account = await api.create_user()
     addresses = [f"100.64.1.{i}" for i in range(1, 22)]  # 21 addresses, 21 devices

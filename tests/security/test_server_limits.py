@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,7 @@ async def test_a_write_commits_while_a_password_is_being_checked(
     admin = await api.login(await api.create_user("admin"))
     account = await api.login(await api.create_user("user"))
     gate = Gate(api.runtime, monkeypatch)
-    checking = asyncio.create_task(slow(api, account))
+    checking: asyncio.Task[httpx.Response] = asyncio.ensure_future(slow(api, account))
     await asyncio.wait_for(gate.started.wait(), PATIENCE)
     try:
         created = await api.client.post(
@@ -262,13 +262,13 @@ async def test_a_client_gone_before_its_body_is_read_is_logged_quietly(api: Api)
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         # What uvicorn answers once the client has closed its side.
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     before = (await scrape(api.client)).value(DISCONNECTS, during="body")

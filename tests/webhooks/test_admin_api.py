@@ -127,12 +127,13 @@ async def test_invalid_input_answers_400_naming_the_field(api: Api, admin: Accou
 
     created = await subscribe(api, admin, URL)
     path = f"{WEBHOOKS}/{created['id']}"
-    for body, field in [
+    patches: list[tuple[dict[str, Any], str]] = [
         ({}, "body"),
         ({"enabled": None}, "body"),
         ({"event_types": ["nope"]}, "event_types.0"),
         ({"url": "gopher://x/"}, "url"),
-    ]:
+    ]
+    for body, field in patches:
         error = assert_envelope(await api.client.patch(path, json=body, headers=admin.headers), 400)
         assert field in error["details"], (body, error)
     bad_page = await api.client.get(f"{path}/deliveries?status=lost", headers=admin.headers)

@@ -12,32 +12,22 @@ from sqlalchemy import select
 from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import Session
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.service import AuthService, TokenPair
+from gatehouse.auth.service import TokenPair
+from gatehouse.dependencies import get_auth_service, get_user_service
 from gatehouse.events.models import OutboxEvent
 from gatehouse.kit.context import Actor
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role, User
 from gatehouse.users.schemas import UserCreate
-from gatehouse.users.service import UserService
 from tests.factories import PASSWORD
 
 CLIENT_IP = "203.0.113.7"
 
 
-def users_of(uow: UnitOfWork, runtime: Runtime) -> UserService:
-    return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
-
-
-def auth_of(uow: UnitOfWork, runtime: Runtime) -> AuthService:
-    return AuthService(
-        uow,
-        runtime.settings.auth,
-        runtime.hasher,
-        runtime.tokens,
-        runtime.protection,
-        mail=runtime.settings,
-    )
+# Built as the API builds them for a request.
+users_of = get_user_service
+auth_of = get_auth_service
 
 
 def principal(user: User, session_id: uuid.UUID | None = None) -> Principal:

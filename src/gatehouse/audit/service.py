@@ -4,7 +4,7 @@ scheduled cleanup."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,15 +51,7 @@ async def verify_chain(db: Database, key: bytes) -> Verdict:
     """Walk the whole chain in seq order, a batch at a time; it must reach the newest
     checkpoint. The head it reached is logged (`audit.verified`)."""
     verdict = await _verify_chain(db, key)
-    head_seq, head_hash = verdict.head or (None, None)
-    log.info(
-        "audit.verified",
-        ok=verdict.ok,
-        rows=verdict.checked,
-        head_seq=head_seq,
-        head_hash=head_hash,
-        problem=None if verdict.ok else str(verdict.problem),
-    )
+    _report("audit.verified", verdict, log.info)
     return verdict
 
 
@@ -76,17 +68,20 @@ async def verify_recent(runtime: Runtime) -> Verdict:
     verdict = await _verify_chain(runtime.db, runtime.audit_key, recent=True)
     metrics.AUDIT_CHAIN_OK.set(1 if verdict.ok else 0)
     metrics.AUDIT_CHAIN_VERIFIED_AT.set_to_current_time()
+    _report("audit.chain_checked", verdict, log.info if verdict.ok else log.error)
+    return verdict
+
+
+def _report(event: str, verdict: Verdict, level: Callable[..., Any]) -> None:
     head_seq, head_hash = verdict.head or (None, None)
-    report = log.info if verdict.ok else log.error
-    report(
-        "audit.chain_checked",
+    level(
+        event,
         ok=verdict.ok,
         rows=verdict.checked,
         head_seq=head_seq,
         head_hash=head_hash,
         problem=None if verdict.ok else str(verdict.problem),
     )
-    return verdict
 
 
 async def _verify_chain(db: Database, key: bytes, *, recent: bool = False) -> Verdict:

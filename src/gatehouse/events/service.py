@@ -234,16 +234,28 @@ class OutboxStats:
     oldest_undispatched_seconds: float | None
 
 
-async def stats(runtime: Runtime) -> OutboxStats:
+def age_seconds(now: datetime, moment: datetime | None) -> float | None:
+    # A row stamped a little ahead of this clock (another host's) is not negative lag.
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
+async def backlog(session: AsyncSession, *, broker: bool) -> OutboxStats:
+    """What waits in the outbox, read in the caller's session (without a broker nothing
+    is ever published: that backlog does not exist)."""
     now = utcnow()
+    repo = OutboxRepository(session)
+    dispatch_count, dispatch_oldest = await repo.pending(unpublished=False)
+    if not broker:
+        return OutboxStats(None, dispatch_count, None, age_seconds(now, dispatch_oldest))
+    publish_count, publish_oldest = await repo.pending(unpublished=True)
+    return OutboxStats(
+        publish_count,
+        dispatch_count,
+        age_seconds(now, publish_oldest),
+        age_seconds(now, dispatch_oldest),
+    )
 
-    def age(moment: datetime | None) -> float | None:
-        return max(0.0, (now - moment).total_seconds()) if moment is not None else None
 
+async def stats(runtime: Runtime) -> OutboxStats:
     async with runtime.db.session(write=False) as session:
-        repo = OutboxRepository(session)
-        dispatch_count, dispatch_oldest = await repo.pending(unpublished=False)
-        if runtime.settings.broker_url is None:
-            return OutboxStats(None, dispatch_count, None, age(dispatch_oldest))
-        publish_count, publish_oldest = await repo.pending(unpublished=True)
-    return OutboxStats(publish_count, dispatch_count, age(publish_oldest), age(dispatch_oldest))
+        return await backlog(session, broker=runtime.settings.broker_url is not None)

@@ -26,7 +26,7 @@ async def refresh_gauges(runtime: Runtime) -> None:
     try:
         stats = await outbox.stats(runtime)
         async with runtime.db.session(write=False) as session:
-            webhooks = await WebhookRepository(session).pending_count()
+            webhooks, _ = await WebhookRepository(session).pending()
     except Exception as exc:
         log.warning("metrics.gauges_unavailable", error_type=type(exc).__name__)
         return

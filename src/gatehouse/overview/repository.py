@@ -26,8 +26,6 @@ from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import Session
 from gatehouse.overview.models import AuditActivityHour, AuditActivityRollup
 from gatehouse.users.models import User
-from gatehouse.webhooks.models import WebhookDelivery
-from gatehouse.webhooks.repository import PENDING
 
 # The audit actions the overview counts (docs/audit.md, "Actions").
 SIGNUP = "auth.register"
@@ -159,16 +157,3 @@ class OverviewRepository:
             select(User.role, func.count()).where(User.deleted_at.is_(None)).group_by(User.role)
         )
         return {role: int(count) for role, count in rows}
-
-    async def pending_deliveries(self) -> tuple[int, datetime | None]:
-        """How many webhook deliveries wait (due or backing off), and the oldest one's
-        creation time."""
-        row = (
-            await self.session.execute(
-                select(func.count(), func.min(WebhookDelivery.created_at)).where(
-                    WebhookDelivery.status == PENDING
-                )
-            )
-        ).one()
-        count, oldest = row
-        return int(count or 0), oldest

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from gatehouse.events.repository import OutboxRepository
+from gatehouse.events import service as outbox
 from gatehouse.kit.time import utcnow
 from gatehouse.overview.repository import LOGIN, SIGNUP, HourCount, OverviewRepository
 from gatehouse.overview.schemas import (
@@ -28,6 +28,7 @@ from gatehouse.overview.schemas import (
 )
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role
+from gatehouse.webhooks.repository import WebhookRepository
 
 HOURS = 24
 DAYS = 30
@@ -71,11 +72,6 @@ def _activity(buckets: list[ActivityBucket], until: datetime) -> Activity:
     return Activity(since=buckets[0].start, until=until, totals=_counts(total), buckets=buckets)
 
 
-def _age(now: datetime, moment: datetime | None) -> float | None:
-    # A row stamped a little ahead of this clock (another host's) is not negative lag.
-    return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
 class OverviewService:
     def __init__(self, uow: UnitOfWork, *, broker: bool) -> None:
         self.uow = uow
@@ -104,8 +100,8 @@ class OverviewService:
             last_30_days=_activity(daily, now),
             sessions=SessionCounts(active=await repository.active_sessions(now)),
             users=UserCounts(total=sum(roles.values()), by_role=by_role),
-            outbox=await self._outbox(now),
-            webhooks=await self._webhooks(now, repository),
+            outbox=await self._outbox(),
+            webhooks=await self._webhooks(now),
         )
 
     async def _activity(self, repository: OverviewRepository, since: datetime) -> list[HourCount]:
@@ -125,20 +121,17 @@ class OverviewService:
             *await repository.activity_by_hour(rolled),
         ]
 
-    async def _outbox(self, now: datetime) -> OutboxLag:
-        outbox = OutboxRepository(self.uow.session)
-        undispatched, oldest_undispatched = await outbox.pending(unpublished=False)
-        unpublished: int | None = None
-        oldest_unpublished: datetime | None = None
-        if self.broker:
-            unpublished, oldest_unpublished = await outbox.pending(unpublished=True)
+    async def _outbox(self) -> OutboxLag:
+        found = await outbox.backlog(self.uow.session, broker=self.broker)
         return OutboxLag(
-            pending_dispatch=undispatched,
-            oldest_undispatched_seconds=_age(now, oldest_undispatched),
-            pending_publish=unpublished,
-            oldest_unpublished_seconds=_age(now, oldest_unpublished),
+            pending_dispatch=found.pending_dispatch,
+            oldest_undispatched_seconds=found.oldest_undispatched_seconds,
+            pending_publish=found.pending_publish,
+            oldest_unpublished_seconds=found.oldest_unpublished_seconds,
         )
 
-    async def _webhooks(self, now: datetime, repository: OverviewRepository) -> WebhookBacklog:
-        pending, oldest = await repository.pending_deliveries()
-        return WebhookBacklog(pending_deliveries=pending, oldest_pending_seconds=_age(now, oldest))
+    async def _webhooks(self, now: datetime) -> WebhookBacklog:
+        pending, oldest = await WebhookRepository(self.uow.session).pending()
+        return WebhookBacklog(
+            pending_deliveries=pending, oldest_pending_seconds=outbox.age_seconds(now, oldest)
+        )

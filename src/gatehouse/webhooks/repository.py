@@ -111,17 +111,19 @@ class WebhookRepository:
             return None
         return delivery, subscription
 
-    async def pending_count(self) -> int:
+    async def pending(self) -> tuple[int, datetime | None]:
         """Deliveries waiting for their first or next attempt (disabled subscriptions'
-        too: they go out once it is enabled again)."""
+        too: they go out once it is enabled again), and the oldest one's creation."""
         # The value spelled out in the SQL: a bound parameter would keep a generic plan
         # of a prepared statement from using the partial index on pending rows.
-        count = await self.session.scalar(
-            select(func.count())
-            .select_from(WebhookDelivery)
-            .where(WebhookDelivery.status == literal_column(f"'{PENDING}'"))
-        )
-        return int(count or 0)
+        count, oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(WebhookDelivery.created_at)).where(
+                    WebhookDelivery.status == literal_column(f"'{PENDING}'")
+                )
+            )
+        ).one()
+        return int(count or 0), oldest
 
     async def lock_delivery(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:
         result: WebhookDelivery | None = await self.session.scalar(

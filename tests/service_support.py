@@ -13,7 +13,7 @@ from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import Session
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import TokenPair
-from gatehouse.dependencies import get_auth_service, get_user_service
+from gatehouse.dependencies import build_auth_service, build_user_service
 from gatehouse.events.models import OutboxEvent
 from gatehouse.kit.context import Actor
 from gatehouse.runtime import Runtime
@@ -26,8 +26,8 @@ CLIENT_IP = "203.0.113.7"
 
 
 # Built as the API builds them for a request.
-users_of = get_user_service
-auth_of = get_auth_service
+users_of = build_user_service
+auth_of = build_auth_service
 
 
 def principal(user: User, session_id: uuid.UUID | None = None) -> Principal:

@@ -25,7 +25,10 @@ from gatehouse.users.models import Role
 from gatehouse.users.service import UserService
 
 
-def get_runtime(request: Request) -> Runtime:
+# Every dependency here is `async def`, even those that never await: FastAPI runs a plain
+# `def` dependency on a worker thread, and that hop cost more than the rest of a cached
+# request's dependencies together.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -61,7 +64,8 @@ bearer_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
+def build_auth_service(uow: UnitOfWork, runtime: Runtime) -> AuthService:
+    """The auth service as a request gets it (jobs and tests build it the same way)."""
     return AuthService(
         uow,
         runtime.settings.auth,
@@ -72,8 +76,17 @@ def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
     )
 
 
-def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
+def build_user_service(uow: UnitOfWork, runtime: Runtime) -> UserService:
+    """The users service as a request gets it (jobs and tests build it the same way)."""
     return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
+
+
+async def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
+    return build_auth_service(uow, runtime)
+
+
+async def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
+    return build_user_service(uow, runtime)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

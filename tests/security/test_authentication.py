@@ -5,7 +5,6 @@ AUTH-03…AUTH-08 (lockout and throttling) belong to a later issue.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -15,7 +14,6 @@ from typing import Any
 import bcrypt
 import httpx
 import pytest
-import structlog
 from sqlalchemy import delete, func, select
 
 from gatehouse.app import create_app
@@ -26,6 +24,7 @@ from gatehouse.users.bootstrap import first_admin
 from gatehouse.users.models import User
 from tests.conftest import make_settings
 from tests.factories import Account, Api, assert_envelope
+from tests.logs import capture_json_logs
 
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/users/me"
@@ -257,12 +256,12 @@ def test_production_refuses_an_admin_password_from_the_environment(
 
 
 async def test_credentials_in_the_query_string_are_refused_and_never_logged(
-    api: Api, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    api: Api,
 ) -> None:
     account = await api.user()
     query = {"username": account.email, "password": account.password}
     body = {"username": account.email, "password": account.password}
-    with structlog.testing.capture_logs() as events, caplog.at_level(logging.DEBUG):
+    with capture_json_logs("DEBUG") as logs:
         responses = [
             await api.client.post(TOKEN, params=query, json={}),
             await api.client.post(TOKEN, params=query, json=body),
@@ -278,14 +277,8 @@ async def test_credentials_in_the_query_string_are_refused_and_never_logged(
         assert "query" in error["details"]
         assert account.password not in response.text
         assert account.refresh_token not in response.text
-    # What the service logged (the test client's own httpx lines show the URL it sent).
-    server_records = [
-        f"{record.name} {record.getMessage()}"
-        for record in caplog.records
-        if not record.name.startswith(("httpx", "httpcore"))
-    ]
-    captured = capsys.readouterr()
-    logged = "\n".join([repr(events), *server_records, captured.out, captured.err])
+    # Everything the service logged, at every level, as it writes it.
+    logged = logs.text()
     assert "http.request" in logged  # the capture did see the requests
     assert account.password not in logged
     assert account.refresh_token not in logged

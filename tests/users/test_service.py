@@ -21,7 +21,7 @@ from gatehouse.users.errors import (
     WrongPassword,
 )
 from gatehouse.users.models import Role, User
-from gatehouse.users.schemas import MeUpdate, PasswordChange, UserCreate, UserEdit
+from gatehouse.users.schemas import MeUpdate, PasswordChange, UserCreate, UserEdit, UserRead
 from tests.factories import PASSWORD
 from tests.service_support import (
     CLIENT_IP,
@@ -150,7 +150,9 @@ async def test_an_admin_or_readonly_read_of_another_user_is_audited(
     reader = principal(await make_user(runtime, role))
     other = await make_user(runtime, name="Read Me")
     async with acting(runtime, reader, write=False) as uow:
-        found = (await users_of(uow, runtime).get(reader, other.id)).read
+        found = UserRead.model_validate_json(
+            (await users_of(uow, runtime).get(reader, other.id)).read
+        )
 
     assert (found.id, found.email, found.name) == (other.id, other.email, "Read Me")
     (read,) = await audit_rows(runtime, "user.read", target_id=other.id)
@@ -161,7 +163,9 @@ async def test_an_admin_or_readonly_read_of_another_user_is_audited(
 async def test_reading_yourself_is_not_audited(runtime: Runtime) -> None:
     me = principal(await make_user(runtime))
     async with acting(runtime, me, write=False) as uow:
-        found = (await users_of(uow, runtime).get(me, me.user_id)).read
+        found = UserRead.model_validate_json(
+            (await users_of(uow, runtime).get(me, me.user_id)).read
+        )
 
     assert found.id == me.user_id
     assert await audit_rows(runtime, "user.read") == []

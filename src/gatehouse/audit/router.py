@@ -33,7 +33,7 @@ class NDJSONResponse(StreamingResponse):
     media_type = NDJSON
 
 
-def get_audit_queries(uow: UowDep, runtime: RuntimeDep) -> AuditQueries:
+async def get_audit_queries(uow: UowDep, runtime: RuntimeDep) -> AuditQueries:
     return AuditQueries(
         uow,
         database=runtime.db,

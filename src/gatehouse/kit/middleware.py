@@ -7,10 +7,12 @@ does not buffer bodies.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import structlog
@@ -60,6 +62,37 @@ _DOCS_PATHS = ("/docs", "/redoc")
 _API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json", "/metrics")
 
 
+# Paths longer than this are not remembered (a scan of random long paths must not fill
+# the cache with them); their headers are worked out each time.
+_CACHED_PATH_MAX = 200
+_CACHED_LABELS_MAX = 10_000
+
+
+class RequestMetrics:
+    """The request counters of each (route, method, status class), looked up once.
+
+    prometheus-client's `labels()` takes a lock and builds the child's key on every
+    call; a request made three such calls. Routes are templates, so the set is small.
+    """
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status // 100)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                metrics.HTTP_REQUESTS.labels(route, method, f"{status // 100}xx"),
+                metrics.HTTP_DURATION.labels(route, method),
+            )
+            # Methods are the client's word: only so many combinations are remembered.
+            if len(self._children) < _CACHED_LABELS_MAX:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 # nginx's number for "the client closed the request": logged, never sent.
 CLIENT_CLOSED = 499
 
@@ -106,6 +139,23 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+def _path_headers(path: str) -> tuple[tuple[tuple[bytes, bytes], ...], bool]:
+    """The headers every answer on `path` gets (unless it set its own), and whether it
+    is a web-app path."""
+    extra = list(_SECURITY_HEADERS)
+    if _under(path, _DOCS_PATHS):
+        extra.append(_DOCS_CSP)
+    elif not is_app_path(path):
+        extra.append(_API_CSP)
+    if path.startswith("/api/"):
+        extra.append((b"cache-control", b"no-store"))
+        extra.append((b"pragma", b"no-cache"))
+    return tuple(extra), is_app_path(path)
+
+
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class RequestContextMiddleware:
     def __init__(
         self, app: ASGIApp, trusted_proxies: Sequence[str] = (), count_requests: bool = True
@@ -114,40 +164,52 @@ class RequestContextMiddleware:
         self.trusted = parse_networks(trusted_proxies)
         # Off only when metrics are switched off: then nothing would ever read the counts.
         self.count_requests = count_requests
+        # Per peer address and per path: the same few answers on every request.
+        self._trusted_peer = functools.lru_cache(maxsize=4096)(self._is_trusted_peer)
+        self._headers_for = functools.lru_cache(maxsize=4096)(_path_headers)
+        self._metrics = RequestMetrics()
+
+    def _is_trusted_peer(self, peer: str | None) -> bool:
+        return is_trusted_proxy(peer, self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope["headers"]}
-        request_id = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
-        request_id = request_id or str(uuid.uuid4())
+        # One pass for the three headers read here (ASGI servers send names lowercased).
+        raw_id = forwarded_for = forwarded_proto = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                raw_id = value
+            elif name == b"x-forwarded-for":
+                forwarded_for = value
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value
+        request_id = (
+            sane_request_id(raw_id.decode("latin-1")) if raw_id is not None else None
+        ) or str(uuid.uuid4())
         token = request_id_var.set(request_id)
         user_token = user_id_var.set(None)  # authentication sets it
         peer = scope["client"][0] if scope.get("client") else None
-        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
-        ip = client_ip(peer, forwarded, self.trusted)
+        trusted_peer = self._trusted_peer(peer)
+        ip = (
+            client_ip(peer, forwarded_for.decode("latin-1"), self.trusted)
+            if trusted_peer and forwarded_for
+            else peer
+        )
         state = scope.setdefault("state", {})
         state["client_ip"] = ip
         state["request_id"] = request_id
         # TLS ended here, or at one of our proxies (which may not send X-Forwarded-For).
-        https = scope.get("scheme") == "https" or (
-            is_trusted_proxy(peer, self.trusted) and headers.get(b"x-forwarded-proto") == b"https"
-        )
+        https = scope.get("scheme") == "https" or (trusted_peer and forwarded_proto == b"https")
         state["https"] = https  # the cookie-mode cookies' Secure attribute follows it
         path: str = scope["path"]
-        extra = list(_SECURITY_HEADERS)
         # A web-app path gets the app's CSP, unless the answer is JSON (a 404 envelope).
-        app_path = is_app_path(path)
-        if _under(path, _DOCS_PATHS):
-            extra.append(_DOCS_CSP)
-        elif not app_path:
-            extra.append(_API_CSP)
+        extra, app_path = (
+            self._headers_for(path) if len(path) <= _CACHED_PATH_MAX else _path_headers(path)
+        )
         if https:
-            extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-        if path.startswith("/api/"):
-            extra.append((b"cache-control", b"no-store"))
-            extra.append((b"pragma", b"no-cache"))
+            extra = (*extra, _HSTS)
         status = 500
         started = False
         start = time.perf_counter()
@@ -190,8 +252,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             if self.count_requests:
                 metrics.HTTP_IN_FLIGHT.dec()
-                metrics.HTTP_REQUESTS.labels(route, scope["method"], f"{status // 100}xx").inc()
-                metrics.HTTP_DURATION.labels(route, scope["method"]).observe(elapsed)
+                self._metrics.observe(route, scope["method"], status, elapsed)
             log.info(
                 "http.request",
                 method=scope["method"],

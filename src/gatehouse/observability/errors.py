@@ -56,6 +56,11 @@ def setup(settings: Settings) -> bool:
         )
 
         integrations.append(CeleryIntegration())
+    # Lazy: gatehouse.logging imports this package (its scrubber) at import time.
+    from gatehouse.logging import send_lines_through_stdlib
+
+    # Sentry's logging integration reads LogRecords: our lines must become some.
+    send_lines_through_stdlib()
     sentry_sdk.init(
         dsn=dsn.get_secret_value(),
         environment=settings.server.env.value,

@@ -14,7 +14,7 @@ from gatehouse.overview.service import OverviewService
 router = APIRouter(prefix="/api/v1/overview", tags=["overview"], responses=errors(*AUTHED))
 
 
-def get_overview_service(uow: UowDep, runtime: RuntimeDep) -> OverviewService:
+async def get_overview_service(uow: UowDep, runtime: RuntimeDep) -> OverviewService:
     return OverviewService(uow, broker=runtime.settings.broker_url is not None)
 
 

@@ -18,7 +18,7 @@ from gatehouse.users.schemas import UserAdminRead
 router = APIRouter(prefix="/api/v1/users", tags=["privacy"], responses=errors(*AUTHED))
 
 
-def get_privacy_service(uow: UowDep, runtime: RuntimeDep) -> PrivacyService:
+async def get_privacy_service(uow: UowDep, runtime: RuntimeDep) -> PrivacyService:
     return PrivacyService(uow, runtime.settings)
 
 

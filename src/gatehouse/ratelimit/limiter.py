@@ -76,9 +76,25 @@ class _FixedWindow(FixedWindowRateLimiter):
         """Count this request and say where it stands, from the count INCR returned
         (so concurrent requests each see their own place, never a shared read)."""
         key = item.key_for(*identifiers)
-        count = await self.storage.incr(key, item.get_expiry())
-        reset = await self.storage.get_expiry(key)
+        storage = self.storage
+        if isinstance(storage, _RedisStorage):
+            count, reset = await storage.incr_with_reset(key, item.get_expiry())
+        else:
+            count = await storage.incr(key, item.get_expiry())
+            reset = await storage.get_expiry(key)
         return Decision(count <= item.amount, item.amount, max(0, item.amount - count), reset)
+
+
+# The library's fixed window (INCR, and EXPIRE when the key is new), plus the PTTL the
+# reset is computed from: milliseconds, since TTL's whole seconds would make the reset
+# wobble between requests and Retry-After come up short.
+_INCR_WITH_TTL = """
+local count = redis.call("INCR", KEYS[1])
+if count == 1 then
+    redis.call("EXPIRE", KEYS[1], ARGV[1])
+end
+return {count, redis.call("PTTL", KEYS[1])}
+"""
 
 
 class _RedisStorage(RedisStorage):
@@ -92,6 +108,13 @@ class _RedisStorage(RedisStorage):
             connection_pool=client.connection_pool,  # type: ignore[arg-type]
         )
         self.client = client
+        self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
+
+    async def incr_with_reset(self, key: str, expiry: int) -> tuple[int, float]:
+        """Count a hit and read the window's end in one round trip (every limited
+        request makes this call: two round trips were a tenth of a cached request)."""
+        count, pttl = await self._incr_with_ttl(keys=[self.bridge.prefixed_key(key)], args=[expiry])
+        return int(count), time.time() + max(int(pttl), 0) / 1000
 
     async def get_expiry(self, key: str) -> float:
         # PTTL rather than the library's TTL: TTL rounds to whole seconds, which would

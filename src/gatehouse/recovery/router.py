@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=errors(*COMMO
 ACCEPTED = Accepted(message="If an account with this email exists, we have sent it an email.")
 
 
-def get_recovery_service(uow: UowDep, runtime: RuntimeDep) -> RecoveryService:
+async def get_recovery_service(uow: UowDep, runtime: RuntimeDep) -> RecoveryService:
     return RecoveryService(uow, runtime.settings, runtime.hasher, runtime.protection)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -123,14 +122,6 @@ def _audit_changes(uow: UnitOfWork, user: User, before: dict[str, Any]) -> None:
     uow.audit.record(_on_user(action, user.id, details=details, pii=pii))
 
 
-@dataclass(frozen=True, slots=True)
-class VersionedRead:
-    """A user as the API shows it, and the row version its ETag names."""
-
-    read: UserRead
-    version: int
-
-
 def cache_entry(user: User) -> CachedUser:
     """What the cache keeps of a user: the read model's own JSON, so every field of
     `UserRead`, present or future, is cached without a list kept by hand. Invalidated by
@@ -216,8 +207,10 @@ class UserService:
         )
         return users, total
 
-    async def get(self, actor: Principal, user_id: uuid.UUID) -> VersionedRead:
-        """Read one user; a plain user may read only themself (others look absent)."""
+    async def get(self, actor: Principal, user_id: uuid.UUID) -> CachedUser:
+        """Read one user, as the API shows it (`UserRead`'s JSON, as the cache keeps
+        it: the hot path sends it on unparsed) and its row version; a plain user may
+        read only themself (others look absent)."""
         if actor.user_id != user_id and not actor.can_read_users():
             self.uow.audit.record(
                 _on_user("authz.denied", user_id, outcome="denied", reason="not_permitted"),
@@ -231,17 +224,11 @@ class UserService:
             self.uow.audit.record(_on_user("user.read", user_id))
         return found
 
-    async def _read(self, user_id: uuid.UUID) -> VersionedRead | None:
+    async def _read(self, user_id: uuid.UUID) -> CachedUser | None:
         cache = self.uow.cache
         if cache is None:
-            user = await self.users.get(user_id)
-            if user is None:
-                return None
-            return VersionedRead(UserRead.model_validate(user), user.version)
-        entry = await cache.user(user_id, lambda: self._load_entry(user_id))
-        if entry is None:
-            return None
-        return VersionedRead(UserRead.model_validate_json(entry.read), entry.version)
+            return await self._load_entry(user_id)
+        return await cache.user(user_id, lambda: self._load_entry(user_id))
 
     async def _load_entry(self, user_id: uuid.UUID) -> CachedUser | None:
         user = await self.users.get(user_id)

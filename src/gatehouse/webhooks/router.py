@@ -31,7 +31,7 @@ from gatehouse.webhooks.targets import origin
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=errors(*AUTHED))
 
 
-def get_webhook_service(uow: UowDep, runtime: RuntimeDep) -> WebhookService:
+async def get_webhook_service(uow: UowDep, runtime: RuntimeDep) -> WebhookService:
     return WebhookService(uow, runtime.settings.worker)
 
 

@@ -53,6 +53,13 @@ promtool: ## Install promtool from Debian's prometheus package for tests/deploy 
 		|| apt-get install -y -q --no-install-recommends prometheus >/dev/null \
 		|| (apt-get update -q && apt-get install -y -q --no-install-recommends prometheus >/dev/null)
 
+# `make bench` drives the server with wrk (Debian's package: the HTTP load generator
+# whose Lua scripts are in benchmarks/wrk).
+wrk: ## Install wrk from Debian's packages for the benchmarks (as root)
+	@command -v wrk >/dev/null \
+		|| apt-get install -y -q wrk >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q wrk >/dev/null)
+
 log-tools: ## Install logrotate and systemd-analyze for tests/deploy (as root)
 	@(command -v logrotate && command -v systemd-analyze) >/dev/null \
 		|| apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null \
@@ -109,8 +116,8 @@ format: install web-install ## Apply ruff's and Biome's formatting and safe fixe
 schemas: install ## Regenerate the events' JSON Schemas (docs/events/schemas)
 	$(BIN)/python scripts/export_event_schemas.py
 
-bench: install ## Benchmarks (requests/s of the hot paths)
-	$(BIN)/python -m benchmarks.run
+bench: install wrk ## Benchmarks against a bare hello, with wrk (BENCH_ARGS="--quick" to try it)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 seed: install migrate ## Sample users of every role
 	$(BIN)/python scripts/seed_database.py --env development
@@ -118,4 +125,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser promtool log-tools web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool wrk log-tools web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -82,19 +82,13 @@ def serve(
         console.print(f"The client app: {url}/  The admin portal: {url}/admin")
     else:
         console.print("[yellow]The web apps are not built: `make web` builds them.[/]")
-    config = server.GatehouseConfig(
+    config = server.uvicorn_config(
         "gatehouse.app:app_factory",
-        limits=server.ServerLimits.from_settings(settings.server),
-        factory=True,
+        settings.server,
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # Generous: a worker that imports slowly must not be killed in a restart loop.
-        timeout_worker_healthcheck=30,
-        proxy_headers=False,
+        factory=True,
     )
     if workers > 1:
         # Each worker writes its metrics to files here; a scrape of any worker sums them.

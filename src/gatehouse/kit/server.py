@@ -61,6 +61,27 @@ class GatehouseConfig(Config):
         self.limits = limits
 
 
+def uvicorn_config(
+    app: str, settings: ServerSettings, *, host: str, port: int, workers: int, factory: bool
+) -> GatehouseConfig:
+    """How `gatehouse serve` runs uvicorn; the benchmark serves its bare app with it too,
+    so the two are compared under the same protocol, loop and limits."""
+    return GatehouseConfig(
+        app,
+        limits=ServerLimits.from_settings(settings),
+        factory=factory,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # Generous: a worker that imports slowly must not be killed in a restart loop.
+        timeout_worker_healthcheck=30,
+        proxy_headers=False,
+    )
+
+
 def _head_size(request: h11.Request) -> int:
     line = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n")
     return line + sum(len(name) + len(value) + 4 for name, value in request.headers) + 2

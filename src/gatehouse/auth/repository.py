@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.models import RefreshToken, Session
@@ -86,27 +87,72 @@ class SessionRepository:
         return int(getattr(result, "rowcount", 0))
 
     async def add_refresh_token(self, token_hash: str, session_id: uuid.UUID) -> None:
-        self.session.add(RefreshToken(token_hash=token_hash, session_id=session_id))
-        await self.session.flush()
+        # Core: nothing reads the new row back, and an ORM flush costs more than the insert.
+        await self.session.execute(
+            insert(RefreshToken).values(token_hash=token_hash, session_id=session_id)
+        )
 
-    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        result: RefreshToken | None = await self.session.get(RefreshToken, token_hash)
-        return result
-
-    async def consume_refresh_token(self, token_hash: str, now: datetime) -> bool:
-        """Mark a token used; False when another request used it first.
+    async def spend_refresh_token(self, token_hash: str, now: datetime) -> uuid.UUID | None:
+        """Mark an unused token used; its session's id, or None when the token is unknown
+        or was used already (by this request's predecessor or a concurrent one).
 
         The conditional UPDATE is the race guard: under READ COMMITTED the second of two
         concurrent updates waits for the first, re-checks `used_at IS NULL` and matches
-        nothing.
+        nothing (SQLite: writers hold the write lock in turn).
         """
         result = await self.session.execute(
             update(RefreshToken)
             .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
             .values(used_at=now)
+            .returning(RefreshToken.session_id)
             .execution_options(synchronize_session=False)
         )
-        return getattr(result, "rowcount", 0) == 1
+        session_id: uuid.UUID | None = result.scalar_one_or_none()
+        return session_id
+
+    async def extend(
+        self, session_id: uuid.UUID, now: datetime, idle_until: datetime, ip: str | None
+    ) -> tuple[uuid.UUID, str, int] | None:
+        """Note a live session's use and push its idle limit to `idle_until`, never past
+        its absolute limit; (user id, role, auth_version) of its live owner, or None when
+        the session ended or expired or its user is gone (then nothing is changed).
+
+        One statement: the owner is read in it, not loaded (the caller needs three
+        columns, and SQLite's RETURNING cannot name the table of an UPDATE ... FROM).
+        """
+        owner = User.id == Session.user_id
+        values: dict[str, Any] = {
+            "expires_at": case(
+                (Session.absolute_expires_at < idle_until, Session.absolute_expires_at),
+                else_=idle_until,
+            ),
+            "last_used_at": now,
+        }
+        if ip:
+            values["ip"] = ip
+        result = await self.session.execute(
+            update(Session)
+            .where(
+                Session.id == session_id,
+                Session.revoked_at.is_(None),
+                Session.expires_at > now,
+                Session.absolute_expires_at > now,
+                exists().where(owner, User.deleted_at.is_(None)),
+            )
+            .values(values)
+            .returning(
+                Session.user_id,
+                select(User.role).where(owner).scalar_subquery(),
+                select(User.auth_version).where(owner).scalar_subquery(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        row = result.first()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        result: RefreshToken | None = await self.session.get(RefreshToken, token_hash)
+        return result
 
     async def delete_ended_before(self, cutoff: datetime) -> int:
         """Forget sessions (and their refresh tokens) that ended before `cutoff`."""

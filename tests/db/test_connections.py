@@ -4,6 +4,7 @@ replaced at checkout, without a ping per request and without failing the request
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tests import services
 from tests.factories import Api
 
 ME = "/api/v1/users/me"
+QUEUED_WRITERS = 16
 
 
 @pytest.fixture
@@ -28,10 +30,20 @@ def settings_overrides() -> dict[str, Any]:
 async def test_a_read_request_is_answered_while_a_writer_holds_the_lock(api: Api) -> None:
     user = await api.user("user", name="Before Write")
     events: list[str] = []
+
+    async def queued_writer() -> None:
+        async with api.runtime.db.session() as session:
+            await session.execute(text("SELECT 1"))
+
     async with api.runtime.db.session() as writer:
         # BEGIN IMMEDIATE: the write lock and the writer's connection are taken.
         await writer.execute(update(User).where(User.id == user.id).values(name="Mid Write"))
         events.append("write lock held")
+        # More writers wait than a shared pool would have connections (SQLAlchemy's
+        # default, 15): each waits for the writer's connection, none holds a reader's.
+        writers = [asyncio.create_task(queued_writer()) for _ in range(QUEUED_WRITERS)]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in writers)
         # The principal cache is empty: the request reads the database.
         response = await api.client.get(ME, headers=user.headers)
         events.append("read answered")
@@ -43,7 +55,9 @@ async def test_a_read_request_is_answered_while_a_writer_holds_the_lock(api: Api
             await reader.execute(text("SELECT 1"))
         events.append("a writing unit of work's reader done")
         assert writer.in_transaction()
+        assert not any(task.done() for task in writers)
     events.append("write committed")
+    await asyncio.gather(*writers)
     assert events == [
         "write lock held",
         "read answered",

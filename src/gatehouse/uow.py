@@ -88,5 +88,6 @@ class UnitOfWork:
             return
         assert self.database is not None  # noqa: S101  (checked above, for mypy)
         # Read only: nothing to commit, no hooks; closing ends the read transaction.
-        async with self.database.sessionmaker() as session:
+        # From the readers' pool: on SQLite the writer's one connection may be taken.
+        async with self.database.read_sessionmaker() as session:
             yield session

@@ -52,18 +52,21 @@ def cached(api: Api) -> bool:
 
 class StatementCounter:
     def __init__(self, runtime: Runtime) -> None:
-        self.engine = runtime.db.engine.sync_engine
+        # Both where SQLite has a writer's and a readers' engine.
+        self.engines = {runtime.db.engine.sync_engine, runtime.db.read_engine.sync_engine}
         self.count = 0
 
     def _on_execute(self, *_: Any) -> None:
         self.count += 1
 
     def __enter__(self) -> StatementCounter:
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._on_execute)
         return self
 
     def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._on_execute)
 
 
 async def test_repeated_reads_are_served_from_the_cache_and_counted(api: Api) -> None:

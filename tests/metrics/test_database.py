@@ -16,8 +16,8 @@ from tests.conftest import make_settings
 from tests.factories import Api
 from tests.scrape import Scrape, scrape
 
-# SQLite's pool is SQLAlchemy's default for a file (5, and 10 more); PostgreSQL's is set.
-POOL = {"sqlite": (5, 15), "postgres": (2, 4)}
+# The pool reads are checked out from, as configured (on SQLite, the readers' pool).
+POOL = {"sqlite": (2, 4), "postgres": (2, 4)}
 HOLD_PAUSE = 0.3  # how long a connection (or the write lock) is held from a waiter
 
 
@@ -35,7 +35,7 @@ async def second_runtime(
 
 async def hold(stack: contextlib.AsyncExitStack, runtime: Runtime, count: int) -> None:
     for _ in range(count):
-        conn = await stack.enter_async_context(runtime.db.engine.connect())
+        conn = await stack.enter_async_context(runtime.db.read_engine.connect())
         await conn.execute(text("SELECT 1"))
 
 

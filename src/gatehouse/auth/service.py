@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gatehouse.audit.trail import Entry
 from gatehouse.auth.errors import (
@@ -213,7 +213,8 @@ class AuthService:
             ),
         )
         metrics.LOGINS.labels("success").inc()
-        return replace(await self._issue(user, login), device_token=device_token)
+        pair = await self._issue(user.id, user.role, user.auth_version, login.id)
+        return replace(pair, device_token=device_token)
 
     async def _alert_owner(self, user: User) -> bool:
         """Queue the "someone is guessing your password" mail; True when one was queued
@@ -265,48 +266,63 @@ class AuthService:
 
         A token presented twice (replay, or two racing clients) ends the whole family:
         zero tolerance, so a stolen token is worth one use at most.
+
+        The rotation that succeeds is three statements: spend the token, move the session
+        on (reading its owner), add the new token. What a refusal needs read is read only
+        then, and a refusal rolls back whatever was spent (a reuse keeps its revocation).
         """
         token_hash = hash_refresh_token(refresh_token)
-        stored = await self.sessions.get_refresh_token(token_hash)
-        if stored is None:
-            self._refresh_failed("unknown_token")
-            raise InvalidGrant()
         now = utcnow()
-        login = await self.sessions.get(stored.session_id)
-        if login is None or login.revoked_at is not None:
-            self._refresh_failed("session_ended", login)
-            raise InvalidGrant()
-        if stored.used_at is not None or not await self.sessions.consume_refresh_token(
-            token_hash, now
-        ):
-            await self.sessions.revoke(login.id, now, "refresh_token_reuse")
-            self._refresh_failed("reuse_detected", login)
-            raise InvalidGrant(persist=True)
-        if now >= login.expires_at or now >= login.absolute_expires_at:
-            self._refresh_failed("session_expired", login)
-            raise InvalidGrant("The session has expired; log in again")
-        user = await self.users.get(login.user_id)
-        if user is None:
-            self._refresh_failed("user_deleted", login)
-            raise InvalidGrant()
-        login.expires_at = min(
+        session_id = await self.sessions.spend_refresh_token(token_hash, now)
+        if session_id is None:
+            raise await self._refuse_spent(token_hash, now)
+        owner = await self.sessions.extend(
+            session_id,
+            now,
             now + timedelta(seconds=self.settings.refresh_token_idle_seconds),
-            login.absolute_expires_at,
+            self.uow.actor.ip,
         )
-        login.last_used_at = now
-        login.ip = self.uow.actor.ip or login.ip
+        if owner is None:
+            raise await self._refuse_rotation(session_id, now)
+        user_id, role, auth_version = owner
         self.uow.audit.record(
             Entry(
                 "auth.refresh",
-                actor_id=user.id,
-                actor_role=user.role,
+                actor_id=user_id,
+                actor_role=role,
                 target_type="user",
-                target_id=str(user.id),
-                details={"session_id": str(login.id)},
+                target_id=str(user_id),
+                details={"session_id": str(session_id)},
             ),
         )
         metrics.REFRESHES.labels("success").inc()
-        return await self._issue(user, login)
+        return await self._issue(user_id, role, auth_version, session_id)
+
+    async def _refuse_spent(self, token_hash: str, now: datetime) -> InvalidGrant:
+        """The refusal of a token that could not be spent: unknown, or used before."""
+        stored = await self.sessions.get_refresh_token(token_hash)
+        if stored is None:
+            self._refresh_failed("unknown_token")
+            return InvalidGrant()
+        login = await self.sessions.get(stored.session_id)
+        if login is None or login.revoked_at is not None:
+            self._refresh_failed("session_ended", login)
+            return InvalidGrant()
+        await self.sessions.revoke(login.id, now, "refresh_token_reuse")
+        self._refresh_failed("reuse_detected", login)
+        return InvalidGrant(persist=True)
+
+    async def _refuse_rotation(self, session_id: uuid.UUID, now: datetime) -> InvalidGrant:
+        """The refusal of a spent token whose session could not be moved on."""
+        login = await self.sessions.get(session_id)
+        if login is None or login.revoked_at is not None:
+            self._refresh_failed("session_ended", login)
+            return InvalidGrant()
+        if now >= login.expires_at or now >= login.absolute_expires_at:
+            self._refresh_failed("session_expired", login)
+            return InvalidGrant("The session has expired; log in again")
+        self._refresh_failed("user_deleted", login)
+        return InvalidGrant()
 
     async def logout(self, actor: Principal, *, everywhere: bool) -> None:
         now = utcnow()
@@ -438,11 +454,13 @@ class AuthService:
         if await self.users.get(user_id) is None:
             raise UserNotFound(user_id)
 
-    async def _issue(self, user: User, login: Session) -> TokenPair:
+    async def _issue(
+        self, user_id: uuid.UUID, role: str, auth_version: int, session_id: uuid.UUID
+    ) -> TokenPair:
         refresh_token = new_refresh_token()
-        await self.sessions.add_refresh_token(hash_refresh_token(refresh_token), login.id)
+        await self.sessions.add_refresh_token(hash_refresh_token(refresh_token), session_id)
         access_token = self.tokens.issue_access_token(
-            user_id=user.id, session_id=login.id, role=user.role, auth_version=user.auth_version
+            user_id=user_id, session_id=session_id, role=role, auth_version=auth_version
         )
         metrics.TOKENS_ISSUED.labels("access").inc()
         metrics.TOKENS_ISSUED.labels("refresh").inc()
@@ -450,5 +468,5 @@ class AuthService:
             access_token=access_token,
             refresh_token=refresh_token,
             expires_in=self.tokens.ttl,
-            session_id=login.id,
+            session_id=session_id,
         )

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +32,12 @@ from gatehouse.observability import tracing
 # upgrade a read snapshot. Not before: the lock is not held while a request waits for
 # its body or a password hash (see `Database.session`).
 SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
+# SQLite's writers queue for the writer pool's one connection, in order, instead of
+# polling the lock in busy_timeout's growing sleeps; as long as the lock's own wait.
+SQLITE_WRITER_TIMEOUT_SECONDS = 30.0
+# Seconds the last checkout waited for its connection, kept on the connection for the
+# "begin" listener: on SQLite's writer pool that wait is a wait for the write lock.
+_CHECKOUT_WAIT = "gatehouse.checkout_wait"
 _AFTER_COMMIT = "gatehouse.after_commit"
 _BEFORE_COMMIT = "gatehouse.before_commit"
 _AFTER_ROLLBACK = "gatehouse.after_rollback"
@@ -103,10 +110,15 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
     def _do_get(self) -> ConnectionPoolEntry:
         started = time.perf_counter()
+        record = None
         try:
-            return super()._do_get()
+            record = super()._do_get()
+            return record
         finally:
-            metrics.DB_POOL_WAIT.observe(time.perf_counter() - started)
+            waited = time.perf_counter() - started
+            metrics.DB_POOL_WAIT.observe(waited)
+            if record is not None:
+                record.info[_CHECKOUT_WAIT] = waited
             # Counted from its first checkout: the fresh pool an engine's dispose() leaves
             # behind at shutdown holds nothing and is never used.
             _live_pools.add(self)
@@ -156,29 +168,58 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         if not conn.get_execution_options().get(SQLITE_IMMEDIATE, False):
             conn.exec_driver_sql("BEGIN")
             return
-        # Waits (up to busy_timeout) while another connection holds the write lock.
+        # Waits (up to busy_timeout) while another process holds the write lock; this
+        # process's other writers were queued for the writer's one connection before.
+        queued = conn.connection.info.pop(_CHECKOUT_WAIT, 0.0)
         started = time.perf_counter()
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         finally:
-            metrics.SQLITE_WRITE_LOCK_WAIT.observe(time.perf_counter() - started)
+            metrics.SQLITE_WRITE_LOCK_WAIT.observe(queued + time.perf_counter() - started)
+
+
+def _sqlite_engine(url: str, settings: Settings, pool: dict[str, Any]) -> AsyncEngine:
+    engine = create_async_engine(
+        url, echo=settings.database.database_echo, hide_parameters=True, **pool
+    )
+    _configure_sqlite(engine)
+    return engine
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The database file, or None for an in-memory database."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    return None if not path or path == ":memory:" else path
+
+
+def _is_disconnected(dbapi_connection: Any) -> bool:
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine every write goes through (on PostgreSQL, every statement)."""
     url = settings.database_url
     db = settings.database
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        in_memory = not path or path == ":memory:"
-        if not in_memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # A file database gets SQLAlchemy's default for it (a queue pool), metered; an
-        # in-memory one keeps its single shared connection.
-        pool: dict[str, Any] = {} if in_memory else {"poolclass": MeteredPool}
-        engine = create_async_engine(url, echo=db.database_echo, hide_parameters=True, **pool)
-        _configure_sqlite(engine)
-        return engine
-    return create_async_engine(
+        path = _sqlite_path(url)
+        if path is None:
+            # An in-memory database lives in its one shared connection: readers too.
+            return _sqlite_engine(url, settings, {})
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite has one write lock: a second connection could only wait for it.
+        return _sqlite_engine(
+            url,
+            settings,
+            {
+                "poolclass": MeteredPool,
+                "pool_size": 1,
+                "max_overflow": 0,
+                "pool_timeout": SQLITE_WRITER_TIMEOUT_SECONDS,
+            },
+        )
+    engine = create_async_engine(
         url,
         echo=db.database_echo,
         # An error's message would quote its parameters: password hashes, emails.
@@ -187,7 +228,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=db.database_pool_min,
         max_overflow=db.database_pool_max - db.database_pool_min,
         pool_timeout=db.database_pool_timeout,
-        pool_pre_ping=True,
+        # No ping per checkout: it cost every unit of work three round trips (BEGIN, an
+        # empty query, ROLLBACK). A connection PostgreSQL closed (a restart, a terminated
+        # backend) is known to asyncpg without asking, and refused below; one that dies
+        # silently fails its statement, and SQLAlchemy then invalidates the pool's
+        # connections; pool_recycle bounds how long any connection lives.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "timeout": 5,
@@ -196,24 +242,57 @@ def create_engine(settings: Settings) -> AsyncEngine:
         },
     )
 
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _refuse_closed(dbapi_connection: Any, record: ConnectionPoolEntry, _: Any) -> None:
+        if _is_disconnected(dbapi_connection):
+            # The pool drops this connection and checks out (or opens) another.
+            raise DisconnectionError("the server closed the connection")
+
+    return engine
+
+
+def create_read_engine(settings: Settings) -> AsyncEngine | None:
+    """SQLite's readers, apart from the writer's connection so that no read waits for
+    it (WAL: a reader sees the last commit while a writer holds the lock); None where
+    reads share the one engine (PostgreSQL, an in-memory SQLite)."""
+    url = settings.database_url
+    if not url.startswith("sqlite") or _sqlite_path(url) is None:
+        return None
+    db = settings.database
+    return _sqlite_engine(
+        url,
+        settings,
+        {
+            "poolclass": MeteredPool,
+            "pool_size": db.database_pool_min,
+            "max_overflow": db.database_pool_max - db.database_pool_min,
+            "pool_timeout": db.database_pool_timeout,
+        },
+    )
+
 
 class Database:
-    """One engine and its session factory; one per process (API, worker, CLI)."""
+    """The engines and session factories of one process (API, worker, CLI).
+
+    On PostgreSQL one engine serves everything. On a SQLite file there are two: the
+    writer, one connection that writing units of work take in turn, and the readers,
+    a pool of their own, so a read-only unit of work never waits for a writer.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
-        tracing.instrument_engine(self.engine)
+        self.read_engine = create_read_engine(settings) or self.engine
+        for engine in {self.engine, self.read_engine}:
+            tracing.instrument_engine(engine)
         self.is_sqlite = settings.is_sqlite
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Same pool and events; the option reaches the "begin" listener, which SQLAlchemy
-        # fires at the session's first statement, not when the session is made.
-        self.write_sessionmaker = (
-            async_sessionmaker(
-                self.engine.execution_options(**{SQLITE_IMMEDIATE: True}),
-                expire_on_commit=False,
-            )
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # The option reaches the "begin" listener, which SQLAlchemy fires at the
+        # session's first statement, not when the session is made.
+        self.write_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{SQLITE_IMMEDIATE: True})
             if self.is_sqlite
-            else self.sessionmaker
+            else self.engine,
+            expire_on_commit=False,
         )
 
     @asynccontextmanager
@@ -225,9 +304,10 @@ class Database:
 
         On SQLite, `write=True` takes the write lock at the first statement, so whatever
         runs before it (bcrypt, waiting on a client) holds no lock; a service that must
-        read before a slow step reads in `UnitOfWork.reader()`.
+        read before a slow step reads in `UnitOfWork.reader()`. `write=False` reads on
+        the readers' pool, never behind a writer.
         """
-        maker = self.write_sessionmaker if write else self.sessionmaker
+        maker = self.write_sessionmaker if write else self.read_sessionmaker
         async with maker() as session:
             try:
                 yield session
@@ -256,8 +336,10 @@ class Database:
         await _run_after_commit(session)
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gatehouse.users import counts
 from gatehouse.users.models import Role, User
 from gatehouse.users.schemas import ListParams, Order
 
@@ -35,6 +36,12 @@ class UserRepository:
         return result
 
     async def page(self, params: ListParams) -> tuple[Sequence[User], int]:
+        """One page of the list and the total it is a page of.
+
+        The page is a deferred join: its ids come first, in order, from the index that
+        matches the sort (the live users' indexes hold the sort column, id and role, so
+        a deep page skips index entries, not rows), then only those rows are read.
+        """
         filters: list[ColumnElement[bool]] = []
         if not params.include_deleted:
             filters.append(User.deleted_at.is_(None))
@@ -48,18 +55,35 @@ class UserRepository:
                     func.lower(User.name).like(pattern, escape="\\"),
                 )
             )
-        total = await self.session.scalar(select(func.count()).select_from(User).where(*filters))
+        total = await self._total(params, filters)
+        offset = (params.page - 1) * params.page_size
+        if offset >= total:
+            return [], total
         column = getattr(User, params.sort_by.value)
-        direction = column.asc() if params.order is Order.asc else column.desc()
-        tiebreak = User.id.asc() if params.order is Order.asc else User.id.desc()
-        rows = await self.session.scalars(
-            select(User)
+        ascending = params.order is Order.asc
+        order = (column.asc(), User.id.asc()) if ascending else (column.desc(), User.id.desc())
+        ids = (
+            select(User.id)
             .where(*filters)
-            .order_by(direction, tiebreak)
+            .order_by(*order)
             .limit(params.page_size)
-            .offset((params.page - 1) * params.page_size)
+            .offset(offset)
+            .subquery("page")
         )
-        return rows.all(), int(total or 0)
+        rows = await self.session.scalars(
+            select(User).join(ids, User.id == ids.c.id).order_by(*order)
+        )
+        return rows.all(), total
+
+    async def _total(self, params: ListParams, filters: list[ColumnElement[bool]]) -> int:
+        """The live users (of a role) from their counts; any other filter is counted,
+        exactly, from the rows: a search reads every user (no index serves a substring)."""
+        if not params.search and not params.include_deleted:
+            return await counts.live(
+                self.session, params.role.value if params.role is not None else None
+            )
+        total = await self.session.scalar(select(func.count()).select_from(User).where(*filters))
+        return int(total or 0)
 
     def add(self, user: User) -> None:
         self.session.add(user)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, UnaryExpression, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.users import counts
 from gatehouse.users.models import Role, User
-from gatehouse.users.schemas import ListParams, Order
+from gatehouse.users.schemas import ListParams, Order, SortField
 
 
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _order(sort_by: SortField, *, ascending: bool) -> tuple[UnaryExpression[Any], ...]:
+    column = getattr(User, sort_by.value)
+    if ascending:
+        return column.asc(), User.id.asc()
+    return column.desc(), User.id.desc()
 
 
 class UserRepository:
@@ -40,7 +48,10 @@ class UserRepository:
 
         The page is a deferred join: its ids come first, in order, from the index that
         matches the sort (the live users' indexes hold the sort column, id and role, so
-        a deep page skips index entries, not rows), then only those rows are read.
+        a deep page skips index entries, not rows), then only those rows are read. The
+        total comes first: a page past the end reads nothing more, and one in the second
+        half is skipped to from the end. Total and page are two statements, as before:
+        a user created or deleted between them may shift that page by one row.
         """
         filters: list[ColumnElement[bool]] = []
         if not params.include_deleted:
@@ -59,19 +70,27 @@ class UserRepository:
         offset = (params.page - 1) * params.page_size
         if offset >= total:
             return [], total
-        column = getattr(User, params.sort_by.value)
+        limit = params.page_size
         ascending = params.order is Order.asc
-        order = (column.asc(), User.id.asc()) if ascending else (column.desc(), User.id.desc())
+        scan_ascending = ascending
+        if offset > total // 2:
+            # Nearer the end: skip from there, in the opposite order (id makes the order
+            # total, so its reverse is exact), and the deepest page skips half the users.
+            limit = min(limit, total - offset)
+            offset = total - offset - limit
+            scan_ascending = not ascending
         ids = (
             select(User.id)
             .where(*filters)
-            .order_by(*order)
-            .limit(params.page_size)
+            .order_by(*_order(params.sort_by, ascending=scan_ascending))
+            .limit(limit)
             .offset(offset)
             .subquery("page")
         )
         rows = await self.session.scalars(
-            select(User).join(ids, User.id == ids.c.id).order_by(*order)
+            select(User)
+            .join(ids, User.id == ids.c.id)
+            .order_by(*_order(params.sort_by, ascending=ascending))
         )
         return rows.all(), total
 

@@ -31,6 +31,7 @@ def test_steps_and_reactions_run_in_the_order_of_features() -> None:
         "gatehouse.webhooks.tasks",
         "gatehouse.auth.tasks",
         "gatehouse.privacy.tasks",
+        "gatehouse.users.tasks",
     ]
     assert registry.reactions() == [email_reactions.on_event, webhook_reactions.on_event]
 

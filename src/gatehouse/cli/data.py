@@ -13,9 +13,10 @@ from gatehouse.audit.service import verify_chain
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.privacy.service import list_inactive, purge_inactive
 from gatehouse.runtime import Runtime
+from gatehouse.users.tasks import recount
 
 audit_app = typer.Typer(help="The audit trail: check that nobody altered it.")
-users_app = typer.Typer(help="Accounts: find and purge inactive ones.")
+users_app = typer.Typer(help="Accounts: find and purge inactive ones; recount them.")
 out = Console()
 
 
@@ -73,3 +74,15 @@ def users_inactive(
     out.print(f"{result.erased} account(s) deleted and erased")
     for skipped in result.skipped:
         out.print(f"kept {skipped.email} ({skipped.id}): {skipped.reason}")
+
+
+@users_app.command("recount")
+def users_recount() -> None:
+    """Recount the live users per role (the admin list's totals) and repair the counts."""
+    drift = run(settings_or_exit(), recount)
+    if not drift:
+        out.print("user counts OK: nothing to repair")
+        return
+    for role, (was, now) in drift.items():
+        out.print(f"{role}: {was} -> {now}")
+    out.print(f"user counts repaired for {len(drift)} role(s)")

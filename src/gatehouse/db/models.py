@@ -7,7 +7,7 @@ from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
 from gatehouse.overview.models import AuditActivityHour, AuditActivityRollup
 from gatehouse.recovery.models import ActionToken
-from gatehouse.users.models import User
+from gatehouse.users.models import User, UserCount
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "RefreshToken",
     "Session",
     "User",
+    "UserCount",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

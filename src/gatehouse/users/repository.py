@@ -5,16 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, UnaryExpression, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gatehouse.users import counts
 from gatehouse.users.models import Role, User
-from gatehouse.users.schemas import ListParams, Order
+from gatehouse.users.schemas import ListParams, Order, SortField
 
 
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _order(sort_by: SortField, *, ascending: bool) -> tuple[UnaryExpression[Any], ...]:
+    column = getattr(User, sort_by.value)
+    if ascending:
+        return column.asc(), User.id.asc()
+    return column.desc(), User.id.desc()
 
 
 class UserRepository:
@@ -35,6 +44,15 @@ class UserRepository:
         return result
 
     async def page(self, params: ListParams) -> tuple[Sequence[User], int]:
+        """One page of the list and the total it is a page of.
+
+        The page is a deferred join: its ids come first, in order, from the index that
+        matches the sort (the live users' indexes hold the sort column, id and role, so
+        a deep page skips index entries, not rows), then only those rows are read. The
+        total comes first: a page past the end reads nothing more, and one in the second
+        half is skipped to from the end. Total and page are two statements, as before:
+        a user created or deleted between them may shift that page by one row.
+        """
         filters: list[ColumnElement[bool]] = []
         if not params.include_deleted:
             filters.append(User.deleted_at.is_(None))
@@ -48,18 +66,43 @@ class UserRepository:
                     func.lower(User.name).like(pattern, escape="\\"),
                 )
             )
-        total = await self.session.scalar(select(func.count()).select_from(User).where(*filters))
-        column = getattr(User, params.sort_by.value)
-        direction = column.asc() if params.order is Order.asc else column.desc()
-        tiebreak = User.id.asc() if params.order is Order.asc else User.id.desc()
+        total = await self._total(params, filters)
+        offset = (params.page - 1) * params.page_size
+        if offset >= total:
+            return [], total
+        limit = params.page_size
+        ascending = params.order is Order.asc
+        scan_ascending = ascending
+        if offset > total // 2:
+            # Nearer the end: skip from there, in the opposite order (id makes the order
+            # total, so its reverse is exact), and the deepest page skips half the users.
+            limit = min(limit, total - offset)
+            offset = total - offset - limit
+            scan_ascending = not ascending
+        ids = (
+            select(User.id)
+            .where(*filters)
+            .order_by(*_order(params.sort_by, ascending=scan_ascending))
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
         rows = await self.session.scalars(
             select(User)
-            .where(*filters)
-            .order_by(direction, tiebreak)
-            .limit(params.page_size)
-            .offset((params.page - 1) * params.page_size)
+            .join(ids, User.id == ids.c.id)
+            .order_by(*_order(params.sort_by, ascending=ascending))
         )
-        return rows.all(), int(total or 0)
+        return rows.all(), total
+
+    async def _total(self, params: ListParams, filters: list[ColumnElement[bool]]) -> int:
+        """The live users (of a role) from their counts; any other filter is counted,
+        exactly, from the rows: a search reads every user (no index serves a substring)."""
+        if not params.search and not params.include_deleted:
+            return await counts.live(
+                self.session, params.role.value if params.role is not None else None
+            )
+        total = await self.session.scalar(select(func.count()).select_from(User).where(*filters))
+        return int(total or 0)
 
     def add(self, user: User) -> None:
         self.session.add(user)

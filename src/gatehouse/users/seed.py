@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from gatehouse.auth.models import Session
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
+from gatehouse.users import counts
 from gatehouse.users.models import Role, User
 
 SAMPLE_PASSWORD = "gatehouse-sample-pass"  # noqa: S105  (development data, printed)
@@ -77,6 +78,8 @@ async def seed(runtime: Runtime, *, count: int = 0) -> str:
             ]
             async with runtime.db.session() as session:
                 await session.execute(insert(User), rows)
+                # A Core insert: no flush for the counts' listener to see.
+                await counts.adjust(session, {Role.user.value: len(rows)})
         bulk_seconds = time.perf_counter() - started
 
     lines = [f"Sample users created: {created} (password for all: {SAMPLE_PASSWORD})"]

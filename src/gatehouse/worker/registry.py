@@ -31,6 +31,7 @@ from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
 from gatehouse.overview import tasks as overview
 from gatehouse.privacy import tasks as privacy
 from gatehouse.runtime import Runtime
+from gatehouse.users import tasks as users
 from gatehouse.webhooks import tasks as webhooks
 from gatehouse.worker import maintenance
 
@@ -42,6 +43,7 @@ FEATURES: tuple[FeatureTasks, ...] = (
     auth.TASKS,
     privacy.TASKS,
     overview.TASKS,
+    users.TASKS,
 )
 
 

@@ -121,7 +121,9 @@ def _emit(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
     """The last processor of our own lines: the rendered line, or the event for the
     stdlib's formatter (which renders it the same way)."""
     if _through_stdlib:
-        args, wrapped = structlog.stdlib.ProcessorFormatter.wrap_for_formatter(logger, method, event)
+        args, wrapped = structlog.stdlib.ProcessorFormatter.wrap_for_formatter(
+            logger, method, event
+        )
         kwargs: dict[str, Any] = dict(wrapped)
         if "exception" in event:
             # The record carries the exception being handled: Sentry reports it from there.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from collections.abc import MutableMapping
 from typing import Any
@@ -72,6 +73,26 @@ def _statement_error_alone(
         del event["exc_info"]
         event["exception"] = "".join(traceback.format_exception(exc, chain=False)).rstrip()
     return event
+
+
+class _Timestamp:
+    """`timestamp` in ISO 8601, UTC, microseconds (`2026-01-15T10:30:00.123456Z`), as
+    structlog's TimeStamper writes it, with the date and time formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _: Any, __: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event["timestamp"] = f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event
 
 
 def _scrub_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -195,7 +216,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         add_trace_ids,
         structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _Timestamp(),
         _redact,
         _statement_error_alone,
     ]

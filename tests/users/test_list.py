@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.kit.time import utcnow
@@ -20,7 +20,7 @@ from gatehouse.runtime import Runtime
 from gatehouse.users import counts
 from gatehouse.users import tasks as user_tasks
 from gatehouse.users.models import Role, User, UserCount
-from gatehouse.users.repository import UserRepository
+from gatehouse.users.repository import UserRepository, list_filters
 from gatehouse.users.schemas import ListParams, Order, SortField
 from gatehouse.users.seed import seed
 from tests.factories import PASSWORD, Api
@@ -199,26 +199,11 @@ async def test_a_count_below_zero_reads_as_zero(runtime: Runtime) -> None:
 # --- the pages are the old query's -------------------------------------------------------
 
 
-def _like_escape(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def old_page(session: AsyncSession, params: ListParams) -> tuple[list[uuid.UUID], int]:
     """The list as it was read before the counts and the deferred join (COUNT(*) and
-    OFFSET over the whole table): the reference every page is compared with."""
-    filters: list[ColumnElement[bool]] = []
-    if not params.include_deleted:
-        filters.append(User.deleted_at.is_(None))
-    if params.role is not None:
-        filters.append(User.role == params.role.value)
-    if params.search:
-        pattern = f"%{_like_escape(params.search.lower())}%"
-        filters.append(
-            or_(
-                User.email.like(pattern, escape="\\"),
-                func.lower(User.name).like(pattern, escape="\\"),
-            )
-        )
+    OFFSET over the whole table, on the same filters): the reference every page is
+    compared with."""
+    filters = list_filters(params)
     total = await session.scalar(select(func.count()).select_from(User).where(*filters))
     column = getattr(User, params.sort_by.value)
     direction = column.asc() if params.order is Order.asc else column.desc()

@@ -15,6 +15,25 @@ from gatehouse.users.models import Role, User
 from gatehouse.users.schemas import ListParams, Order, SortField
 
 
+def list_filters(params: ListParams) -> list[ColumnElement[bool]]:
+    """The rows a list call selects: live ones unless `include_deleted`, by role, and
+    by a case-insensitive search in email and name."""
+    filters: list[ColumnElement[bool]] = []
+    if not params.include_deleted:
+        filters.append(User.deleted_at.is_(None))
+    if params.role is not None:
+        filters.append(User.role == params.role.value)
+    if params.search:
+        pattern = f"%{_like_escape(params.search.lower())}%"
+        filters.append(
+            or_(
+                User.email.like(pattern, escape="\\"),
+                func.lower(User.name).like(pattern, escape="\\"),
+            )
+        )
+    return filters
+
+
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -53,19 +72,7 @@ class UserRepository:
         half is skipped to from the end. Total and page are two statements, as before:
         a user created or deleted between them may shift that page by one row.
         """
-        filters: list[ColumnElement[bool]] = []
-        if not params.include_deleted:
-            filters.append(User.deleted_at.is_(None))
-        if params.role is not None:
-            filters.append(User.role == params.role.value)
-        if params.search:
-            pattern = f"%{_like_escape(params.search.lower())}%"
-            filters.append(
-                or_(
-                    User.email.like(pattern, escape="\\"),
-                    func.lower(User.name).like(pattern, escape="\\"),
-                )
-            )
+        filters = list_filters(params)
         total = await self._total(params, filters)
         offset = (params.page - 1) * params.page_size
         if offset >= total:

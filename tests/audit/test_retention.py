@@ -24,9 +24,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 RETENTION = 365
 
 
-async def audit_at(
-    runtime: Runtime, moment: datetime, label: str, *, sealed: bool = True
-) -> None:
+async def audit_at(runtime: Runtime, moment: datetime, label: str, *, sealed: bool = True) -> None:
     """A row recorded at `moment`, sealed by the sweep seconds later unless `sealed`
     is false (a sealer that stopped)."""
     with time_machine.travel(moment, tick=False):

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import select
 
 from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.sealer import seal_pending
 from gatehouse.auth.models import Session
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.service import TokenPair
@@ -101,11 +102,16 @@ async def sessions_of(runtime: Runtime, user_id: uuid.UUID) -> dict[uuid.UUID, S
         return {row.id: row for row in rows}
 
 
+async def seal(runtime: Runtime) -> int:
+    """Seal the committed audit rows into the chain, as the worker's next sweep would."""
+    return await seal_pending(runtime.db, runtime.audit_key)
+
+
 async def audit_rows(
     runtime: Runtime, action: str, *, target_id: object | None = None
 ) -> list[AuditEvent]:
     """Committed audit rows of `action` (about `target_id` if given), oldest first."""
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+    query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
     if target_id is not None:
         query = query.where(AuditEvent.target_id == str(target_id))
     async with runtime.db.session(write=False) as session:

@@ -27,6 +27,7 @@ from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
 from tests.factories import PASSWORD, Account, Api
+from tests.service_support import seal
 
 AGENT = "AuditProbe/2.5 (coverage)"
 # The test client's address (conftest: ASGITransport(client=("127.0.0.1", 50000))).
@@ -63,7 +64,8 @@ JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+")
 
 
 async def audit_rows(runtime: Runtime) -> list[AuditEvent]:
-    """Every audit row, in chain order."""
+    """Every audit row, in chain order (sealed first, as the worker's sweep does)."""
+    await seal(runtime)
     async with runtime.db.session(write=False) as session:
         return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all())
 
@@ -73,7 +75,7 @@ async def rows_of(runtime: Runtime, response: httpx.Response) -> list[AuditEvent
     request_id = response.headers["x-request-id"]
     async with runtime.db.session(write=False) as session:
         rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.seq)
+            select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.id)
         )
         return list(rows.all())
 

@@ -16,6 +16,7 @@ from gatehouse.audit.chain import pii_digest, row_hash
 from gatehouse.audit.models import AuditEvent
 from gatehouse.audit.service import allow_maintenance, verify_chain
 from gatehouse.runtime import Runtime
+from tests.service_support import seal
 
 ROWS = 12
 
@@ -37,6 +38,7 @@ async def write_rows(runtime: Runtime, count: int = ROWS) -> list[int]:
                         pii={"name": f"Person {n}"},
                     ),
                 )
+    await seal(runtime)
     async with runtime.db.session(write=False) as session:
         return list((await session.scalars(select(AuditEvent.id).order_by(AuditEvent.seq))).all())
 

@@ -91,7 +91,9 @@ async def test_times_are_utc_and_in_chain_order(api: Api) -> None:
     for row in rows:
         assert row.occurred_at.utcoffset() == timedelta(0)
         assert started <= row.occurred_at <= finished
-    assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + len(rows)))
+    first = rows[0].seq
+    assert first is not None
+    assert [r.seq for r in rows] == list(range(first, first + len(rows)))
     assert [r.id for r in rows] == sorted(r.id for r in rows)
     assert [r.occurred_at for r in rows] == sorted(r.occurred_at for r in rows)
 

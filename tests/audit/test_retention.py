@@ -16,6 +16,7 @@ from gatehouse.audit.service import RETENTION_ACTION, purge_expired, verify_chai
 from gatehouse.config import ConfigError, load_settings
 from gatehouse.runtime import Runtime
 from tests.audit.test_chain import behind_the_back
+from tests.service_support import seal
 
 # The real present: PostgreSQL's trigger lets maintenance delete only rows older than
 # 364 days by the database's own clock, which time travel does not move.
@@ -23,13 +24,19 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 RETENTION = 365
 
 
-async def audit_at(runtime: Runtime, moment: datetime, label: str) -> None:
+async def audit_at(runtime: Runtime, moment: datetime, label: str, *, sealed: bool = True) -> None:
+    """A row recorded at `moment`, sealed by the sweep seconds later unless `sealed`
+    is false (a sealer that stopped)."""
     with time_machine.travel(moment, tick=False):
         async with runtime.unit_of_work() as uow:
             uow.audit.record(trail.Entry(action="user.update", details={"label": label}))
+    if sealed:
+        await seal(runtime)
 
 
 async def labels(runtime: Runtime) -> list[str]:
+    """What remains, in chain order once the sweep sealed it."""
+    await seal(runtime)
     async with runtime.db.session(write=False) as session:
         rows = await session.execute(
             select(AuditEvent.action, AuditEvent.details).order_by(AuditEvent.seq)
@@ -82,6 +89,7 @@ async def test_the_purge_records_what_it_cut(runtime: Runtime) -> None:
 @pytest.mark.usefixtures("aged_rows")
 async def test_a_row_removed_after_the_purge_breaks_the_chain(runtime: Runtime) -> None:
     await purge_expired(runtime, RETENTION, now=NOW)
+    await seal(runtime)
     async with runtime.db.session(write=False) as session:
         first = await session.scalar(select(AuditEvent.id).order_by(AuditEvent.seq).limit(1))
     await behind_the_back(runtime, "DELETE FROM audit_events WHERE id = :id", id=first)
@@ -120,3 +128,17 @@ async def test_a_purge_that_removes_every_row_keeps_the_chain_verifiable(
     assert verdict.ok, verdict.problem
     await audit_at(runtime, NOW, "c")
     assert (await verify_chain(runtime.db, runtime.audit_key)).ok
+
+
+async def test_the_purge_leaves_unsealed_rows_and_the_sealer_chains_them_after_its_cut(
+    runtime: Runtime,
+) -> None:
+    """Only sealed rows expire: a row the sealer has not reached (here: a sealer stopped
+    for a year) has no place in the chain to cut at, and stays."""
+    await audit_at(runtime, NOW - timedelta(days=500), "sealed")
+    await audit_at(runtime, NOW - timedelta(days=450), "never sealed", sealed=False)
+    assert await purge_expired(runtime, RETENTION, now=NOW) == 1
+    assert await labels(runtime) == ["never sealed", RETENTION_ACTION]
+    verdict = await verify_chain(runtime.db, runtime.audit_key)
+    assert verdict.ok, verdict.problem
+    assert verdict.checked == 2

@@ -41,6 +41,22 @@ async def test_audit_verify_passes_then_names_the_altered_row(cli: Cli) -> None:
     assert "altered" in broken.out
 
 
+async def test_audit_verify_no_seal_reports_the_rows_it_does_not_cover(cli: Cli) -> None:
+    await cli.migrated()
+    for n in range(2):
+        await cli.ok(
+            "create-admin", "--email", f"boss{n}@example.com", "--password-stdin", stdin=STRONG
+        )
+    read_only = await cli.ok("audit", "verify", "--no-seal")
+    assert "2 rows not sealed yet, not covered" in read_only.out
+    assert "audit chain OK: 0 rows verified" in read_only.out
+    assert await cli.scalar("SELECT count(*) FROM audit_events WHERE seq IS NULL") == 2
+
+    sealed = await cli.ok("audit", "verify")
+    assert "not sealed" not in sealed.out
+    assert "audit chain OK: 2 rows verified" in sealed.out
+
+
 async def test_users_inactive_lists_and_purges_only_with_the_flag(cli: Cli) -> None:
     await cli.migrated()
     for who in ("boss", "sleeper"):

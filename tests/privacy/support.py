@@ -265,8 +265,9 @@ async def deliveries_of(runtime: Runtime, user_id: uuid.UUID) -> list[WebhookDel
 
 
 async def audit_rows(runtime: Runtime, **where: Any) -> list[AuditEvent]:
+    """Audit rows, in the order they were recorded (sealed or not)."""
     async with runtime.db.session(write=False) as session:
-        stmt = select(AuditEvent).order_by(AuditEvent.seq)
+        stmt = select(AuditEvent).order_by(AuditEvent.id)
         for name, value in where.items():
             stmt = stmt.where(getattr(AuditEvent, name) == value)
         return list((await session.scalars(stmt)).all())

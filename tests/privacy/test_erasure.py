@@ -37,6 +37,7 @@ from tests.privacy.support import (
     user_row,
     write_mail_files,
 )
+from tests.service_support import seal
 
 GRACE = timedelta(days=30)  # the default erasure_grace_days
 
@@ -290,6 +291,8 @@ async def test_the_scheduled_cleanup_erases_and_applies_the_audit_retention(
         )
         assert response.status_code == 204
         await audit(runtime, trail.Entry(action="test.old", target_id=str(subject.id)))
+        # As the sweep did then, seconds later: only sealed rows can expire.
+        await seal(runtime)
     deleted_at = (await user_row(runtime, subject.id)).deleted_at
     assert deleted_at is not None
     before = await audit_count(runtime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gatehouse.audit import tasks as audit
 from gatehouse.emails import reactions as email_reactions
 from gatehouse.emails import tasks as emails
 from gatehouse.events import tasks as events
@@ -24,7 +25,8 @@ def test_every_job_by_name() -> None:
 
 
 def test_steps_and_reactions_run_in_the_order_of_features() -> None:
-    assert registry.sweeps()[:2] == [events.sweep, emails.sweep]
+    # Sealing first: its delay is how long a new audit row is not yet tamper-evident.
+    assert registry.sweeps()[:3] == [audit.seal, events.sweep, emails.sweep]
     assert [step.__module__ for step in registry.cleanups()] == [
         "gatehouse.events.tasks",
         "gatehouse.emails.tasks",

@@ -128,6 +128,10 @@ class Verdict:
     problem: Problem | None
     # (seq, hash) of the last row that verified: the head, when the chain is whole.
     head: tuple[int, str] | None = None
+    # Rows not sealed into the chain yet (the sealer's backlog): not covered by this
+    # verdict, nor tamper-evident until sealed.
+    unsealed: int = 0
+    oldest_unsealed_seconds: float | None = None
 
     @property
     def ok(self) -> bool:

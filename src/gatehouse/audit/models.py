@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Uuid
+from sqlalchemy import JSON, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gatehouse.db.base import Base
@@ -14,6 +14,10 @@ from gatehouse.kit.types import BigId, UTCDateTime
 class AuditEvent(Base):
     """One audited action: append-only, each row chained to the one before by an HMAC.
 
+    A request inserts the row without its chain position (`seq`, `prev_hash`, `hash`
+    NULL: unsealed); the sealer (gatehouse.audit.sealer) fills them in, in id order,
+    seconds later, once and for good.
+
     Personal data (the identifier typed at login, an email or name that changed, the
     client's IP and user agent) lives in `pii` only, and the chain covers its digest,
     not the data itself: erasing a person nulls `pii` and the chain still verifies.
@@ -22,8 +26,9 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # Position in the chain: contiguous, assigned under the chain lock.
-    seq: Mapped[int] = mapped_column(BigId, unique=True)
+    # Position in the chain: contiguous, assigned by the sealer under the chain lock;
+    # NULL until then (NULLs are distinct: the unique index allows many).
+    seq: Mapped[int | None] = mapped_column(BigId, unique=True, default=None)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Dotted, from a fixed vocabulary (gatehouse.audit.actions), e.g. "auth.login".
     action: Mapped[str] = mapped_column(String(100))
@@ -39,8 +44,8 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     pii: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     pii_digest: Mapped[str | None] = mapped_column(String(64), default=None)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
     __table_args__ = (
         Index("idx_audit_events_actor", "actor_id", "id"),
@@ -58,6 +63,13 @@ class AuditEvent(Base):
         # The admin overview's sign-ups and logins per hour: one range per action, and
         # outcome in the index, so the counts never read the rows (overview/repository.py).
         Index("idx_audit_events_action_time", "action", "occurred_at", "outcome"),
+        # The sealer's queue and the backlog gauge: only the few unsealed rows.
+        Index(
+            "idx_audit_events_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
 

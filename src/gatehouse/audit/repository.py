@@ -1,5 +1,5 @@
-"""Every SQL statement of the audit trail: appending to the chain, the query API, the
-verification walk and the maintenance (retention, erasure).
+"""Every SQL statement of the audit trail: appending rows, sealing them into the chain,
+the query API, the verification walk and the maintenance (retention, erasure).
 
 Pages are keyset pages, newest first: `WHERE key < :cursor ORDER BY key DESC LIMIT n+1`;
 nothing counts rows or skips them with OFFSET, so a page costs the same on the
@@ -18,9 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.chain import HASHED_FIELDS
@@ -28,10 +42,12 @@ from gatehouse.audit.models import AuditCheckpoint, AuditEvent
 from gatehouse.audit.schemas import AuditFilters
 
 LIKE_ESCAPE = "\\"
-# pg_advisory_xact_lock key of the chain: one appender at a time, until its commit.
+# pg_advisory_xact_lock key of the chain: one sealer (or retention purge) at a time.
 CHAIN_LOCK = 0x6761746568  # "gateh"
 # What verification reads of a row: the hashed fields and what the chain stores beside.
 CHAIN_COLUMNS = ("id", *HASHED_FIELDS, "pii", "prev_hash", "hash")
+# What the sealer reads of an unsealed row: what its hash covers, but its place.
+OWN_COLUMNS = ("id", *(name for name in HASHED_FIELDS if name != "seq"))
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,13 @@ def export_statement(
     return stmt.limit(size)
 
 
+def _link(row: Row[int | None, str | None] | None) -> tuple[int, str] | None:
+    """(seq, hash) of a sealed row, read with `seq IS NOT NULL`."""
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return row[0], row[1]
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -156,12 +179,19 @@ class AuditRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
-    # The chain: appending, verifying, retention and erasure.
+    # The chain: appending, sealing, verifying, retention and erasure.
+
+    async def insert_unsealed(self, rows: list[dict[str, Any]]) -> None:
+        """One INSERT of every row (seq, prev_hash and hash NULL), without RETURNING."""
+        for row in rows:
+            if row["pii"] is None:
+                # SQL NULL, as erasure leaves it; a bare None would be stored as JSON null.
+                row["pii"] = null()
+        await self.session.execute(insert(AuditEvent).values(rows))
 
     async def lock_chain(self) -> None:
-        """Hold the chain until this transaction ends: seq and prev_hash stay the last.
-
-        SQLite needs no lock: it has one writer at a time anyway.
+        """Hold the chain until this transaction ends: the sealer's last link stays the
+        last. SQLite needs no lock: it has one writer at a time anyway.
         """
         if self.dialect == "postgresql":
             await self.session.execute(
@@ -169,24 +199,61 @@ class AuditRepository:
             )
 
     async def last_link(self) -> tuple[int, str] | None:
-        """(seq, hash) of the chain's last row; None while the table is empty."""
+        """(seq, hash) of the chain's last sealed row; None while none is sealed."""
         last = (
             await self.session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+                select(AuditEvent.seq, AuditEvent.hash)
+                .where(AuditEvent.seq.is_not(None))
+                .order_by(AuditEvent.seq.desc())
+                .limit(1)
             )
         ).first()
-        return None if last is None else (last[0], last[1])
+        return _link(last)
 
-    async def add(self, rows: Iterable[AuditEvent]) -> None:
-        self.session.add_all(rows)
-        await self.session.flush()
+    async def unsealed(self, size: int) -> list[dict[str, Any]]:
+        """Up to `size` committed unsealed rows, oldest id first, as the OWN_COLUMNS."""
+        batch = await self.session.execute(
+            select(*(getattr(AuditEvent, c) for c in OWN_COLUMNS))
+            .where(AuditEvent.seq.is_(None))
+            .order_by(AuditEvent.id)
+            .limit(size)
+        )
+        return [dict(row._mapping) for row in batch]
+
+    async def seal(self, links: Iterable[dict[str, Any]]) -> None:
+        """Set each row's chain: `{"row_id", "link_seq", "link_prev", "link_hash"}`."""
+        # The table, not the entity: the ORM would make this a bulk update by primary
+        # key, which cannot keep the `seq IS NULL` guard.
+        table = cast(Table, AuditEvent.__table__)
+        await self.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.seq.is_(None))
+            .values(
+                seq=bindparam("link_seq"),
+                prev_hash=bindparam("link_prev"),
+                hash=bindparam("link_hash"),
+            ),
+            list(links),
+        )
+
+    async def unsealed_backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait for the sealer, and when the oldest was recorded."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(AuditEvent.occurred_at)).where(
+                    AuditEvent.seq.is_(None)
+                )
+            )
+        ).one()
+        return int(row[0]), row[1]
 
     async def last_details(self, action: str) -> dict[str, Any] | None:
-        """The details of the newest row of `action` (the last retention cut, say)."""
+        """The details of the newest row of `action` (the last retention cut, say),
+        sealed or not."""
         details: dict[str, Any] | None = await self.session.scalar(
             select(AuditEvent.details)
             .where(AuditEvent.action == action)
-            .order_by(AuditEvent.seq.desc())
+            .order_by(AuditEvent.id.desc())
             .limit(1)
         )
         return details
@@ -202,7 +269,7 @@ class AuditRepository:
         return [dict(row._mapping) for row in batch]
 
     async def first_seq_since(self, cutoff: datetime) -> int | None:
-        """The lowest seq of the rows recorded at or after `cutoff`."""
+        """The lowest seq of the sealed rows recorded at or after `cutoff`."""
         first: int | None = await self.session.scalar(
             select(func.min(AuditEvent.seq)).where(AuditEvent.occurred_at >= cutoff)
         )
@@ -211,15 +278,19 @@ class AuditRepository:
     async def last_before(
         self, cutoff: datetime, *, below_seq: int | None = None
     ) -> tuple[int, str] | None:
-        """(seq, hash) of the last row recorded before `cutoff`, and below `below_seq`."""
-        stmt = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.occurred_at < cutoff)
+        """(seq, hash) of the last sealed row recorded before `cutoff`, and below
+        `below_seq`."""
+        stmt = select(AuditEvent.seq, AuditEvent.hash).where(
+            AuditEvent.occurred_at < cutoff, AuditEvent.seq.is_not(None)
+        )
         if below_seq is not None:
             stmt = stmt.where(AuditEvent.seq < below_seq)
         last = (await self.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(1))).first()
-        return None if last is None else (last[0], last[1])
+        return _link(last)
 
     async def delete_through(self, seq: int) -> int:
-        """Remove the chain up to `seq` inclusive (after `allow_maintenance`); how many."""
+        """Remove the chain up to `seq` inclusive (after `allow_maintenance`); how many.
+        Unsealed rows stay (their seq is NULL)."""
         result = await self.session.execute(delete(AuditEvent).where(AuditEvent.seq <= seq))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -195,7 +195,10 @@ class AuditEventRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_EVENT]})
 
     id: int = Field(description="Increasing with time; the keyset of the pages")
-    seq: int = Field(description="Position in the tamper-evident chain")
+    seq: int | None = Field(
+        description="Position in the tamper-evident chain; null until the row is sealed "
+        "into it, seconds after it was recorded"
+    )
     occurred_at: datetime
     action: str = Field(description="From the fixed vocabulary in docs/audit.md")
     outcome: str = Field(description="success, failure or denied")

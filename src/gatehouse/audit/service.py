@@ -3,6 +3,7 @@ scheduled cleanup."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -15,12 +16,13 @@ from gatehouse.audit import trail
 from gatehouse.audit.chain import Problem, Verdict, checkpoint_signature, verify
 from gatehouse.audit.models import AuditCheckpoint
 from gatehouse.audit.repository import AuditRepository
+from gatehouse.audit.sealer import RETENTION_ACTION as RETENTION_ACTION
+from gatehouse.audit.sealer import retention_anchor
 from gatehouse.db.engine import Database
 from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
 from gatehouse.runtime import Runtime
 
-RETENTION_ACTION = "audit.retention_purge"
 _BATCH = 2000
 
 log = structlog.get_logger("gatehouse.audit")
@@ -32,12 +34,10 @@ async def allow_maintenance(session: AsyncSession) -> None:
     await AuditRepository(session).allow_maintenance()
 
 
-async def _anchor(repository: AuditRepository) -> tuple[int, str] | None:
-    """(seq, hash) of the last row the retention job removed, as its audit row says."""
-    details = await repository.last_details(RETENTION_ACTION)
-    if not details:
-        return None
-    return int(details["through_seq"]), str(details["through_hash"])
+def unsealed_age(oldest: datetime | None) -> float | None:
+    """Seconds since the oldest unsealed row was recorded (never negative: another
+    host's clock may be a little ahead)."""
+    return None if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
 
 
 def _signed(key: bytes, checkpoint: AuditCheckpoint) -> bool:
@@ -49,7 +49,8 @@ def _signed(key: bytes, checkpoint: AuditCheckpoint) -> bool:
 
 async def verify_chain(db: Database, key: bytes) -> Verdict:
     """Walk the whole chain in seq order, a batch at a time; it must reach the newest
-    checkpoint. The head it reached is logged (`audit.verified`)."""
+    checkpoint. The head it reached is logged (`audit.verified`), with the rows not
+    sealed yet, which the walk does not cover."""
     verdict = await _verify_chain(db, key)
     _report("audit.verified", verdict, log.info)
     return verdict
@@ -81,6 +82,8 @@ def _report(event: str, verdict: Verdict, level: Callable[..., Any]) -> None:
         head_seq=head_seq,
         head_hash=head_hash,
         problem=None if verdict.ok else str(verdict.problem),
+        unsealed=verdict.unsealed,
+        oldest_unsealed_seconds=verdict.oldest_unsealed_seconds,
     )
 
 
@@ -89,7 +92,7 @@ async def _verify_chain(db: Database, key: bytes, *, recent: bool = False) -> Ve
     # are one snapshot.
     async with db.session(write=False) as session:
         repository = AuditRepository(session)
-        anchor = await _anchor(repository)
+        anchor = await retention_anchor(repository)
         newest = await repository.newest_checkpoint()
         if newest is not None and not _signed(key, newest):
             message = f"checkpoint {newest.id} is not signed with the audit key (forged?)"
@@ -114,7 +117,11 @@ async def _verify_chain(db: Database, key: bytes, *, recent: bool = False) -> Ve
                     return
                 after = batch[-1]["seq"]
 
-        return await verify(key, rows(), anchor=anchor, checkpoint=checkpoint)
+        verdict = await verify(key, rows(), anchor=anchor, checkpoint=checkpoint)
+        unsealed, oldest = await repository.unsealed_backlog()
+        return dataclasses.replace(
+            verdict, unsealed=unsealed, oldest_unsealed_seconds=unsealed_age(oldest)
+        )
 
 
 async def checkpoint(runtime: Runtime) -> AuditCheckpoint | None:
@@ -151,7 +158,7 @@ async def purge_expired(
 ) -> int:
     """Remove rows older than the retention period, oldest first, and record the cut.
 
-    Only a prefix of the chain goes (rows before the first one still inside the
+    Only a prefix of the sealed chain goes (rows before the first one still inside the
     period), so nothing younger than the period is ever removed, even with a clock
     that stepped back; the audit row of the purge names the last removed row, from
     which the rest of the chain verifies.
@@ -159,6 +166,8 @@ async def purge_expired(
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     async with runtime.unit_of_work() as uow:
         repository = AuditRepository(uow.session)
+        # The sealer waits: the anchor below and the chain it continues stay one.
+        await repository.lock_chain()
         first_kept = await repository.first_seq_since(cutoff)
         through = await repository.last_before(cutoff, below_seq=first_kept)
         if through is None:
@@ -166,7 +175,8 @@ async def purge_expired(
         through_seq, through_hash = through
         await repository.allow_maintenance()
         removed = await repository.delete_through(through_seq)
-        uow.audit.chain_tail = through
+        # Sealed later, like any row; with no sealed row left, the sealer continues the
+        # chain from the anchor this row records.
         uow.audit.record(
             trail.Entry(
                 action=RETENTION_ACTION,

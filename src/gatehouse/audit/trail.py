@@ -1,10 +1,12 @@
 """Writing the audit trail: `uow.audit.record()` from any service, in its unit of work.
 
-Entries wait in the unit of work and are appended just before it commits, under the
-chain lock, so the lock is held for the commit alone. A modification's entry commits or
-rolls back with the modification (no audit, no change). An entry recorded with
-`always=True` (a failed login, a refused request) is written even when the unit of
-work rolls back, in a transaction of its own.
+Entries wait in the unit of work and are inserted just before it commits, in one
+INSERT, unsealed: with their own fields and personal-data digest, without a place in
+the chain. No lock and no read of the chain's last link: audited requests of every
+process run side by side. The sealer (gatehouse.audit.sealer) chains them seconds later.
+A modification's entry commits or rolls back with the modification (no audit, no
+change). An entry recorded with `always=True` (a failed login, a refused request) is
+written even when the unit of work rolls back, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gatehouse.audit.chain import GENESIS, pii_digest, row_hash, term_digest
-from gatehouse.audit.models import AuditEvent
+from gatehouse.audit.chain import pii_digest, term_digest
 from gatehouse.audit.repository import AuditRepository
 from gatehouse.db.engine import Database, after_commit, after_rollback, before_commit
 from gatehouse.kit.context import Actor
@@ -56,7 +57,7 @@ def with_actor(entry: Entry, actor: Actor) -> Entry:
 
 
 class AuditTrail:
-    """One unit of work's audit entries, chained into the trail when it commits."""
+    """One unit of work's audit entries, inserted into the trail when it commits."""
 
     def __init__(
         self,
@@ -74,9 +75,6 @@ class AuditTrail:
         self._write = write
         self._pending: list[Entry] = []
         self._always: list[Entry] = []
-        # (seq, hash) the chain continues from when this unit of work emptied the table
-        # (the retention job removed every row): the next row follows the last removed.
-        self.chain_tail: tuple[int, str] | None = None
 
     def term(self, text: str) -> dict[str, Any]:
         """A search term (free text a reader typed) as the trail may keep it: a keyed
@@ -114,39 +112,29 @@ class AuditTrail:
 
             after_commit(session, write_after)
             return
-        await append(session, self._key, entries, self.chain_tail)
+        await append(session, self._key, entries)
 
 
-async def append(
-    session: AsyncSession,
-    key: bytes,
-    entries: list[Entry],
-    chain_tail: tuple[int, str] | None = None,
-) -> None:
-    """Chain `entries` after the last row; the caller's transaction commits them."""
-    repository = AuditRepository(session)
-    await repository.lock_chain()
-    seq, prev_hash = await repository.last_link() or chain_tail or (0, GENESIS)
+async def append(session: AsyncSession, key: bytes, entries: list[Entry]) -> None:
+    """Insert `entries` unsealed; the caller's transaction commits them."""
     now = utcnow()
-    rows: list[AuditEvent] = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
-        seq += 1
         pii = {**entry.pii, "salt": secrets.token_hex(8)} if entry.pii else None
-        fields: dict[str, Any] = {
-            "seq": seq,
-            "occurred_at": now,
-            "action": entry.action,
-            "outcome": entry.outcome,
-            "reason": entry.reason,
-            "actor_id": entry.actor_id,
-            "actor_role": entry.actor_role,
-            "target_type": entry.target_type,
-            "target_id": entry.target_id,
-            "request_id": entry.request_id,
-            "details": entry.details,
-            "pii_digest": pii_digest(key, pii),
-        }
-        digest = row_hash(key, prev_hash, fields)
-        rows.append(AuditEvent(**fields, pii=pii, prev_hash=prev_hash, hash=digest))
-        prev_hash = digest
-    await repository.add(rows)
+        rows.append(
+            {
+                "occurred_at": now,
+                "action": entry.action,
+                "outcome": entry.outcome,
+                "reason": entry.reason,
+                "actor_id": entry.actor_id,
+                "actor_role": entry.actor_role,
+                "target_type": entry.target_type,
+                "target_id": entry.target_id,
+                "request_id": entry.request_id,
+                "details": entry.details,
+                "pii": pii,
+                "pii_digest": pii_digest(key, pii),
+            }
+        )
+    await AuditRepository(session).insert_unsealed(rows)

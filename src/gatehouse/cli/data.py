@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gatehouse.audit.chain import Verdict
+from gatehouse.audit.sealer import seal_pending
 from gatehouse.audit.service import verify_chain
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.privacy.service import list_inactive, purge_inactive
@@ -21,13 +22,30 @@ out = Console()
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    seal: Annotated[
+        bool,
+        typer.Option(
+            help="Seal the rows waiting for the sealer first, so the walk covers them "
+            "(--no-seal: only read, e.g. on a replica or a restored backup)"
+        ),
+    ] = True,
+) -> None:
     """Walk the audit chain; name the first row altered, removed or inserted (exit 1)."""
 
     async def work(runtime: Runtime) -> Verdict:
+        if seal:
+            await seal_pending(runtime.db, runtime.audit_key)
         return await verify_chain(runtime.db, runtime.audit_key)
 
     verdict = run(settings_or_exit(), work)
+    if verdict.unsealed:
+        # Rows recorded since the sealing above, or every pending row with --no-seal.
+        out.print(
+            f"{verdict.unsealed} rows not sealed yet, not covered (oldest "
+            f"{verdict.oldest_unsealed_seconds or 0:.0f} s old)",
+            highlight=False,
+        )
     if verdict.problem is None:
         out.print(f"audit chain OK: {verdict.checked} rows verified")
         return

@@ -253,6 +253,18 @@ AUDIT_CHAIN_OK = Gauge(
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
+AUDIT_UNSEALED = Gauge(
+    "gatehouse_audit_unsealed_rows",
+    "Audit rows recorded but not yet sealed into the chain (not tamper-evident yet).",
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
+AUDIT_UNSEALED_OLDEST_AGE = Gauge(
+    "gatehouse_audit_unsealed_oldest_age_seconds",
+    "Age of the oldest audit row not yet sealed into the chain; 0 when none is.",
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
 AUDIT_CHAIN_VERIFIED_AT = Gauge(
     "gatehouse_audit_chain_last_verified_timestamp_seconds",
     "Unix time of the last audit chain check.",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import structlog
 
+from gatehouse.audit.repository import AuditRepository
+from gatehouse.audit.service import unsealed_age
 from gatehouse.events import service as outbox
 from gatehouse.kit import metrics
 from gatehouse.runtime import Runtime
@@ -18,7 +20,7 @@ log = structlog.get_logger("gatehouse.metrics")
 
 
 async def refresh_gauges(runtime: Runtime) -> None:
-    """Set the outbox and webhook backlog gauges from the database.
+    """Set the outbox, webhook and audit sealing backlog gauges from the database.
 
     A database that cannot answer leaves the previous values: the scrape still returns
     everything else, which is when it matters most.
@@ -27,6 +29,7 @@ async def refresh_gauges(runtime: Runtime) -> None:
         stats = await outbox.stats(runtime)
         async with runtime.db.session(write=False) as session:
             webhooks, _ = await WebhookRepository(session).pending()
+            unsealed, oldest_unsealed = await AuditRepository(session).unsealed_backlog()
     except Exception as exc:
         log.warning("metrics.gauges_unavailable", error_type=type(exc).__name__)
         return
@@ -39,3 +42,5 @@ async def refresh_gauges(runtime: Runtime) -> None:
     metrics.OUTBOX_PENDING.set(pending)
     metrics.OUTBOX_OLDEST_AGE.set(age or 0.0)
     metrics.WEBHOOK_PENDING.set(webhooks)
+    metrics.AUDIT_UNSEALED.set(unsealed)
+    metrics.AUDIT_UNSEALED_OLDEST_AGE.set(unsealed_age(oldest_unsealed) or 0.0)

@@ -127,7 +127,7 @@ class PrivacyRepository:
         rows = await self.session.scalars(
             select(AuditEvent)
             .where(or_(AuditEvent.actor_id == user_id, AuditEvent.target_id == str(user_id)))
-            .order_by(AuditEvent.seq)
+            .order_by(AuditEvent.id)
         )
         return rows.all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import structlog
 
+from gatehouse.audit.sealer import seal_pending
 from gatehouse.audit.service import checkpoint, purge_expired, verify_recent
 from gatehouse.kit.tasks import FeatureTasks
 from gatehouse.privacy.service import purge_erased
@@ -20,7 +21,9 @@ async def cleanup(runtime: Runtime) -> None:
     budget = runtime.settings.worker.task_soft_time_limit_seconds / 2
     erased = await purge_erased(runtime, budget_seconds=budget)
     removed = await purge_expired(runtime, runtime.settings.audit.audit_retention_days)
-    # After the purge: the head it anchors includes the purge's own row.
+    # After the purge, and everything sealed that waits: the head it anchors includes
+    # the purge's own row.
+    await seal_pending(runtime.db, runtime.audit_key)
     await checkpoint(runtime)
     # Up to the checkpoint just written (and on to the head): reported as metrics.
     await verify_recent(runtime)

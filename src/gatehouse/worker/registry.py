@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from gatehouse.audit import tasks as audit
 from gatehouse.auth import tasks as auth
 from gatehouse.emails import tasks as emails
 from gatehouse.events import tasks as events
@@ -37,6 +38,9 @@ from gatehouse.worker import maintenance
 
 # In this order the sweeps, cleanups and reactions run.
 FEATURES: tuple[FeatureTasks, ...] = (
+    # First: the sweep is what seals audit rows, and the seconds it takes are the
+    # window in which a row is not yet tamper-evident (docs/audit.md).
+    audit.TASKS,
     events.TASKS,
     emails.TASKS,
     webhooks.TASKS,

@@ -2,7 +2,7 @@
 here), and one index of the live users per sort
 
 Revision ID: 20261208_0009
-Revises: 20261207_0007
+Revises: 20261208_0008
 Create Date: 2026-12-08
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261208_0009"
-down_revision: str | None = "20261207_0007"
+down_revision: str | None = "20261208_0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

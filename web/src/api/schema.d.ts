@@ -855,9 +855,9 @@ export interface components {
             request_id: string | null;
             /**
              * Seq
-             * @description Position in the tamper-evident chain
+             * @description Position in the tamper-evident chain; null until the row is sealed into it, seconds after it was recorded
              */
-            seq: number;
+            seq: number | null;
             /** Target Id */
             target_id: string | null;
             /** Target Type */

@@ -56,8 +56,9 @@ def setup(settings: Settings) -> bool:
         )
 
         integrations.append(CeleryIntegration())
-    # Lazy: gatehouse.logging imports this package (its scrubber) at import time.
-    from gatehouse.logging import send_lines_through_stdlib
+    from gatehouse.logging import (  # lazy: gatehouse.logging imports this package first
+        send_lines_through_stdlib,
+    )
 
     # Sentry's logging integration reads LogRecords: our lines must become some.
     send_lines_through_stdlib()

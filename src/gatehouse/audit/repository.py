@@ -28,7 +28,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    null,
     select,
     text,
     tuple_,
@@ -145,6 +144,9 @@ def _link(row: Row[int | None, str | None] | None) -> tuple[int, str] | None:
     return row[0], row[1]
 
 
+_INSERT = insert(cast(Table, AuditEvent.__table__))
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -182,12 +184,23 @@ class AuditRepository:
     # The chain: appending, sealing, verifying, retention and erasure.
 
     async def insert_unsealed(self, rows: list[dict[str, Any]]) -> None:
-        """One INSERT of every row (seq, prev_hash and hash NULL), without RETURNING."""
-        for row in rows:
-            if row["pii"] is None:
-                # SQL NULL, as erasure leaves it; a bare None would be stored as JSON null.
-                row["pii"] = null()
-        await self.session.execute(insert(AuditEvent).values(rows))
+        """INSERT the rows (seq, prev_hash and hash NULL), without RETURNING.
+
+        A Core insert on the table with the rows as parameters: the statement is
+        compiled once per process and cached, where an ORM insert with the rows as
+        values was built and compiled again for every request that audits.
+        """
+        # A row without personal data leaves `pii` out: SQL NULL, as erasure leaves it
+        # (a None parameter would be stored as JSON null).
+        with_pii = [row for row in rows if row["pii"] is not None]
+        without = [
+            {name: value for name, value in row.items() if name != "pii"}
+            for row in rows
+            if row["pii"] is None
+        ]
+        for group in (with_pii, without):
+            if group:
+                await self.session.execute(_INSERT, group[0] if len(group) == 1 else group)
 
     async def lock_chain(self) -> None:
         """Hold the chain until this transaction ends: the sealer's last link stays the

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import bcrypt
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.auth.models import Session
 from gatehouse.kit.time import utcnow
@@ -25,6 +27,38 @@ SAMPLES = [
 BATCH = 5000
 # Every bulk user's password (hashed once at cost 4): the benchmark logs them in with it.
 BULK_PASSWORD = "bulk-user-password"  # noqa: S105  (development data)
+
+
+_BULK_COLUMNS = (
+    "id",
+    "email",
+    "name",
+    "role",
+    "password_hash",
+    "created_at",
+    "updated_at",
+    "version",
+    "auth_version",
+)
+
+
+async def _insert_users(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Bulk rows into `users`: PostgreSQL's COPY, else one multi-row INSERT.
+
+    COPY streams the rows without a statement per batch: a million users took 95 s as
+    INSERTs (every index of the list's sorts maintained row by row either way) and a
+    fraction of that copied.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        await session.execute(insert(User), rows)
+        return
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        User.__tablename__,
+        records=[tuple(row[column] for column in _BULK_COLUMNS) for row in rows],
+        columns=list(_BULK_COLUMNS),
+    )
 
 
 async def seed(runtime: Runtime, *, count: int = 0) -> str:
@@ -77,9 +111,14 @@ async def seed(runtime: Runtime, *, count: int = 0) -> str:
                 for n in range(offset, min(offset + BATCH, count))
             ]
             async with runtime.db.session() as session:
-                await session.execute(insert(User), rows)
-                # A Core insert: no flush for the counts' listener to see.
+                await _insert_users(session, rows)
+                # Not through the ORM: no flush for the counts' listener to see.
                 await counts.adjust(session, {Role.user.value: len(rows)})
+        if not runtime.db.is_sqlite:
+            # Fresh statistics now, not when autoanalyze gets round to it: planned with
+            # the empty table's, the list sorted every user for each deep page.
+            async with runtime.db.session() as session:
+                await session.execute(text("ANALYZE users"))
         bulk_seconds = time.perf_counter() - started
 
     lines = [f"Sample users created: {created} (password for all: {SAMPLE_PASSWORD})"]

@@ -1,5 +1,5 @@
 """The benchmark's arithmetic, apart from any server: reading wrk's output, medians and
-spreads over rounds, ratios to the bare hello, the issue's targets, the result files'
+spreads over rounds, ratios to the bare hello, the performance targets, the result files'
 names and the Markdown table. `benchmarks/run.py` measures; this sums up.
 """
 
@@ -171,7 +171,7 @@ def paired(
 
 @dataclass(frozen=True)
 class Target:
-    """One of the issue's targets and whether this run met it."""
+    """One of the performance targets and whether this run met it."""
 
     scenario: str
     label: str  # as the table shows it
@@ -193,7 +193,7 @@ class Target:
         return {**asdict(self), "met": self.met}
 
 
-# The issue's targets: req/s as a share of the bare hello of the same round.
+# The performance targets: req/s as a share of the bare hello of the same round.
 RATIO_TARGETS = {
     "health": 0.6,
     "me": 0.15,

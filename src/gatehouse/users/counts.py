@@ -10,10 +10,10 @@ bypasses the ORM (the seed's bulk insert) calls `adjust` itself; manual SQL is r
 by `recount` (the hourly cleanup, `gatehouse users recount`).
 
 One row per role: concurrent sign-ups (all `user`) update the same row, so each holds its
-lock from its flush to its commit. That is the outbox insert and the audit row after it,
-and every sign-up already queues for the audit chain's lock at its commit (a sign-up is
-audited), so the row adds no queue that was not there; bcrypt, a few hashes a second
-per core, happens before the flush.
+lock from its flush to its commit: the outbox insert and the audit row after it, a few
+milliseconds. Sign-ups come a few a second per core at most (bcrypt, which runs before
+the flush), so they seldom meet there; several rows per role, summed on read, would be
+the way out if they ever queued.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class ServerSettings(Section):
 
 class DatabaseSettings(Section):
     database_url: SecretStr | None = None
-    database_pool_min: int = Field(default=5, ge=1)
+    database_pool_min: int = Field(default=20, ge=1)
     database_pool_max: int = Field(default=20, ge=1)
     database_pool_timeout: float = Field(default=10.0, gt=0)
     database_echo: bool = False

@@ -5,9 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Table, bindparam, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ColumnElement
 
 from gatehouse.auth.models import RefreshToken, Session
 from gatehouse.cache.store import invalidate_user
@@ -28,35 +43,70 @@ _SPEND = (
     .returning(_tokens.c.session_id)
 )
 _OWNER = _users.c.id == _sessions.c.user_id
-_EXTEND = (
-    update(_sessions)
-    .where(
-        _sessions.c.id == bindparam("sid"),
-        _sessions.c.revoked_at.is_(None),
-        _sessions.c.expires_at > _NOW,
-        _sessions.c.absolute_expires_at > _NOW,
-        exists().where(_OWNER, _users.c.deleted_at.is_(None)),
-    )
-    .values(
-        expires_at=case(
-            (
-                _sessions.c.absolute_expires_at < bindparam("idle_until", type_=UTCDateTime()),
-                _sessions.c.absolute_expires_at,
+
+
+def _extend(session_id: ColumnElement[uuid.UUID]) -> Update:
+    """Move the session `session_id` on, returning its live owner (see `extend`)."""
+    idle_until = bindparam("idle_until", type_=UTCDateTime())
+    return (
+        update(_sessions)
+        .where(
+            _sessions.c.id == session_id,
+            _sessions.c.revoked_at.is_(None),
+            _sessions.c.expires_at > _NOW,
+            _sessions.c.absolute_expires_at > _NOW,
+            exists().where(_OWNER, _users.c.deleted_at.is_(None)),
+        )
+        .values(
+            expires_at=case(
+                (_sessions.c.absolute_expires_at < idle_until, _sessions.c.absolute_expires_at),
+                else_=idle_until,
             ),
-            else_=bindparam("idle_until", type_=UTCDateTime()),
-        ),
-        last_used_at=_NOW,
-        # The client's address when known, else the one the session had.
-        ip=func.coalesce(bindparam("client_ip", type_=_sessions.c.ip.type), _sessions.c.ip),
+            last_used_at=_NOW,
+            # Spelled out: SQLAlchemy leaves Python-side defaults unset inside a WITH.
+            updated_at=_NOW,
+            # The client's address when known, else the one the session had.
+            ip=func.coalesce(bindparam("client_ip", type_=_sessions.c.ip.type), _sessions.c.ip),
+        )
+        .returning(
+            _sessions.c.user_id,
+            select(_users.c.role).where(_OWNER).scalar_subquery().label("role"),
+            select(_users.c.auth_version).where(_OWNER).scalar_subquery().label("auth_version"),
+        )
     )
-    .returning(
-        _sessions.c.user_id,
-        select(_users.c.role).where(_OWNER).scalar_subquery(),
-        select(_users.c.auth_version).where(_OWNER).scalar_subquery(),
-    )
-)
+
+
+_EXTEND = _extend(bindparam("sid"))
 # Its values are the parameters, named after their columns.
 _ADD_TOKEN = insert(_tokens)
+
+# PostgreSQL does the three in one statement (one round trip instead of three: the
+# statements' driver and SQLAlchemy overhead was most of a refresh's database time).
+# Each step feeds on the rows the previous one returned, so a step that matches nothing
+# stops the rest; the outer join still reports whether the token was spent.
+_spent = _SPEND.cte("spent")
+_moved = _extend(_spent.c.session_id).returning(_sessions.c.id).cte("moved")
+_ROTATE = (
+    select(_spent.c.session_id, _moved.c.user_id, _moved.c.role, _moved.c.auth_version)
+    .select_from(_spent.outerjoin(_moved, true()))
+    .add_cte(
+        insert(_tokens)
+        .from_select(
+            ["token_hash", "session_id", "created_at"],
+            select(bindparam("new_hash", type_=_tokens.c.token_hash.type), _moved.c.id, _NOW),
+        )
+        .cte("added")
+    )
+)
+
+
+class Rotation(NamedTuple):
+    """How far a refresh token's rotation went: the spent token's session (None: the
+    token was unknown or used before) and the session's live owner as (user id, role,
+    auth_version) (None: the session could not be moved on; nothing was added)."""
+
+    spent: uuid.UUID | None
+    owner: tuple[uuid.UUID, str, int] | None
 
 
 class SessionRepository:
@@ -161,6 +211,42 @@ class SessionRepository:
         )
         row = result.first()
         return (row[0], row[1], row[2]) if row is not None else None
+
+    async def rotate(
+        self,
+        presented: str,
+        new_hash: str,
+        now: datetime,
+        idle_until: datetime,
+        ip: str | None,
+    ) -> Rotation:
+        """Spend the presented token, move its session on (`extend`) and add `new_hash`
+        to it; what was spent and who owns it say how far it went (nothing is added
+        unless both are there)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            result = await self.session.execute(
+                _ROTATE,
+                {
+                    "presented": presented,
+                    "new_hash": new_hash,
+                    "now": now,
+                    "idle_until": idle_until,
+                    "client_ip": ip or None,
+                },
+            )
+            row = result.first()
+            if row is None:
+                return Rotation(None, None)
+            owner = (row[1], row[2], row[3]) if row[1] is not None else None
+            return Rotation(row[0], owner)
+        # SQLite cannot modify rows in a WITH clause: the same steps one by one.
+        spent = await self.spend_refresh_token(presented, now)
+        if spent is None:
+            return Rotation(None, None)
+        owner = await self.extend(spent, now, idle_until, ip)
+        if owner is not None:
+            await self.add_refresh_token(new_hash, spent)
+        return Rotation(spent, owner)
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         result: RefreshToken | None = await self.session.get(RefreshToken, token_hash)

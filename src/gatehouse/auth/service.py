@@ -267,21 +267,23 @@ class AuthService:
         A token presented twice (replay, or two racing clients) ends the whole family:
         zero tolerance, so a stolen token is worth one use at most.
 
-        The rotation that succeeds is three statements: spend the token, move the session
-        on (reading its owner), add the new token. What a refusal needs read is read only
-        then, and a refusal rolls back whatever was spent (a reuse keeps its revocation).
+        The rotation that succeeds spends the token, moves the session on (reading its
+        owner) and adds the new token, in one statement on PostgreSQL. What a refusal
+        needs read is read only then, and a refusal rolls back whatever was spent (a
+        reuse keeps its revocation).
         """
         token_hash = hash_refresh_token(refresh_token)
+        successor = new_refresh_token()
         now = utcnow()
-        session_id = await self.sessions.spend_refresh_token(token_hash, now)
-        if session_id is None:
-            raise await self._refuse_spent(token_hash, now)
-        owner = await self.sessions.extend(
-            session_id,
+        session_id, owner = await self.sessions.rotate(
+            token_hash,
+            hash_refresh_token(successor),
             now,
             now + timedelta(seconds=self.settings.refresh_token_idle_seconds),
             self.uow.actor.ip,
         )
+        if session_id is None:
+            raise await self._refuse_spent(token_hash, now)
         if owner is None:
             raise await self._refuse_rotation(session_id, now)
         user_id, role, auth_version = owner
@@ -296,7 +298,7 @@ class AuthService:
             ),
         )
         metrics.REFRESHES.labels("success").inc()
-        return await self._issue(user_id, role, auth_version, session_id)
+        return self._pair(successor, user_id, role, auth_version, session_id)
 
     async def _refuse_spent(self, token_hash: str, now: datetime) -> InvalidGrant:
         """The refusal of a token that could not be spent: unknown, or used before."""
@@ -459,6 +461,17 @@ class AuthService:
     ) -> TokenPair:
         refresh_token = new_refresh_token()
         await self.sessions.add_refresh_token(hash_refresh_token(refresh_token), session_id)
+        return self._pair(refresh_token, user_id, role, auth_version, session_id)
+
+    def _pair(
+        self,
+        refresh_token: str,
+        user_id: uuid.UUID,
+        role: str,
+        auth_version: int,
+        session_id: uuid.UUID,
+    ) -> TokenPair:
+        """The pair handed out, with `refresh_token` already stored."""
         access_token = self.tokens.issue_access_token(
             user_id=user_id, session_id=session_id, role=role, auth_version=auth_version
         )

@@ -42,6 +42,15 @@ class Environment(StrEnum):
     test = "test"
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity: a pinned process has fewer than
+    the machine)."""
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 64))
+    except AttributeError:  # no affinity outside Linux
+        return max(1, min(os.cpu_count() or 1, 64))
+
+
 class FileSecretsSource(PydanticBaseSettingsSource):
     """Reads `GATEHOUSE_<NAME>_FILE`: the value is the content of the named file."""
 
@@ -175,7 +184,9 @@ class AuthSettings(Section):
     refresh_token_idle_seconds: int = Field(default=14 * 24 * 3600, ge=60)
     refresh_token_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    password_hash_threads: int = Field(default=4, ge=1, le=64)
+    # bcrypt is all CPU: threads beyond the process's cores add no logins per second,
+    # they only take time slices from the event loop that serves everything else.
+    password_hash_threads: int = Field(default_factory=usable_cores, ge=1, le=64)
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_common_list_size: int = Field(default=10000, ge=0, le=30000)
     registration_enabled: bool = True

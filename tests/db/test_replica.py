@@ -312,10 +312,32 @@ async def test_lag_tolerant_reads_use_the_replica_but_never_hide_ones_own_write(
     assert after.value("gatehouse_db_replica_lag_seconds") > 0
     assert fallback_lines(json_logs, "lagging")
 
-    # Replay resumed: the replica catches up and serves the onlooker the new user.
+    # Replay resumed: the replica catches up and serves the onlooker the new user, and
+    # the other lag-tolerant reads: an audit page, an audit export (its bound and one
+    # batch), a GDPR export.
     await pair.replica.sql("SELECT pg_wal_replay_resume()")
     await pair.wait("replay")
+    before = await a.metrics()
     assert await a.users(onlooker, second) == [second]
+    page = await a.client.get(
+        "/api/v1/audit-events",
+        params={"action": "user.create", "actor_id": str(writer.id)},
+        headers=onlooker.headers,
+    )
+    assert page.status_code == 200, page.text
+    assert len(page.json()["items"]) == 2  # the two users the writer created
+    export = await a.client.get(
+        "/api/v1/audit-events/export",
+        params={"action": "user.create", "actor_id": str(writer.id)},
+        headers=onlooker.headers,
+    )
+    assert export.status_code == 200, export.text
+    assert len(export.text.splitlines()) == 2
+    mine = await b.client.get(f"/api/v1/users/{onlooker.id}/export", headers=onlooker.headers)
+    assert mine.status_code == 200, mine.text
+    after = await a.metrics()
+    assert after.since(before, reads, target="replica") == 5
+    assert after.since(before, reads, target="primary") == 0
 
     # The replica stops mid-run: every read is still answered, by the primary.
     pair.replica.stop()

@@ -217,7 +217,7 @@ class Replica:
                 return "unavailable"
             finally:
                 self._checking = False
-                self._checked_at = time.monotonic()
+            self._checked_at = time.monotonic()
             metrics.DB_REPLICA_LAG.set(self.lag)
         if self.lag is not None and self.lag > self.max_lag_seconds:
             return "lagging"
@@ -255,6 +255,7 @@ class Replica:
 
 
 def _describe(exc: BaseException) -> str:
-    # The type and the first line only: a connection error may quote the URL.
-    first = str(getattr(exc, "orig", None) or exc).splitlines()[0:1]
-    return f"{type(exc).__name__}: {first[0][:200]}" if first else type(exc).__name__
+    # The driver's error, its first line only: SQLAlchemy's own adds the statement.
+    source = getattr(exc, "orig", None) or exc
+    lines = str(source).splitlines()
+    return f"{type(source).__name__}: {lines[0][:200]}" if lines else type(source).__name__

@@ -219,7 +219,7 @@ async def setup(
         "c": {"database_replica_max_lag_seconds": 0.001},
     }
     instances: dict[str, Instance] = {}
-    stack: list[Any] = []
+    stack: list[tuple[Runtime, httpx.AsyncClient]] = []
     try:
         for name, overrides in variants.items():
             settings = make_settings(
@@ -278,6 +278,11 @@ async def test_lag_tolerant_reads_use_the_replica_but_never_hide_ones_own_write(
     pair, a, b, c, writer, onlooker = s.pair, s.a, s.b, s.c, s.writer, s.onlooker
     reads = "gatehouse_db_replica_reads_total"
     fallbacks = "gatehouse_db_replica_fallbacks_total"
+
+    # Readiness checks the replica too.
+    ready = await a.client.get("/health/ready")
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["checks"]["replica"]["status"] == "ok"
 
     # A user the writer created on the primary is listed, once replicated, from the
     # replica: the onlooker (who wrote nothing) is served there.

@@ -359,3 +359,43 @@ def test_metrics_by_token_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None
     assert config_error(monkeypatch, GATEHOUSE_METRICS_ACCESS="public").startswith(
         "GATEHOUSE_METRICS_ACCESS: Input should be 'loopback', 'token' or 'off'"
     )
+
+
+# --- the read replica ---------------------------------------------------------------------
+
+REPLICA = "postgresql+asyncpg://gatehouse:hunter2@replica:5432/gatehouse"
+
+
+def test_a_replica_needs_a_postgresql_primary(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No primary URL is the embedded SQLite default: it has no replica.
+    message = config_error(monkeypatch, GATEHOUSE_DATABASE_REPLICA_URL=REPLICA)
+    assert message.startswith("GATEHOUSE_DATABASE_REPLICA_URL needs a PostgreSQL primary")
+    assert "hunter2" not in message
+    sqlite = config_error(
+        monkeypatch,
+        GATEHOUSE_DATABASE_URL="sqlite+aiosqlite:///gatehouse.db",
+        GATEHOUSE_DATABASE_REPLICA_URL=REPLICA,
+    )
+    assert sqlite.startswith("GATEHOUSE_DATABASE_REPLICA_URL needs a PostgreSQL primary")
+
+
+def test_a_replica_uses_the_primarys_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(
+        monkeypatch,
+        GATEHOUSE_DATABASE_URL="postgresql+asyncpg://gatehouse:hunter2@primary/gatehouse",
+        GATEHOUSE_DATABASE_REPLICA_URL="postgresql+psycopg://gatehouse:hunter2@replica/gatehouse",
+    )
+    assert message == (
+        "GATEHOUSE_DATABASE_REPLICA_URL must start with postgresql+asyncpg://, the primary's driver"
+    )
+
+
+def test_a_replica_of_a_postgresql_primary_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEHOUSE_DATABASE_URL", "postgresql+asyncpg://gatehouse@primary/gatehouse")
+    monkeypatch.setenv("GATEHOUSE_DATABASE_REPLICA_URL", REPLICA)
+    monkeypatch.setenv("GATEHOUSE_DATABASE_REPLICA_STICKY_SECONDS", "2.5")
+    database = load_settings().database
+    assert database.database_replica_url is not None
+    assert database.database_replica_url.get_secret_value() == REPLICA
+    assert database.database_replica_sticky_seconds == 2.5
+    assert database.database_replica_max_lag_seconds == 30.0

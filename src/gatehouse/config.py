@@ -157,11 +157,36 @@ class DatabaseSettings(Section):
     database_pool_max: int = Field(default=20, ge=1)
     database_pool_timeout: float = Field(default=10.0, gt=0)
     database_echo: bool = False
+    # A streaming replica of the primary, for the reads that tolerate a few seconds' lag
+    # (gatehouse.db.replica); PostgreSQL only.
+    database_replica_url: SecretStr | None = None
+    # How long after an actor's write their own reads stay on the primary: longer than
+    # the replica's usual lag, so a writer never reads a state older than their write.
+    database_replica_sticky_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A replica further behind than this is skipped until it catches up.
+    database_replica_max_lag_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> DatabaseSettings:
         if self.database_pool_max < self.database_pool_min:
             raise ValueError("GATEHOUSE_DATABASE_POOL_MAX must be >= GATEHOUSE_DATABASE_POOL_MIN")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> DatabaseSettings:
+        if self.database_replica_url is None:
+            return self
+        primary = self.database_url.get_secret_value() if self.database_url else None
+        if primary is None or not primary.startswith("postgresql+asyncpg://"):
+            raise ValueError(
+                "GATEHOUSE_DATABASE_REPLICA_URL needs a PostgreSQL primary "
+                "(GATEHOUSE_DATABASE_URL=postgresql+asyncpg://...): SQLite has no read replica"
+            )
+        if not self.database_replica_url.get_secret_value().startswith("postgresql+asyncpg://"):
+            raise ValueError(
+                "GATEHOUSE_DATABASE_REPLICA_URL must start with postgresql+asyncpg://, "
+                "the primary's driver"
+            )
         return self
 
     @field_validator("database_url")

@@ -19,6 +19,7 @@ from gatehouse.cache.redis import RedisClient
 from gatehouse.cache.store import Cache
 from gatehouse.config import Environment, Settings
 from gatehouse.db.engine import Database
+from gatehouse.db.replica import RedisWriters
 from gatehouse.kit.context import Actor
 from gatehouse.kit.jobs import JobQueue, no_queue
 from gatehouse.uow import UnitOfWork
@@ -58,6 +59,11 @@ class Runtime:
         self.cache = Cache(self.settings.redis, self.redis, memory=self.settings.is_sqlite)
         limits = self.settings.rate_limit
         self.protection = LoginProtection(limits, self.redis) if limits.rate_limit_enabled else None
+        replica = self.db.replica
+        if replica is not None and self.redis is not None:
+            # Shared: a write through one instance keeps the writer's reads through
+            # every other on the primary too.
+            replica.writers = RedisWriters(self.redis, replica.sticky_seconds)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

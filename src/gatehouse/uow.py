@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.trail import AuditTrail
 from gatehouse.cache.store import CACHE_INFO_KEY, Cache
-from gatehouse.db.engine import Database
+from gatehouse.db.engine import Database, Read, after_commit
 from gatehouse.kit.context import Actor
 from gatehouse.kit.jobs import JobQueue, Jobs
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +59,12 @@ class UnitOfWork:
         )
         uow.audit = AuditTrail(session, database, audit_key, lambda: uow.actor, write=write)
         uow.jobs = Jobs(session, jobs, strict=strict_jobs)
+        if write and database.replica is not None:
+            # Read-your-writes: once this commits, the actor's lag-tolerant reads stay
+            # on the primary for the sticky window (`gatehouse.db.replica`). The actor
+            # is read then: a request's is known only after authentication.
+            replica = database.replica
+            after_commit(session, lambda: replica.wrote(uow.actor.user_id))
         if uow.cache is not None:
             # The one thing left in session.info: ORM flush events get only the session,
             # and a changed user row must reach the cache without each write remembering.
@@ -65,6 +74,17 @@ class UnitOfWork:
     def act_as(self, actor: Actor) -> None:
         """The request's caller is now known (after authentication)."""
         self.actor = actor
+
+    async def replica_ok(self, read: Read[T]) -> T:
+        """`read(session)` for a read that tolerates a few seconds' lag (an admin's
+        list, an export, counts): on the read replica when one is configured and this
+        actor has not just written, else on `session` (`Database.replica_ok`). A
+        writing unit of work always reads its own session."""
+        if self.write or self.database is None or self.database.replica is None:
+            return await read(self.session)
+        return await self.database.replica_ok(
+            read, actor_id=self.actor.user_id, primary=self.session
+        )
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import event, text
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from gatehouse.config import Settings
+from gatehouse.db import replica
+from gatehouse.db.replica import Replica
 from gatehouse.errors import GatehouseError
 from gatehouse.kit import metrics
 from gatehouse.observability import tracing
@@ -35,12 +38,18 @@ SQLITE_IMMEDIATE = "gatehouse_sqlite_immediate"
 # SQLite's writers queue for the writer pool's one connection, in order, instead of
 # polling the lock in busy_timeout's growing sleeps; as long as the lock's own wait.
 SQLITE_WRITER_TIMEOUT_SECONDS = 30.0
+# Connections the read replica's pool keeps open (up to GATEHOUSE_DATABASE_POOL_MAX).
+REPLICA_POOL_SIZE = 5
 # Seconds the last checkout waited for its connection, kept on the connection for the
 # "begin" listener: on SQLite's writer pool that wait is a wait for the write lock.
 _CHECKOUT_WAIT = "gatehouse.checkout_wait"
 _AFTER_COMMIT = "gatehouse.after_commit"
 _BEFORE_COMMIT = "gatehouse.before_commit"
 _AFTER_ROLLBACK = "gatehouse.after_rollback"
+
+T = TypeVar("T")
+# A read that may run on the read replica or on the primary, whichever serves it.
+Read = Callable[[AsyncSession], Awaitable[T]]
 
 log = structlog.get_logger("gatehouse.db")
 
@@ -219,14 +228,49 @@ def create_engine(settings: Settings) -> AsyncEngine:
                 "pool_timeout": SQLITE_WRITER_TIMEOUT_SECONDS,
             },
         )
+    return _postgres_engine(
+        url,
+        settings,
+        pool_size=db.database_pool_min,
+        connect_timeout=5,
+        application_name="gatehouse",
+    )
+
+
+def create_replica_engine(settings: Settings) -> AsyncEngine | None:
+    """The read replica's engine, or None when none is configured. Its pool stays
+    small (lag-tolerant reads are the admin's lists, exports and counts) and a
+    connection that cannot be made gives up sooner: the read then goes to the primary."""
+    url = settings.database.database_replica_url
+    if url is None:
+        return None
+    db = settings.database
+    return _postgres_engine(
+        url.get_secret_value(),
+        settings,
+        pool_size=min(REPLICA_POOL_SIZE, db.database_pool_max),
+        connect_timeout=replica.CONNECT_TIMEOUT_SECONDS,
+        application_name="gatehouse-replica-reads",
+    )
+
+
+def _postgres_engine(
+    url: str,
+    settings: Settings,
+    *,
+    pool_size: int,
+    connect_timeout: float,
+    application_name: str,
+) -> AsyncEngine:
+    db = settings.database
     engine = create_async_engine(
         url,
         echo=db.database_echo,
         # An error's message would quote its parameters: password hashes, emails.
         hide_parameters=True,
         poolclass=MeteredPool,
-        pool_size=db.database_pool_min,
-        max_overflow=db.database_pool_max - db.database_pool_min,
+        pool_size=pool_size,
+        max_overflow=db.database_pool_max - pool_size,
         pool_timeout=db.database_pool_timeout,
         # No ping per checkout: it cost every unit of work three round trips (BEGIN, an
         # empty query, ROLLBACK). A connection PostgreSQL closed (a restart, a terminated
@@ -236,9 +280,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
-            "timeout": 5,
+            "timeout": connect_timeout,
             "command_timeout": 30,
-            "server_settings": {"application_name": "gatehouse"},
+            "server_settings": {"application_name": application_name},
         },
     )
 
@@ -274,15 +318,23 @@ def create_read_engine(settings: Settings) -> AsyncEngine | None:
 class Database:
     """The engines and session factories of one process (API, worker, CLI).
 
-    On PostgreSQL one engine serves everything. On a SQLite file there are two: the
-    writer, one connection that writing units of work take in turn, and the readers,
-    a pool of their own, so a read-only unit of work never waits for a writer.
+    On PostgreSQL one engine serves everything, except the reads that tolerate lag
+    (`replica_ok`) when a read replica is configured. On a SQLite file there are two:
+    the writer, one connection that writing units of work take in turn, and the
+    readers, a pool of their own, so a read-only unit of work never waits for a writer.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self.read_engine = create_read_engine(settings) or self.engine
-        for engine in {self.engine, self.read_engine}:
+        replica_engine = create_replica_engine(settings)
+        self.replica = (
+            Replica(replica_engine, settings.database) if replica_engine is not None else None
+        )
+        engines = {self.engine, self.read_engine}
+        if replica_engine is not None:
+            engines.add(replica_engine)
+        for engine in engines:
             tracing.instrument_engine(engine)
         self.is_sqlite = settings.is_sqlite
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -335,11 +387,48 @@ class Database:
         session.info.pop(_AFTER_ROLLBACK, None)
         await _run_after_commit(session)
 
+    async def replica_ok(
+        self,
+        read: Read[T],
+        *,
+        actor_id: uuid.UUID | None,
+        primary: AsyncSession | None = None,
+    ) -> T:
+        """`read(session)` where an answer a few seconds old is acceptable: on the read
+        replica when one is configured, the actor has not written within the sticky
+        window and the replica is up and close enough (`gatehouse.db.replica`); else on
+        `primary` (a unit of work's session) or a read-only session of its own.
+
+        A read the replica fails for its own sake (refused, timed out, dropped) runs
+        again on the primary: the caller gets an answer either way.
+        """
+        target = self.replica
+        if target is not None and await target.usable_for(actor_id):
+            try:
+                # Read only: closing the session ends its transaction.
+                async with target.sessionmaker() as session:
+                    result = await read(session)
+            except Exception as exc:
+                if not replica.is_unavailable(exc):
+                    raise
+                target.failed(exc)
+            else:
+                target.served()
+                return result
+        if target is not None:
+            metrics.DB_REPLICA_READS.labels(target="primary").inc()
+        if primary is not None:
+            return await read(primary)
+        async with self.session(write=False) as session:
+            return await read(session)
+
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
         await self.engine.dispose()

@@ -19,6 +19,8 @@ Required or not, by what Gatehouse does without it:
   everything else an integrator calls keep working, so taking every instance out of
   rotation for it would turn late mails and events into an outage of every product
   that logs in through Gatehouse: optional.
+- read replica: the reads that may use it (admin lists, exports, counts) go to the
+  primary while it is down: optional.
 
 Details of a failure go to the log (once per outage and process), never into the answer.
 """
@@ -66,6 +68,11 @@ def _redis_required(settings: Settings) -> bool:
     return limits.rate_limit_enabled and limits.rate_limit_fail_closed
 
 
+def _replica(runtime: Runtime) -> Probe | None:
+    replica = runtime.db.replica
+    return None if replica is None else replica.ping
+
+
 def _broker(runtime: Runtime) -> Probe | None:
     return runtime.part(BrokerProbe).ping if runtime.settings.broker_url else None
 
@@ -87,6 +94,7 @@ DEPENDENCIES = (
     Dependency("database", required=True, probe=lambda runtime: runtime.db.ping),
     Dependency("redis", required=_redis_required, probe=_redis),
     Dependency("broker", required=False, probe=_broker),
+    Dependency("replica", required=False, probe=_replica),
 )
 
 
@@ -182,8 +190,10 @@ class ReadinessChecks:
 def _passwords(runtime: Runtime) -> list[str]:
     settings = runtime.settings
     redis_url = settings.redis.redis_url
+    replica_url = settings.database.database_replica_url
     urls = (
         settings.database_url,
+        replica_url.get_secret_value() if replica_url is not None else None,
         redis_url.get_secret_value() if redis_url is not None else None,
         settings.broker_url,
     )

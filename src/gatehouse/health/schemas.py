@@ -26,12 +26,14 @@ class DependencyCheck(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "degraded", "unavailable"] = Field(
         description="`ok`: every configured dependency answered; `degraded`: an optional "
-        "one (Redis, the broker) did not, and the instance serves on its fallbacks; "
+        "one (Redis, the broker, the read replica) did not, and the instance serves on its "
+        "fallbacks; "
         "`unavailable`: a required one (the database) did not"
     )
     checks: dict[str, DependencyCheck] = Field(
         description="One entry per configured dependency: `database` always, `redis` with "
-        "GATEHOUSE_REDIS_URL, `broker` with GATEHOUSE_BROKER_URL"
+        "GATEHOUSE_REDIS_URL, `broker` with GATEHOUSE_BROKER_URL, `replica` with "
+        "GATEHOUSE_DATABASE_REPLICA_URL"
     )
 
 

@@ -129,6 +129,35 @@ SQLITE_WRITE_LOCK_WAIT = Histogram(
     registry=REGISTRY,
 )
 
+DB_REPLICA_READS = Counter(
+    "gatehouse_db_replica_reads_total",
+    "Reads that tolerate lag, by where they ran (replica, primary): the primary serves "
+    "an actor's own recent writes and the fallbacks.",
+    ["target"],
+    registry=REGISTRY,
+)
+DB_REPLICA_FALLBACKS = Counter(
+    "gatehouse_db_replica_fallbacks_total",
+    "Reads that tolerate lag sent to the primary because the read replica could not "
+    "serve them, by reason (unavailable, lagging).",
+    ["reason"],
+    registry=REGISTRY,
+)
+DB_REPLICA_UNAVAILABLE = Gauge(
+    "gatehouse_db_replica_unavailable",
+    "1 while a process sends its lag-tolerant reads to the primary because the read "
+    "replica failed (refused, timed out, dropped a connection); 0 once it serves again.",
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+DB_REPLICA_LAG = Gauge(
+    "gatehouse_db_replica_lag_seconds",
+    "How far the read replica's replay is behind the primary, as last measured; the "
+    "highest over processes.",
+    multiprocess_mode="livemax",
+    registry=REGISTRY,
+)
+
 # --- Cache and Redis ------------------------------------------------------------------
 CACHE_LOOKUPS = Counter(
     "gatehouse_cache_lookups_total",

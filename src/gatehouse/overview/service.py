@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from gatehouse.events import service as outbox
 from gatehouse.kit.time import utcnow
 from gatehouse.overview.repository import LOGIN, SIGNUP, HourCount, OverviewRepository
@@ -79,12 +81,16 @@ class OverviewService:
         self.broker = broker
 
     async def overview(self) -> Overview:
+        # Counts tolerate a few seconds' lag: the read replica may serve them.
+        return await self.uow.replica_ok(self._overview)
+
+    async def _overview(self, session: AsyncSession) -> Overview:
         now = utcnow()
         this_hour = now.replace(minute=0, second=0, microsecond=0)
         today = this_hour.replace(hour=0)
         first_hour = this_hour - (HOURS - 1) * HOUR
         first_day = today - (DAYS - 1) * DAY
-        repository = OverviewRepository(self.uow.session)
+        repository = OverviewRepository(session)
 
         rows = await self._activity(repository, min(first_hour, first_day))
         hourly = _series(((r.hour, _field(r), r.count) for r in rows), first_hour, HOUR, HOURS)
@@ -100,8 +106,8 @@ class OverviewService:
             last_30_days=_activity(daily, now),
             sessions=SessionCounts(active=await repository.active_sessions(now)),
             users=UserCounts(total=sum(roles.values()), by_role=by_role),
-            outbox=await self._outbox(),
-            webhooks=await self._webhooks(now),
+            outbox=await self._outbox(session),
+            webhooks=await self._webhooks(session, now),
         )
 
     async def _activity(self, repository: OverviewRepository, since: datetime) -> list[HourCount]:
@@ -121,8 +127,8 @@ class OverviewService:
             *await repository.activity_by_hour(rolled),
         ]
 
-    async def _outbox(self) -> OutboxLag:
-        found = await outbox.backlog(self.uow.session, broker=self.broker)
+    async def _outbox(self, session: AsyncSession) -> OutboxLag:
+        found = await outbox.backlog(session, broker=self.broker)
         return OutboxLag(
             pending_dispatch=found.pending_dispatch,
             oldest_undispatched_seconds=found.oldest_undispatched_seconds,
@@ -130,8 +136,8 @@ class OverviewService:
             oldest_unpublished_seconds=found.oldest_unpublished_seconds,
         )
 
-    async def _webhooks(self, now: datetime) -> WebhookBacklog:
-        pending, oldest = await WebhookRepository(self.uow.session).pending()
+    async def _webhooks(self, session: AsyncSession, now: datetime) -> WebhookBacklog:
+        pending, oldest = await WebhookRepository(session).pending()
         return WebhookBacklog(
             pending_deliveries=pending, oldest_pending_seconds=outbox.age_seconds(now, oldest)
         )

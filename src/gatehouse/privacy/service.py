@@ -59,6 +59,32 @@ INACTIVE_LIST_ACTION = "user.inactive_list"
 INACTIVE_PURGE_ACTION = "user.inactive_purge"
 
 
+async def _export_document(repo: PrivacyRepository, user_id: uuid.UUID) -> UserExport | None:
+    """Everything held about the user, read in one transaction; None if there is no
+    such user (or they are erased)."""
+    user = await repo.user(user_id)
+    if user is None or is_erased(user):
+        return None
+    return UserExport(
+        exported_at=utcnow(),
+        user=ExportProfile.model_validate(user),
+        sessions=[ExportSession.model_validate(s) for s in await repo.sessions(user.id)],
+        emails=[ExportEmail.model_validate(e) for e in await repo.emails(user.id)],
+        action_tokens=[
+            ExportActionToken.model_validate(t) for t in await repo.action_tokens(user.id)
+        ],
+        audit_events=[ExportAuditEvent.of(r, user.id) for r in await repo.audit_about(user.id)],
+        events=[
+            ExportEvent(
+                event_type=e.event_type,
+                event_id=e.event_id,
+                timestamp=str(e.payload.get("timestamp") or format_timestamp(e.created_at)),
+            )
+            for e in await repo.events_about(user.id)
+        ],
+    )
+
+
 class PrivacyService:
     def __init__(self, uow: UnitOfWork, settings: Settings) -> None:
         self.uow = uow
@@ -74,29 +100,13 @@ class PrivacyService:
             if actor.role is Role.readonly:
                 raise Forbidden("Only admins can export another user's data")
             raise UserNotFound(user_id)
-        user = await self.repo.user(user_id)
-        if user is None or is_erased(user):
-            raise UserNotFound(user_id)
-        document = UserExport(
-            exported_at=utcnow(),
-            user=ExportProfile.model_validate(user),
-            sessions=[ExportSession.model_validate(s) for s in await self.repo.sessions(user.id)],
-            emails=[ExportEmail.model_validate(e) for e in await self.repo.emails(user.id)],
-            action_tokens=[
-                ExportActionToken.model_validate(t) for t in await self.repo.action_tokens(user.id)
-            ],
-            audit_events=[
-                ExportAuditEvent.of(r, user.id) for r in await self.repo.audit_about(user.id)
-            ],
-            events=[
-                ExportEvent(
-                    event_type=e.event_type,
-                    event_id=e.event_id,
-                    timestamp=str(e.payload.get("timestamp") or format_timestamp(e.created_at)),
-                )
-                for e in await self.repo.events_about(user.id)
-            ],
+        # An export tolerates a few seconds' lag: the read replica may serve it, except
+        # right after the caller's own write (then the primary does).
+        document = await self.uow.replica_ok(
+            lambda session: _export_document(PrivacyRepository(session), user_id)
         )
+        if document is None:
+            raise UserNotFound(user_id)
         self._audit(
             actor,
             EXPORT_ACTION,

@@ -193,7 +193,10 @@ class UserService:
     async def list(self, actor: Principal, params: ListParams) -> tuple[Sequence[User], int]:
         if params.include_deleted and not actor.is_admin:
             raise Forbidden("Only admins can list deleted users")
-        users, total = await self.users.page(params)
+        # The admin's list tolerates a few seconds' lag: the read replica may serve it.
+        users, total = await self.uow.replica_ok(
+            lambda session: UserRepository(session).page(params)
+        )
         filters = params.model_dump(mode="json", exclude_defaults=True)
         if params.search is not None:
             # Typed text, often someone's full address: only its keyed digest is kept.

@@ -1864,14 +1864,14 @@ export interface components {
         Readiness: {
             /**
              * Checks
-             * @description One entry per configured dependency: `database` always, `redis` with GATEHOUSE_REDIS_URL, `broker` with GATEHOUSE_BROKER_URL
+             * @description One entry per configured dependency: `database` always, `redis` with GATEHOUSE_REDIS_URL, `broker` with GATEHOUSE_BROKER_URL, `replica` with GATEHOUSE_DATABASE_REPLICA_URL
              */
             checks: {
                 [key: string]: components["schemas"]["DependencyCheck"];
             };
             /**
              * Status
-             * @description `ok`: every configured dependency answered; `degraded`: an optional one (Redis, the broker) did not, and the instance serves on its fallbacks; `unavailable`: a required one (the database) did not
+             * @description `ok`: every configured dependency answered; `degraded`: an optional one (Redis, the broker, the read replica) did not, and the instance serves on its fallbacks; `unavailable`: a required one (the database) did not
              * @enum {string}
              */
             status: "ok" | "degraded" | "unavailable";

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import tarfile
+import uuid
 from pathlib import Path
 
 import pyrage
 import pytest
 from pyrage import x25519
+from redis.asyncio import Redis
 
 from gatehouse.backup import service
 from gatehouse.backup.errors import ArchiveUnreadable, BackupFailed, RestoreRefused
@@ -66,7 +68,9 @@ async def test_a_wrong_key_or_an_altered_archive_restores_nothing(
     assert no_database(site)
 
 
-async def test_a_database_holding_users_is_replaced_only_with_force(site: Site) -> None:
+async def test_a_database_holding_users_is_replaced_only_with_force(
+    site: Site, redis_url: str, redis_prefix: str
+) -> None:
     archive = await installed(site, "boss@example.com")
     await add_user(site, "later@example.com")
 
@@ -76,8 +80,20 @@ async def test_a_database_holding_users_is_replaced_only_with_force(site: Site) 
     assert "--force" in refused.out
     assert await user_emails(site) == {"boss@example.com", "later@example.com"}
 
-    await service.restore_backup(site.settings(), archive, force=True)
-    assert await user_emails(site) == {"boss@example.com"}
+    # The shared cache may remember sessions the restored database does not have.
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.hset(f"{redis_prefix}cache:principal:{uuid.uuid4()}", "s:1", "1")
+        await redis.set(f"{redis_prefix}ratelimit:other", "1")
+        restored = await service.restore_backup(
+            site.settings(redis_url=redis_url, redis_prefix=redis_prefix), archive, force=True
+        )
+        assert restored.cache_flushed is True
+        assert await user_emails(site) == {"boss@example.com"}
+        left = {key.decode() async for key in redis.scan_iter(match=f"{redis_prefix}*")}
+        assert left == {f"{redis_prefix}ratelimit:other"}
+    finally:
+        await redis.aclose()
 
 
 @sqlite_only

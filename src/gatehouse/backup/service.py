@@ -16,6 +16,8 @@ from gatehouse import __version__
 from gatehouse.backup import archive, keys, postgres, sqlite
 from gatehouse.backup.archive import Manifest
 from gatehouse.backup.errors import BackupFailed, RestoreRefused
+from gatehouse.cache.redis import RedisClient, RedisUnavailable
+from gatehouse.cache.store import Cache
 from gatehouse.config import Settings
 from gatehouse.db import migrate
 from gatehouse.db.engine import Database
@@ -36,6 +38,8 @@ class RestoreResult:
     manifest: Manifest
     # The code's head, when the archive is older: `gatehouse migrate` brings it there.
     migrate_to: str | None
+    # Redis's cache emptied (True), not reachable (False: flush it by hand), none (None).
+    cache_flushed: bool | None = None
 
 
 def kind(settings: Settings) -> str:
@@ -138,7 +142,26 @@ async def restore_backup(settings: Settings, path: Path, *, force: bool = False)
         listed = ", ".join(f"{t}: {got} rows, manifest {want}" for t, (got, want) in wrong.items())
         raise BackupFailed(f"restored, but the rows do not match the archive's manifest: {listed}")
     head = migrate.head_revision()
-    return RestoreResult(manifest, head if head != manifest.migration_revision else None)
+    migrate_to = head if head != manifest.migration_revision else None
+    return RestoreResult(manifest, migrate_to, await _flush_cache(settings))
+
+
+async def _flush_cache(settings: Settings) -> bool | None:
+    """Empty the shared cache: it may hold sessions seen live after the backup was made,
+    which the restored database no longer has."""
+    if settings.redis.redis_url is None:
+        return None
+    client = RedisClient(settings.redis)
+    cache = Cache(settings.redis, client, memory=False)
+    try:
+        if cache.backend is not None:
+            await cache.backend.flush()
+        return True
+    except RedisUnavailable:
+        return False
+    finally:
+        await cache.close()
+        await client.close()
 
 
 def _check_fits(settings: Settings, manifest: Manifest) -> None:

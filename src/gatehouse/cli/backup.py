@@ -81,6 +81,14 @@ def restore(
         f"{manifest.gatehouse_version}): {manifest.rows} rows in {len(manifest.tables)} "
         "tables, as its manifest lists."
     )
+    if result.cache_flushed is False:
+        prefix = settings.redis.redis_prefix
+        console.print(
+            f"[yellow]Redis was not reachable: empty the cache before starting the service "
+            f"(redis-cli --scan --pattern '{prefix}cache:*' | xargs redis-cli unlink).[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.migrate_to is not None:
         out.print(
             f"The archive is at migration {manifest.migration_revision}: run `gatehouse "

@@ -8,9 +8,14 @@ a backup is consistent while the server writes, a restore is meant for a stopped
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from gatehouse import __version__
 from gatehouse.backup import archive, keys, postgres, sqlite
@@ -21,6 +26,7 @@ from gatehouse.cache.store import Cache
 from gatehouse.config import Settings
 from gatehouse.db import migrate
 from gatehouse.db.engine import Database
+from gatehouse.errors import GatehouseError
 from gatehouse.kit.time import utcnow
 
 
@@ -40,6 +46,17 @@ class RestoreResult:
     migrate_to: str | None
     # Redis's cache emptied (True), not reachable (False: flush it by hand), none (None).
     cache_flushed: bool | None = None
+
+
+@contextmanager
+def _database_errors(error: type[GatehouseError] = BackupFailed) -> Iterator[None]:
+    """A database that cannot be reached or read is a clear one-line error."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise error(f"cannot use the configured database: {first}") from None
 
 
 def kind(settings: Settings) -> str:
@@ -62,21 +79,22 @@ async def create_backup(
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise BackupFailed(f"cannot create {directory}: {exc.strerror}") from None
-    key = keys.load_key(settings, create=True)
     now = utcnow()
     with tempfile.TemporaryDirectory(prefix="gatehouse-backup-") as tmp:
         workdir = Path(tmp)
         if settings.is_sqlite:
             dump = workdir / sqlite.DUMP
-            tables, revision = await asyncio.to_thread(
-                sqlite.dump, sqlite.database_path(settings), dump
-            )
+            with _database_errors():
+                tables, revision = await asyncio.to_thread(
+                    sqlite.dump, sqlite.database_path(settings), dump
+                )
             versions: dict[str, str] = {}
         else:
             dump = workdir / postgres.DUMP
             db = Database(settings)
             try:
-                tables, revision, versions = await postgres.dump(settings, db.engine, dump)
+                with _database_errors():
+                    tables, revision, versions = await postgres.dump(settings, db.engine, dump)
             finally:
                 await db.dispose()
         if revision is None:
@@ -92,6 +110,8 @@ async def create_backup(
             dump=dump.name,
             versions=versions,
         )
+        # Only now: a failed dump leaves no generated key behind, unannounced.
+        key = keys.load_key(settings, create=True)
         target = directory / archive.archive_name(now)
         try:
             await asyncio.to_thread(archive.write, workdir, manifest, dump, target, key)
@@ -122,15 +142,17 @@ async def restore_backup(settings: Settings, path: Path, *, force: bool = False)
         _check_fits(settings, manifest)
         if settings.is_sqlite:
             target = sqlite.database_path(settings)
-            _check_empty(await asyncio.to_thread(sqlite.users_present, target), force)
-            restored = await asyncio.to_thread(sqlite.restore, dump, target)
+            with _database_errors():
+                _check_empty(await asyncio.to_thread(sqlite.users_present, target), force)
+                restored = await asyncio.to_thread(sqlite.restore, dump, target)
         else:
             db = Database(settings)
             try:
-                _check_empty(await postgres.users_present(db.engine), force)
-                dumped_by = int(manifest.versions.get("pg_dump", "0"))
-                await postgres.restore(settings, db.engine, dump, dumped_by)
-                restored = await postgres.counts(db.engine, list(manifest.tables))
+                with _database_errors():
+                    _check_empty(await postgres.users_present(db.engine), force)
+                    dumped_by = int(manifest.versions.get("pg_dump", "0"))
+                    await postgres.restore(settings, db.engine, dump, dumped_by)
+                    restored = await postgres.counts(db.engine, list(manifest.tables))
             finally:
                 await db.dispose()
     wrong = {

@@ -143,7 +143,6 @@ async def test_an_archive_of_the_other_database_kind_is_refused(site: Site, tmp_
     other = Site("sqlite", tmp_path / "other", sqlite_url, site.signing_key_pem, site.backup_key)
     other.data_dir.mkdir()
     sqlite_archive = await installed(other)
-    await site.destroy()
     with pytest.raises(
         RestoreRefused, match="is of a sqlite database and the configured one is postgresql"
     ):

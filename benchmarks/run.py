@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pyrage import x25519
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -322,11 +323,14 @@ def write_keys(directory: Path) -> dict[str, str]:
     )
     (directory / "jwt.pem").write_bytes(pem)
     (directory / "audit.key").write_text(secrets.token_urlsafe(48))
+    # Production refuses to start without a backup key; the benchmark never backs up.
+    (directory / "backup.key").write_text(str(x25519.Identity.generate()))
     for path in directory.iterdir():
         path.chmod(0o600)
     return {
         "GATEHOUSE_JWT_PRIVATE_KEY_FILE": str(directory / "jwt.pem"),
         "GATEHOUSE_AUDIT_KEY_FILE": str(directory / "audit.key"),
+        "GATEHOUSE_BACKUP_KEY_FILE": str(directory / "backup.key"),
     }
 
 

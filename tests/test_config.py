@@ -150,6 +150,8 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("GATEHOUSE_TASK_TIME_LIMIT_SECONDS", "60"),
         ("GATEHOUSE_AUDIT_RETENTION_DAYS", "364"),
         ("GATEHOUSE_AUDIT_KEY", "short"),
+        ("GATEHOUSE_BACKUP_KEY", "not-an-age-identity"),
+        ("GATEHOUSE_BACKUP_KEEP", "0"),
     ],
 )
 def test_a_wrong_value_is_one_line_naming_the_variable(
@@ -228,6 +230,10 @@ def test_a_missing_secret_file_is_a_clear_error(
 # --- DP-05: production refuses to start unsafe -----------------------------------------------
 
 
+# An age identity made for these tests (age-keygen's format); it encrypts nothing here.
+BACKUP_KEY = "AGE-SECRET-KEY-143FA4CP3YDA9Z5KYUEJZRQWT5SASL73XEEF6AHZNWLXKS6C73T4STVZH3L"
+
+
 @pytest.fixture
 def production_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, signing_key_pem: str
@@ -238,6 +244,7 @@ def production_env(
     monkeypatch.setenv("GATEHOUSE_DATABASE_URL", "postgresql+asyncpg://gatehouse:pw@db/gatehouse")
     monkeypatch.setenv("GATEHOUSE_JWT_PRIVATE_KEY", signing_key_pem)
     monkeypatch.setenv("GATEHOUSE_AUDIT_KEY", "an-audit-key-of-at-least-32-characters")
+    monkeypatch.setenv("GATEHOUSE_BACKUP_KEY", BACKUP_KEY)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -261,6 +268,7 @@ def test_a_sound_production_configuration_starts(production_env: None) -> None:
         ("GATEHOUSE_BCRYPT_ROUNDS", "9"),
         ("GATEHOUSE_ADMIN_PASSWORD", "Adm1n-from-the-env"),
         ("GATEHOUSE_AUDIT_KEY", None),
+        ("GATEHOUSE_BACKUP_KEY", None),
     ],
 )
 def test_production_refuses_an_unsafe_setting(

@@ -423,6 +423,36 @@ class AuditSettings(Section):
         return value
 
 
+class BackupSettings(Section):
+    """`gatehouse backup` and `gatehouse restore` (docs/operations.md#backups-and-restore)."""
+
+    # An age identity (AGE-SECRET-KEY-1…, as `age-keygen` prints it) that encrypts the
+    # archives. Unset: generated into the data dir on the first backup (not in production).
+    backup_key: SecretStr | None = None
+    # Where `gatehouse backup` writes; None: `<data dir>/backups`.
+    backup_dir: Path | None = None
+    # Archives kept in that directory after each backup, newest first.
+    backup_keep: int = Field(default=30, ge=1, le=10000)
+    # Where pg_dump and pg_restore are (e.g. /usr/lib/postgresql/16/bin); None: PATH.
+    backup_pg_bin_dir: Path | None = None
+
+    @field_validator("backup_dir", "backup_pg_bin_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("backup_key")
+    @classmethod
+    def _age_identity(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # The key line alone: a file written by `age-keygen -o` also has comment lines.
+        for line in value.get_secret_value().splitlines():
+            if line.strip().startswith("AGE-SECRET-KEY-1"):
+                return SecretStr(line.strip())
+        raise ValueError("must be an age identity (AGE-SECRET-KEY-1…, made by age-keygen)")
+
+
 class MetricsAccess(StrEnum):
     """Who may read `GET /metrics`."""
 
@@ -477,6 +507,7 @@ class Settings(BaseModel):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @property
     def is_production(self) -> bool:
@@ -525,6 +556,11 @@ class Settings(BaseModel):
             problems.append(
                 "GATEHOUSE_AUDIT_KEY: production needs a configured audit key, "
                 "not one generated into the data dir"
+            )
+        if self.backup.backup_key is None:
+            problems.append(
+                "GATEHOUSE_BACKUP_KEY: production needs a configured backup key "
+                "(age-keygen), not one generated into the data dir"
             )
         if "*" in self.server.cors_origins:
             problems.append("GATEHOUSE_CORS_ORIGINS: production refuses '*' (open CORS)")

@@ -245,6 +245,10 @@ def test_production_refuses_an_admin_password_from_the_environment(
     monkeypatch.setenv("GATEHOUSE_DATABASE_URL", "postgresql+asyncpg://gatehouse@db/gatehouse")
     monkeypatch.setenv("GATEHOUSE_JWT_PRIVATE_KEY", signing_key_pem)
     monkeypatch.setenv("GATEHOUSE_AUDIT_KEY", "k" * 32)
+    monkeypatch.setenv(
+        "GATEHOUSE_BACKUP_KEY",
+        "AGE-SECRET-KEY-143FA4CP3YDA9Z5KYUEJZRQWT5SASL73XEEF6AHZNWLXKS6C73T4STVZH3L",
+    )
     monkeypatch.setenv("GATEHOUSE_ADMIN_PASSWORD", "admin")
     with pytest.raises(ConfigError, match="GATEHOUSE_ADMIN_PASSWORD"):
         load_settings()

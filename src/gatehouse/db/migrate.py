@@ -33,6 +33,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether this code's migrations include `revision` (a newer version's are unknown)."""
+    # Exactly: Alembic's own lookup would also accept a unique prefix.
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return any(known.revision == revision for known in script.walk_revisions())
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     def _current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()

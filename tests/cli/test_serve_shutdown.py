@@ -5,7 +5,8 @@ and the process exits 0; a request that cannot finish is cut off at
 GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS.
 
 The requests go over raw sockets (h11 writes and reads them), so the test knows which
-bytes left before the signal: a client library gives no such guarantee.
+bytes left before the signal: a client library gives no such guarantee. The servers run
+under MemoryDenyWriteExecute, as their unit runs them (tests.mdwe).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gatehouse.runtime import Runtime
 from tests import rabbitmq
 from tests.conftest import empty_tables, make_settings
 from tests.factories import PASSWORD, Api
+from tests.mdwe import MDWE
 from tests.processes import ServerProcess, start, stop, wait_healthy
 from tests.scrape import scrape
 from tests.worker.support import env_for
@@ -165,9 +167,12 @@ async def servers(
     runtime = Runtime.create(make_settings(postgres_url, directory / "data", "", **given))
     runtime.use_jobs(LeftForSweep())
     env = env_for(values)
+    # Under MemoryDenyWriteExecute, as the unit runs it.
     started = [
-        await start(env, directory / "graceful.log"),
-        await start(env | {"GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS": "1"}, directory / "cut.log"),
+        await start(env, directory / "graceful.log", wrapper=MDWE),
+        await start(
+            env | {"GATEHOUSE_SHUTDOWN_TIMEOUT_SECONDS": "1"}, directory / "cut.log", wrapper=MDWE
+        ),
     ]
     try:
         await asyncio.gather(*(wait_healthy(server) for server in started))

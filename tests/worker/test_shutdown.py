@@ -14,6 +14,7 @@ import os
 import signal
 import uuid
 
+from tests.mdwe import MDWE
 from tests.worker.conftest import Stack
 from tests.worker.support import (
     GATEHOUSE,
@@ -30,7 +31,8 @@ EXIT_LIMIT = 60.0
 async def test_sigterm_lets_the_running_job_finish_then_the_worker_exits_0(stack: Stack) -> None:
     # Time limits far above the test's hold: only the stop may end this job.
     values, _ = stack.variant(task_soft_time_limit_seconds=60, task_time_limit_seconds=90)
-    worker = stack.workers.start(env=env_for(values))
+    # Under MemoryDenyWriteExecute, as the unit runs it (its pool processes inherit it).
+    worker = stack.workers.start(env=env_for(values), program=[*MDWE, GATEHOUSE, "worker"])
     await stack.workers.ready(worker)
     [email_id] = await stack.pending_emails(1)
     request_id = f"stop-{uuid.uuid4().hex[:10]}"
@@ -59,7 +61,7 @@ async def test_sigterm_lets_the_running_job_finish_then_the_worker_exits_0(stack
 
 
 async def test_sigterm_stops_beat_cleanly(stack: Stack) -> None:
-    beat = stack.workers.start(program=[GATEHOUSE, "beat"])
+    beat = stack.workers.start(program=[*MDWE, GATEHOUSE, "beat"])
     # Once it has sent a sweep, beat is past its start-up and in its loop.
     await wait_until(lambda: "Sending due task" in beat.output(), what="beat's first sweep")
     os.kill(beat.proc.pid, signal.SIGTERM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,15 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
 
-async def start(env: dict[str, str], log: Path, port: int | None = None) -> ServerProcess:
-    """Start `gatehouse serve` on `port` or a free one (not waiting for it)."""
+async def start(
+    env: dict[str, str], log: Path, port: int | None = None, *, wrapper: Sequence[str] = ()
+) -> ServerProcess:
+    """Start `gatehouse serve` on `port` or a free one (not waiting for it), run by
+    `wrapper` if given (tests.mdwe)."""
     port = port or free_port()
     with log.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
-            GATEHOUSE, "serve", "--port", str(port), cwd=ROOT, env=env,
+            *wrapper, GATEHOUSE, "serve", "--port", str(port), cwd=ROOT, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
         )  # fmt: skip
     return ServerProcess(proc, log, f"http://127.0.0.1:{port}")

@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await rt.close()
             # This process's live gauges (in flight, pool) stop counting in the sums.
             exposition.process_died(os.getpid())
+            log.info("app.stopped")
 
     app = FastAPI(
         title="Gatehouse",

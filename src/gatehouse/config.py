@@ -114,6 +114,9 @@ class ServerSettings(Section):
     body_timeout_seconds: int = Field(default=30, ge=1, le=3600)
     keepalive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     max_connections: int = Field(default=512, ge=1)
+    # On SIGTERM, how long requests in flight may take to finish before they are cut
+    # off; the unit's TimeoutStopSec leaves room for it (deploy/systemd).
+    shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300)
     docs_enabled: bool | None = None
     log_level: str = "INFO"
     log_format: str | None = None

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
+import structlog
+
 from gatehouse.audit.chain import load_key
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.protection import LoginProtection
@@ -35,6 +37,7 @@ class Part(Protocol):
 
 
 P = TypeVar("P", bound=Part)
+log = structlog.get_logger("gatehouse.runtime")
 
 
 @dataclass
@@ -117,10 +120,15 @@ class Runtime:
         return existing
 
     async def close(self) -> None:
+        closed = [type(part).__name__ for part in self._parts.values()][::-1]
         for part in list(self._parts.values())[::-1]:
             await part.aclose()
         self._parts.clear()
         await self.cache.close()
         if self.redis is not None:
             await self.redis.close()
+            closed.append("redis")
         await self.db.dispose()
+        closed.append("database")
+        # The last line of a graceful stop: what was in flight is done, nothing leaks.
+        log.info("runtime.closed", closed=closed)

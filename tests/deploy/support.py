@@ -70,6 +70,22 @@ def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+def unit_settings(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A systemd-style file: section → key → every value given (keys may repeat)."""
+    found: dict[str, dict[str, list[str]]] = {}
+    section: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = found.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        section.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
 @cache
 def exported_families() -> dict[str, dict[str, frozenset[str]]]:
     """Every family in Gatehouse's registry → its series names → the label names a query

@@ -1,8 +1,9 @@
-"""deploy/logs: the systemd unit, its log-file drop-in, journald's 30 days and logrotate's.
+"""deploy/logs: the log-file drop-in of the systemd units (deploy/systemd), journald's
+30 days and logrotate's.
 
 The real tools read the real files: logrotate (its --debug mode, then a real rotation
-of a copy pointed at a temporary directory) and systemd-analyze (the units, with the
-Gatehouse executable swapped for one that exists on this machine).
+of a copy pointed at a temporary directory) and systemd-analyze (the API's unit with the
+drop-in, the Gatehouse executable swapped for one that exists on this machine).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import re
 from pathlib import Path
 
 from tests.deploy.support import DEPLOY, run_tool, tool
+from tests.deploy.support import unit_settings as settings
 
 LOGS = DEPLOY / "logs"
-UNIT = LOGS / "gatehouse.service"
+UNIT = DEPLOY / "systemd" / "gatehouse-api.service"
+# Installed as /etc/systemd/system/gatehouse-.service.d/log-file.conf: every
+# `gatehouse-*.service` reads it.
+DROP_IN_DIRECTORY = "gatehouse-.service.d"
 FILE_DROP_IN = LOGS / "gatehouse-log-file.conf"
 JOURNALD = LOGS / "journald-gatehouse.conf"
 LOGROTATE = LOGS / "gatehouse.logrotate"
@@ -24,22 +29,6 @@ EXECUTABLE = "/opt/gatehouse/.venv/bin/gatehouse"
 
 def logrotate() -> str:
     return tool("logrotate", installed_by="log-tools", also=("/usr/sbin/logrotate",))
-
-
-def settings(path: Path) -> dict[str, dict[str, list[str]]]:
-    """A systemd-style file: section → key → every value given (keys may repeat)."""
-    found: dict[str, dict[str, list[str]]] = {}
-    section: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            section = found.setdefault(line.strip("[]"), {})
-            continue
-        key, _, value = line.partition("=")
-        section.setdefault(key.strip(), []).append(value.strip())
-    return found
 
 
 def rotated_pattern() -> str:
@@ -62,7 +51,7 @@ def test_the_unit_serves_the_api_and_sends_json_lines_to_the_journal() -> None:
     assert service["ExecStart"] == [f"{EXECUTABLE} serve"]
     assert "GATEHOUSE_LOG_FORMAT=json" in service["Environment"]
     assert service["StandardOutput"] == ["journal"]
-    assert service["SyslogIdentifier"] == ["gatehouse"]
+    assert service["SyslogIdentifier"] == ["gatehouse-api"]
 
 
 def test_systemd_accepts_the_unit_and_its_log_file_drop_in(tmp_path: Path) -> None:
@@ -70,7 +59,7 @@ def test_systemd_accepts_the_unit_and_its_log_file_drop_in(tmp_path: Path) -> No
     # systemd-analyze checks that the executables exist: stand in one that does.
     unit = tmp_path / UNIT.name
     unit.write_text(UNIT.read_text().replace(EXECUTABLE, "/bin/true"))
-    drop_ins = tmp_path / f"{UNIT.name}.d"
+    drop_ins = tmp_path / DROP_IN_DIRECTORY
     drop_ins.mkdir()
     (drop_ins / "log-file.conf").write_text(FILE_DROP_IN.read_text())
     result = run_tool(analyze, "verify", str(unit))
@@ -86,7 +75,11 @@ def test_the_drop_in_writes_where_logrotate_rotates() -> None:
     (output,) = service["StandardOutput"]
     # append: every write lands at the end, also after copytruncate empties the file.
     assert output.startswith("append:")
-    assert fnmatch.fnmatch(output.removeprefix("append:"), rotated_pattern())
+    # %N: the unit's name, so each unit has its file (gatehouse-api.log, ...).
+    for unit in ("gatehouse-api", "gatehouse-worker", "gatehouse-beat", "gatehouse-backup"):
+        path = output.removeprefix("append:").replace("%N", unit)
+        assert fnmatch.fnmatch(path, rotated_pattern()), path
+    assert DROP_IN_DIRECTORY.removesuffix(".service.d") + "api" == UNIT.stem
     assert service["StandardError"] == ["inherit"]
 
 

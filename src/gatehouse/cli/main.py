@@ -33,8 +33,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Serve the API (and the web apps) with uvicorn."""
-    import uvicorn  # lazy: only `serve` runs a server
-    from uvicorn.supervisors import Multiprocess  # lazy: as above
+    from uvicorn.supervisors import Multiprocess  # lazy: only `serve` runs a server
 
     from gatehouse.kit import server  # lazy: uvicorn's protocol classes, for `serve` only
 
@@ -99,7 +98,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(exposition.prepare_directory(metrics_dir))
         Multiprocess(config, sockets=[sock]).run()
         return
-    process = uvicorn.Server(config)
+    process = server.GatehouseServer(config)
     process.run(sockets=[sock])
     if not process.started:
         raise typer.Exit(3)  # uvicorn's start-up failure, logged by it

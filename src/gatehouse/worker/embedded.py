@@ -31,6 +31,9 @@ _Key = tuple[str, tuple[tuple[str, str], ...]]
 class InProcessRunner:
     """A JobQueue that runs jobs on this event loop, a few at a time."""
 
+    # At shutdown, how long the jobs at hand may take (the API's unit allows for it).
+    STOP_GRACE = 10.0
+
     def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
         self.runtime = runtime
         self.jobs: dict[str, Job] = all_jobs()
@@ -62,7 +65,7 @@ class InProcessRunner:
         self._tasks.append(asyncio.create_task(self._schedule(), name="gatehouse-sweep"))
         log.info("worker.embedded_started", concurrency=self.concurrency)
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop sweeping, let the work at hand finish (up to `grace` seconds), then stop.
 
         Nothing is cancelled while it may be inside a transaction unless the grace runs

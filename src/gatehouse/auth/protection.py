@@ -82,6 +82,18 @@ class Verdict(IntEnum):
 
 
 @dataclass(frozen=True)
+class Judged:
+    """A store's answer to one attempt: the verdict, whether the source is known, and
+    the lock and delay (ms) this attempt's failure armed, 0 when it armed none (so the
+    audit trail gets one row per lock, not one per refused attempt)."""
+
+    verdict: Verdict
+    known: bool = False
+    locked_ms: int = 0
+    delayed_ms: int = 0
+
+
+@dataclass(frozen=True)
 class Policy:
     ip_limit: int
     ip_window_ms: int
@@ -175,6 +187,10 @@ class Attempt:
     known: bool = False
     # The client's device token, if it sent a well-formed one.
     device: str | None = None
+    # The (account, address) lock and the account delay this attempt armed (ms), if it
+    # turns out a failure; a success clears them again.
+    locked_ms: int = 0
+    delayed_ms: int = 0
 
     @property
     def refused(self) -> bool:
@@ -230,10 +246,10 @@ class MemoryLoginStore:
             for field in fields
         )
 
-    def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
+    def attempt(self, keys: Keys, now: int, policy: Policy) -> Judged:
         window = self._get(keys.ip_window, now)
         if window is not None and window.failures >= policy.ip_limit:
-            return Verdict.ip_throttled, False
+            return Judged(Verdict.ip_throttled)
         window_end = (now // policy.ip_window_ms + 1) * policy.ip_window_ms
         window = window or _State(expires=window_end)
         window.failures += 1
@@ -243,9 +259,11 @@ class MemoryLoginStore:
         pair = self._current(keys.pair, keys, now, policy)
         account = self._current(keys.account, keys, now, policy)
         if pair.until > now:
-            return Verdict.pair_locked, known
+            return Judged(Verdict.pair_locked, known)
         if account.until > now and not known:
-            return Verdict.account_delayed, known
+            return Judged(Verdict.account_delayed, known)
+        # A known source's failure may count while the delay holds: it arms nothing new.
+        delay_held = account.until > now
         pair.failures += 1
         account.failures += 1
         pair_wait = _wait(
@@ -265,7 +283,7 @@ class MemoryLoginStore:
             # A known source's failure counts, but never shortens a delay in force.
             state.last, state.until, state.expires = now, max(state.until, now + wait), expires
             self._put(key, state, now)
-        return Verdict.allowed, known
+        return Judged(Verdict.allowed, known, pair_wait, 0 if delay_held else account_wait)
 
     def _current(self, key: str, keys: Keys, now: int, policy: Policy) -> _State:
         state = self._get(key, now)
@@ -318,7 +336,7 @@ class MemoryLoginStore:
 # The same transition as MemoryLoginStore.attempt, atomic inside Redis.
 # KEYS: ip window, pair, account, known sources, cleared mark.
 # ARGV: now (ms), Policy.args(), then the address's and the device's field ('' if none).
-# Returns {verdict, known}.
+# Returns {verdict, known, lock armed (ms), delay armed (ms)}.
 _ATTEMPT_LUA = """
 local now = tonumber(ARGV[1])
 local ip_limit = tonumber(ARGV[2])
@@ -327,7 +345,7 @@ local reset = tonumber(ARGV[4])
 local known_ms = tonumber(ARGV[11])
 local ipn = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ipn >= ip_limit then
-  return {2, 0}
+  return {2, 0, 0, 0}
 end
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], (math.floor(now / window) + 1) * window - now + 1000)
@@ -352,10 +370,10 @@ end
 local pn, ptill = load(KEYS[2])
 local an, atill = load(KEYS[3])
 if ptill > now then
-  return {1, known}
+  return {1, known, 0, 0}
 end
 if atill > now and known == 0 then
-  return {3, known}
+  return {3, known, 0, 0}
 end
 local function wait(n, threshold, base, cap)
   if n < threshold then
@@ -376,7 +394,11 @@ redis.call('HSET', KEYS[2], 'n', pn, 'last', now, 'until', math.max(ptill, now +
 redis.call('HSET', KEYS[3], 'n', an, 'last', now, 'until', math.max(atill, now + aw))
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
-return {0, known}
+local armed_delay = aw
+if atill > now then
+  armed_delay = 0
+end
+return {0, known, pw, armed_delay}
 """
 
 # A success: the counters go, the source is remembered (the least recent beyond the cap
@@ -431,11 +453,11 @@ class RedisLoginStore:
         self._success = client.redis.register_script(_SUCCESS_LUA)
         self._clear = client.redis.register_script(_CLEAR_LUA)
 
-    async def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
+    async def attempt(self, keys: Keys, now: int, policy: Policy) -> Judged:
         script_keys = [keys.ip_window, keys.pair, keys.account, keys.known, keys.cleared]
         args: list[Any] = [now, *policy.args(), keys.address_field, keys.device_field or ""]
         result = await self.client.call(lambda r: self._attempt(script_keys, args, client=r))
-        return Verdict(int(result[0])), bool(int(result[1]))
+        return Judged(Verdict(int(result[0])), bool(int(result[1])), *map(int, result[2:4]))
 
     async def succeeded(self, keys: Keys, now: int, policy: Policy) -> None:
         script_keys = [keys.ip_window, keys.pair, keys.account, keys.known]
@@ -502,23 +524,25 @@ class LoginProtection:
         now = self._now()
         device = valid_device_token(device)
         keys = self.keys(account, ip, now, device)
-        verdict: Verdict | None = None
-        known = False
+        judged: Judged | None = None
         if self.redis is not None:
             try:
                 # A lock taken in memory while Redis was down still holds after it is back.
-                verdict = self.memory.refusal(keys, now, self.policy) if self.memory else None
-                if verdict is None:
-                    verdict, known = await self.redis.attempt(keys, now, self.policy)
+                held = self.memory.refusal(keys, now, self.policy) if self.memory else None
+                if held is not None:
+                    judged = Judged(held)
+                else:
+                    judged = await self.redis.attempt(keys, now, self.policy)
             except RedisUnavailable:
                 self._fall_back()
             else:
                 if self._degraded:
                     self._degraded = False
                     log.info("login_protection.redis_recovered")
-        on_redis = verdict is not None
-        if verdict is None:
-            verdict, known = self.memory.attempt(keys, now, self.policy)
+        on_redis = judged is not None
+        if judged is None:
+            judged = self.memory.attempt(keys, now, self.policy)
+        verdict = judged.verdict
         self.stats[verdict.name] += 1
         if verdict is Verdict.ip_throttled:
             window_end = (now // self.policy.ip_window_ms + 1) * self.policy.ip_window_ms
@@ -527,7 +551,15 @@ class LoginProtection:
         if verdict is not Verdict.allowed:
             # Visible to operators only; the client gets the wrong-password answer.
             log.info("login_protection.refused", reason=verdict.name, client_ip=ip)
-        return Attempt(verdict=verdict, keys=keys, on_redis=on_redis, known=known, device=device)
+        return Attempt(
+            verdict=verdict,
+            keys=keys,
+            on_redis=on_redis,
+            known=judged.known,
+            device=device,
+            locked_ms=judged.locked_ms,
+            delayed_ms=judged.delayed_ms,
+        )
 
     async def succeeded(self, attempt: Attempt) -> str:
         """The password was right: clear the account's counters and the IP's failure,
@@ -546,19 +578,26 @@ class LoginProtection:
         self.memory.succeeded(keys, now, self.policy)
         return device
 
-    async def cleared(self, account: str) -> None:
-        """The account's password was reset: its delay and every lock on it end (known
-        sources stay known: the owner's other devices must not fall back under the
-        delay while an attack goes on)."""
+    async def cleared(self, account: str) -> bool:
+        """The account's password was reset (or an operator unlocked it): its delay and
+        every lock on it end (known sources stay known: the owner's other devices must
+        not fall back under the delay while an attack goes on).
+
+        True when Redis took it, so every process sees it; False when only this
+        process's memory did (no Redis configured, or it did not answer).
+        """
         now = self._now()
         keys = self.keys(account, None, now)
         # Both stores: a mark left only in memory would be forgotten by Redis, and back.
         self.memory.clear(keys, now, self.policy)
-        if self.redis is not None:
-            try:
-                await self.redis.clear(keys, now, self.policy)
-            except RedisUnavailable:
-                self._fall_back()
+        if self.redis is None:
+            return False
+        try:
+            await self.redis.clear(keys, now, self.policy)
+        except RedisUnavailable:
+            self._fall_back()
+            return False
+        return True
 
     def _fall_back(self) -> None:
         self.stats["fallback"] += 1

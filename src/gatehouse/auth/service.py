@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -10,13 +11,15 @@ from gatehouse.audit.trail import Entry
 from gatehouse.auth.errors import (
     InvalidCredentials,
     InvalidGrant,
+    NoSuchAccount,
     RegistrationDisabled,
     SessionNotFound,
+    UnlockUnavailable,
 )
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.protection import LoginProtection, Verdict
+from gatehouse.auth.protection import Attempt, LoginProtection, Verdict
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import (
     AccessClaims,
@@ -182,6 +185,8 @@ class AuthService:
             else:
                 reason = "invalid_password"
             self._login_failed(identifier, user, reason)
+            if user is not None and attempt is not None:
+                self._locked(identifier, user, attempt)
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
         device_token = None
@@ -245,6 +250,24 @@ class AuthService:
             ),
             always=True,
         )
+
+    def _locked(self, identifier: str, user: User, attempt: Attempt) -> None:
+        """Audit the lock or delay this failure armed: one row per lock, where the
+        refused attempts during it only get their `auth.login` failure rows."""
+        for scope, armed_ms in (("account_ip", attempt.locked_ms), ("account", attempt.delayed_ms)):
+            if armed_ms <= 0:
+                continue
+            self.uow.audit.record(
+                Entry(
+                    "auth.lock",
+                    reason="too_many_failures",
+                    target_type="user",
+                    target_id=str(user.id),
+                    details={"scope": scope, "seconds": math.ceil(armed_ms / 1000)},
+                    pii={"identifier": identifier},
+                ),
+                always=True,
+            )
 
     def _refresh_failed(self, reason: str, login: Session | None = None) -> None:
         reused = reason == "reuse_detected"
@@ -470,3 +493,44 @@ class AuthService:
             expires_in=self.tokens.ttl,
             session_id=session_id,
         )
+
+
+async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str) -> User:
+    """End every (account, address) lock and the account delay on the account with
+    `email`: the operator's `gatehouse unlock`, by the mark a password reset leaves.
+
+    Only where every process would see it (Redis): without Redis each serving process
+    counts in its own memory, which no other process reaches, so saying "unlocked"
+    would be untrue; the error says what does end those locks.
+    """
+    try:
+        address = normalise_email(email)
+    except ValueError:
+        raise ValidationFailed({"email": ["Not an email address"]}) from None
+    user = await UserRepository(uow.session).get_by_email(address)
+    if user is None:
+        raise NoSuchAccount(address)
+    if protection is None:
+        raise UnlockUnavailable(
+            "The login protection is off (GATEHOUSE_RATE_LIMIT_ENABLED=false): no account "
+            "is ever locked, there is nothing to unlock"
+        )
+    if protection.redis is None:
+        raise UnlockUnavailable(
+            "Without GATEHOUSE_REDIS_URL each `gatehouse serve` process keeps its login "
+            "locks in its own memory, out of this command's reach: nothing was unlocked. "
+            "They end when the account's password is reset, when the process restarts, "
+            "or on their own (GATEHOUSE_LOGIN_LOCKOUT_MAX_SECONDS at most)"
+        )
+    if not await protection.cleared(address):
+        raise UnlockUnavailable("Redis did not answer: nothing was unlocked; try again")
+    uow.audit.record(
+        Entry(
+            "auth.unlock",
+            target_type="user",
+            target_id=str(user.id),
+            details={"scope": ["account_ip", "account"]},
+            pii={"email": address},
+        )
+    )
+    return user

@@ -160,6 +160,8 @@ async def test_unlock_lets_the_right_password_in_at_once_and_is_audited(
         assert await login(api.client, account, WRONG, ATTACKER) == 401
     assert await login(api.client, account, account.password, ATTACKER) == 401
 
+    if not runtime.settings.is_sqlite:
+        return  # the unknown address once: it is answered before any store is touched
     code, out = await gatehouse(runtime, "unlock", "--email", "nobody@example.com")
     assert code == 1
     assert "No account has the address 'nobody@example.com'" in out

@@ -33,7 +33,10 @@ Client addresses are keyed by `kit.http.address_key` (an IPv6 client by its /64)
 
 Storage: Redis when configured (one Lua script per attempt, atomic), else a bounded
 in-process store; when Redis is unavailable the in-process store takes over, so
-login throttling never becomes unlimited. The counters live outside the database
+login throttling never becomes unlimited. An operator's unlock (`gatehouse unlock`,
+another process) reaches the in-process store through the database: before refusing
+an attempt, it looks (at most once a second per account) for an `auth.unlock` audit
+row newer than the lock (`reconsider`). The counters live outside the database
 transaction, so the failed login's rollback does not undo them. Times come from the
 application's wall clock (`time.time`), so every process applies the same policy and
 Redis key TTLs only collect garbage.
@@ -47,8 +50,9 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -69,6 +73,10 @@ MEMORY_MAX_ENTRIES = 100_000
 # Known sources (addresses and devices together) remembered per account: a handful of
 # devices and the networks they roam over, as Keycloak and Kratos cap theirs.
 KNOWN_SOURCES_MAX = 20
+# A refusal by the in-process store asks the database whether an operator unlocked the
+# account at most this often per account: an attack's refused attempts, however many,
+# cost the database one look a second per account (the unlock waits that long at most).
+UNLOCK_LOOK_MS = 1000
 # A device token as minted here: 32 random bytes, URL-safe base64. Anything else a
 # client sends is ignored (a fresh one is minted on its next success).
 _DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -254,7 +262,11 @@ class MemoryLoginStore:
         window = window or _State(expires=window_end)
         window.failures += 1
         self._put(keys.ip_window, window, now)
+        return self._judge(keys, now, policy)
 
+    def _judge(self, keys: Keys, now: int, policy: Policy) -> Judged:
+        """The account's layers (the pair lock, the account delay) on an attempt the
+        IP's budget already counted."""
         known = self.is_known(keys, now, policy)
         pair = self._current(keys.pair, keys, now, policy)
         account = self._current(keys.account, keys, now, policy)
@@ -331,6 +343,15 @@ class MemoryLoginStore:
     def clear(self, keys: Keys, now: int, policy: Policy) -> None:
         self.entries.pop(keys.account, None)
         self._put(keys.cleared, _State(last=now, expires=now + policy.cleared_ms), now)
+
+    def unlocked(self, keys: Keys, at: int, now: int, policy: Policy) -> Judged:
+        """An operator unlocked the account at `at` (ms, not after `now`): the locks and
+        the delay from failures up to then end, by the mark a password reset leaves
+        (those from failures after it hold), and the refused attempt is judged again."""
+        mark = self._get(keys.cleared, now)
+        if mark is None or mark.last < at:
+            self._put(keys.cleared, _State(last=at, expires=at + policy.cleared_ms), now)
+        return self._judge(keys, now, policy)
 
 
 # The same transition as MemoryLoginStore.attempt, atomic inside Redis.
@@ -493,6 +514,9 @@ class LoginProtection:
         self.clock = clock
         self.stats: Counter[str] = Counter()
         self._degraded = False
+        # Account key -> (when the database was last asked for its unlocks (ms), the
+        # newest one it had then (ms), or None); entries older than UNLOCK_LOOK_MS go.
+        self._unlock_looks: dict[str, tuple[int, int | None]] = {}
 
     def keys(self, account: str, ip: str | None, now: int, device: str | None = None) -> Keys:
         # Accounts and devices by digest: no email address or usable token in Redis.
@@ -560,6 +584,68 @@ class LoginProtection:
             locked_ms=judged.locked_ms,
             delayed_ms=judged.delayed_ms,
         )
+
+    async def reconsider(
+        self,
+        attempt: Attempt,
+        newest_unlock: Callable[[datetime], Awaitable[datetime | None]],
+    ) -> Attempt:
+        """Before a lock or the account delay of the in-process store refuses `attempt`
+        (of an account that exists): did an operator unlock the account since?
+
+        `gatehouse unlock` runs in another process, which cannot reach this one's
+        memory; what it leaves where every process looks is its `auth.unlock` audit
+        row. `newest_unlock(since)` is when the newest such row for the account was
+        written, if after `since`. An unlock after the failures that armed the lock
+        ends it and the delay here (as a reset does) and the attempt goes on as if there
+        had been none; one before them changes nothing. A rare path (non-refused
+        attempts never come here), and at most one look per account per UNLOCK_LOOK_MS,
+        whatever the number of refused attempts. On Redis, the unlock already cleared
+        the shared counters: nothing to look for.
+        """
+        if attempt.on_redis or attempt.verdict not in (
+            Verdict.pair_locked,
+            Verdict.account_delayed,
+        ):
+            return attempt
+        now = self._now()
+        account = attempt.keys.account
+        look = self._unlock_looks.get(account)
+        if look is None or now - look[0] >= UNLOCK_LOOK_MS:
+            # Taken before the query: the refusals arriving while it runs use the last
+            # answer instead of asking again.
+            self._note_look(account, now, look[1] if look else None)
+            # A lock or delay in force started at most the longest wait ago.
+            since = now - max(self.policy.pair_max_ms, self.policy.account_max_ms)
+            found = await newest_unlock(datetime.fromtimestamp(since / 1000, UTC))
+            look = (now, int(found.timestamp() * 1000) if found is not None else None)
+            self._note_look(account, *look)
+        if look[1] is None:
+            return attempt
+        now = self._now()
+        # Never later than now: another host's clock ahead must not clear failures to come.
+        judged = self.memory.unlocked(attempt.keys, min(look[1], now), now, self.policy)
+        if judged.verdict is not Verdict.allowed:
+            return attempt  # failures after the unlock armed what refuses it
+        self.stats["unlocked"] += 1
+        log.info("login_protection.unlocked", reason=attempt.verdict.name)
+        return replace(
+            attempt,
+            verdict=judged.verdict,
+            known=judged.known,
+            locked_ms=judged.locked_ms,
+            delayed_ms=judged.delayed_ms,
+        )
+
+    def _note_look(self, account: str, at: int, unlocked: int | None) -> None:
+        looks = self._unlock_looks
+        looks.pop(account, None)
+        looks[account] = (at, unlocked)  # newest last
+        if len(looks) > MEMORY_MAX_ENTRIES:
+            for stale in [k for k, (seen, _) in looks.items() if at - seen >= UNLOCK_LOOK_MS]:
+                del looks[stale]
+            while len(looks) > MEMORY_MAX_ENTRIES:
+                del looks[next(iter(looks))]
 
     async def succeeded(self, attempt: Attempt) -> str:
         """The password was right: clear the account's counters and the IP's failure,

@@ -7,6 +7,9 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.audit.repository import AuditRepository
 from gatehouse.audit.trail import Entry
 from gatehouse.auth.errors import (
     InvalidCredentials,
@@ -160,6 +163,8 @@ class AuthService:
             async with self.uow.reader() as session:
                 user = await UserRepository(session).get_by_email(email)
                 apart = session is not self.session
+                if user is not None and attempt is not None and attempt.refused:
+                    attempt = await self._unlocked_since(session, user, attempt)
         verified = await self.hasher.verify(password, user.password_hash if user else None)
         refused = attempt is not None and attempt.refused
         rehashed = None
@@ -220,6 +225,18 @@ class AuthService:
         metrics.LOGINS.labels("success").inc()
         pair = await self._issue(user.id, user.role, user.auth_version, login.id)
         return replace(pair, device_token=device_token)
+
+    async def _unlocked_since(self, session: AsyncSession, user: User, attempt: Attempt) -> Attempt:
+        """The refused attempt, or the same let through because an operator unlocked
+        the account since its lock (`gatehouse unlock` without Redis: its audit row)."""
+        assert self.protection is not None  # noqa: S101  (an attempt comes from it)
+        audit = AuditRepository(session)
+        target = str(user.id)
+
+        async def newest_unlock(since: datetime) -> datetime | None:
+            return await audit.newest_since("auth.unlock", target, since)
+
+        return await self.protection.reconsider(attempt, newest_unlock)
 
     async def _alert_owner(self, user: User) -> bool:
         """Queue the "someone is guessing your password" mail; True when one was queued
@@ -495,13 +512,23 @@ class AuthService:
         )
 
 
-async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str) -> User:
+@dataclass(frozen=True)
+class Unlocked:
+    user_id: uuid.UUID
+    # True: the shared counters (Redis) are cleared, every process sees it now. False:
+    # each serving process keeps its own (no Redis) and applies the unlock, from its
+    # audit row, at the account's next login attempt.
+    shared: bool
+
+
+async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str) -> Unlocked:
     """End every (account, address) lock and the account delay on the account with
     `email`: the operator's `gatehouse unlock`, by the mark a password reset leaves.
 
-    Only where every process would see it (Redis): without Redis each serving process
-    counts in its own memory, which no other process reaches, so saying "unlocked"
-    would be untrue; the error says what does end those locks.
+    With Redis, the mark goes where every process counts. Without it, each serving
+    process counts in its own memory, out of this process's reach: what reaches them is
+    the `auth.unlock` audit row this commits, which a process looks for before its lock
+    refuses the account (`LoginProtection.reconsider`).
     """
     try:
         address = normalise_email(email)
@@ -515,14 +542,9 @@ async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str
             "The login protection is off (GATEHOUSE_RATE_LIMIT_ENABLED=false): no account "
             "is ever locked, there is nothing to unlock"
         )
-    if protection.redis is None:
-        raise UnlockUnavailable(
-            "Without GATEHOUSE_REDIS_URL each `gatehouse serve` process keeps its login "
-            "locks in its own memory, out of this command's reach: nothing was unlocked. "
-            "They end when the account's password is reset, when the process restarts, "
-            "or on their own (GATEHOUSE_LOGIN_LOCKOUT_MAX_SECONDS at most)"
-        )
-    if not await protection.cleared(address):
+    # Redis configured but not answering: the processes count in their own memory for
+    # now, but will be back on Redis, which still holds the locks; nothing is recorded.
+    if protection.redis is not None and not await protection.cleared(address):
         raise UnlockUnavailable("Redis did not answer: nothing was unlocked; try again")
     uow.audit.record(
         Entry(
@@ -533,4 +555,4 @@ async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str
             pii={"email": address},
         )
     )
-    return user
+    return Unlocked(user.id, shared=protection.redis is not None)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gatehouse.auth.service import Unlocked
 from gatehouse.auth.service import unlock as unlock_account
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.health import doctor as checks
@@ -25,13 +26,19 @@ def unlock(
 ) -> None:
     """End the login locks (every client address) and the account delay on an account."""
 
-    async def work(runtime: Runtime) -> str:
+    async def work(runtime: Runtime) -> Unlocked:
         async with runtime.unit_of_work() as uow:
-            user = await unlock_account(uow, runtime.protection, email)
-            return str(user.id)
+            return await unlock_account(uow, runtime.protection, email)
 
-    user_id = run(settings_or_exit(), work)
-    out.print(f"{email}: login locks and delay ended (user {user_id}).", highlight=False)
+    done = run(settings_or_exit(), work)
+    if done.shared:
+        out.print(f"{email}: login locks and delay ended (user {done.user_id}).", highlight=False)
+    else:
+        out.print(
+            f"{email}: unlocked (user {done.user_id}). Without Redis, each `gatehouse serve` "
+            "process applies it at the account's next login attempt.",
+            highlight=False,
+        )
 
 
 def doctor(

@@ -271,6 +271,18 @@ class AuditRepository:
         )
         return details
 
+    async def newest_since(self, action: str, target_id: str, since: datetime) -> datetime | None:
+        """When the newest row of `action` on `target_id` was written, if not before
+        `since` (an operator's unlock of an account, for the login protection)."""
+        newest: datetime | None = await self.session.scalar(
+            select(func.max(AuditEvent.occurred_at)).where(
+                AuditEvent.action == action,
+                AuditEvent.target_id == target_id,
+                AuditEvent.occurred_at >= since,
+            )
+        )
+        return newest
+
     async def rows_after(self, seq: int, size: int) -> list[dict[str, Any]]:
         """Up to `size` rows past `seq`, in chain order, as the CHAIN_COLUMNS."""
         batch = await self.session.execute(

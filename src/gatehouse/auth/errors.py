@@ -51,3 +51,17 @@ class SessionNotFound(NotFound):
 
     def __init__(self, session_id: object) -> None:
         super().__init__(f"Session with ID '{session_id}' not found")
+
+
+class NoSuchAccount(NotFound):
+    code = "USER_NOT_FOUND"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"No account has the address {email!r}")
+
+
+class UnlockUnavailable(GatehouseError):
+    """`gatehouse unlock` cannot reach where the locks are kept: nothing was unlocked."""
+
+    status = 503
+    code = "UNLOCK_UNAVAILABLE"

@@ -33,7 +33,10 @@ Client addresses are keyed by `kit.http.address_key` (an IPv6 client by its /64)
 
 Storage: Redis when configured (one Lua script per attempt, atomic), else a bounded
 in-process store; when Redis is unavailable the in-process store takes over, so
-login throttling never becomes unlimited. The counters live outside the database
+login throttling never becomes unlimited. An operator's unlock (`gatehouse unlock`,
+another process) reaches the in-process store through the database: before refusing
+an attempt, it looks (at most once a second per account) for an `auth.unlock` audit
+row newer than the lock (`reconsider`). The counters live outside the database
 transaction, so the failed login's rollback does not undo them. Times come from the
 application's wall clock (`time.time`), so every process applies the same policy and
 Redis key TTLs only collect garbage.
@@ -47,8 +50,9 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -69,6 +73,10 @@ MEMORY_MAX_ENTRIES = 100_000
 # Known sources (addresses and devices together) remembered per account: a handful of
 # devices and the networks they roam over, as Keycloak and Kratos cap theirs.
 KNOWN_SOURCES_MAX = 20
+# A refusal by the in-process store asks the database whether an operator unlocked the
+# account at most this often per account: an attack's refused attempts, however many,
+# cost the database one look a second per account (the unlock waits that long at most).
+UNLOCK_LOOK_MS = 1000
 # A device token as minted here: 32 random bytes, URL-safe base64. Anything else a
 # client sends is ignored (a fresh one is minted on its next success).
 _DEVICE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -79,6 +87,18 @@ class Verdict(IntEnum):
     pair_locked = 1
     ip_throttled = 2
     account_delayed = 3
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A store's answer to one attempt: the verdict, whether the source is known, and
+    the lock and delay (ms) this attempt's failure armed, 0 when it armed none (so the
+    audit trail gets one row per lock, not one per refused attempt)."""
+
+    verdict: Verdict
+    known: bool = False
+    locked_ms: int = 0
+    delayed_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +195,10 @@ class Attempt:
     known: bool = False
     # The client's device token, if it sent a well-formed one.
     device: str | None = None
+    # The (account, address) lock and the account delay this attempt armed (ms), if it
+    # turns out a failure; a success clears them again.
+    locked_ms: int = 0
+    delayed_ms: int = 0
 
     @property
     def refused(self) -> bool:
@@ -230,22 +254,28 @@ class MemoryLoginStore:
             for field in fields
         )
 
-    def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
+    def attempt(self, keys: Keys, now: int, policy: Policy) -> Judged:
         window = self._get(keys.ip_window, now)
         if window is not None and window.failures >= policy.ip_limit:
-            return Verdict.ip_throttled, False
+            return Judged(Verdict.ip_throttled)
         window_end = (now // policy.ip_window_ms + 1) * policy.ip_window_ms
         window = window or _State(expires=window_end)
         window.failures += 1
         self._put(keys.ip_window, window, now)
+        return self._judge(keys, now, policy)
 
+    def _judge(self, keys: Keys, now: int, policy: Policy) -> Judged:
+        """The account's layers (the pair lock, the account delay) on an attempt the
+        IP's budget already counted."""
         known = self.is_known(keys, now, policy)
         pair = self._current(keys.pair, keys, now, policy)
         account = self._current(keys.account, keys, now, policy)
         if pair.until > now:
-            return Verdict.pair_locked, known
+            return Judged(Verdict.pair_locked, known)
         if account.until > now and not known:
-            return Verdict.account_delayed, known
+            return Judged(Verdict.account_delayed, known)
+        # A known source's failure may count while the delay holds: it arms nothing new.
+        delay_held = account.until > now
         pair.failures += 1
         account.failures += 1
         pair_wait = _wait(
@@ -265,7 +295,7 @@ class MemoryLoginStore:
             # A known source's failure counts, but never shortens a delay in force.
             state.last, state.until, state.expires = now, max(state.until, now + wait), expires
             self._put(key, state, now)
-        return Verdict.allowed, known
+        return Judged(Verdict.allowed, known, pair_wait, 0 if delay_held else account_wait)
 
     def _current(self, key: str, keys: Keys, now: int, policy: Policy) -> _State:
         state = self._get(key, now)
@@ -314,11 +344,20 @@ class MemoryLoginStore:
         self.entries.pop(keys.account, None)
         self._put(keys.cleared, _State(last=now, expires=now + policy.cleared_ms), now)
 
+    def unlocked(self, keys: Keys, at: int, now: int, policy: Policy) -> Judged:
+        """An operator unlocked the account at `at` (ms, not after `now`): the locks and
+        the delay from failures up to then end, by the mark a password reset leaves
+        (those from failures after it hold), and the refused attempt is judged again."""
+        mark = self._get(keys.cleared, now)
+        if mark is None or mark.last < at:
+            self._put(keys.cleared, _State(last=at, expires=at + policy.cleared_ms), now)
+        return self._judge(keys, now, policy)
+
 
 # The same transition as MemoryLoginStore.attempt, atomic inside Redis.
 # KEYS: ip window, pair, account, known sources, cleared mark.
 # ARGV: now (ms), Policy.args(), then the address's and the device's field ('' if none).
-# Returns {verdict, known}.
+# Returns {verdict, known, lock armed (ms), delay armed (ms)}.
 _ATTEMPT_LUA = """
 local now = tonumber(ARGV[1])
 local ip_limit = tonumber(ARGV[2])
@@ -327,7 +366,7 @@ local reset = tonumber(ARGV[4])
 local known_ms = tonumber(ARGV[11])
 local ipn = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ipn >= ip_limit then
-  return {2, 0}
+  return {2, 0, 0, 0}
 end
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], (math.floor(now / window) + 1) * window - now + 1000)
@@ -352,10 +391,10 @@ end
 local pn, ptill = load(KEYS[2])
 local an, atill = load(KEYS[3])
 if ptill > now then
-  return {1, known}
+  return {1, known, 0, 0}
 end
 if atill > now and known == 0 then
-  return {3, known}
+  return {3, known, 0, 0}
 end
 local function wait(n, threshold, base, cap)
   if n < threshold then
@@ -376,7 +415,11 @@ redis.call('HSET', KEYS[2], 'n', pn, 'last', now, 'until', math.max(ptill, now +
 redis.call('HSET', KEYS[3], 'n', an, 'last', now, 'until', math.max(atill, now + aw))
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('PEXPIRE', KEYS[3], ttl)
-return {0, known}
+local armed_delay = aw
+if atill > now then
+  armed_delay = 0
+end
+return {0, known, pw, armed_delay}
 """
 
 # A success: the counters go, the source is remembered (the least recent beyond the cap
@@ -431,11 +474,11 @@ class RedisLoginStore:
         self._success = client.redis.register_script(_SUCCESS_LUA)
         self._clear = client.redis.register_script(_CLEAR_LUA)
 
-    async def attempt(self, keys: Keys, now: int, policy: Policy) -> tuple[Verdict, bool]:
+    async def attempt(self, keys: Keys, now: int, policy: Policy) -> Judged:
         script_keys = [keys.ip_window, keys.pair, keys.account, keys.known, keys.cleared]
         args: list[Any] = [now, *policy.args(), keys.address_field, keys.device_field or ""]
         result = await self.client.call(lambda r: self._attempt(script_keys, args, client=r))
-        return Verdict(int(result[0])), bool(int(result[1]))
+        return Judged(Verdict(int(result[0])), bool(int(result[1])), *map(int, result[2:4]))
 
     async def succeeded(self, keys: Keys, now: int, policy: Policy) -> None:
         script_keys = [keys.ip_window, keys.pair, keys.account, keys.known]
@@ -471,6 +514,9 @@ class LoginProtection:
         self.clock = clock
         self.stats: Counter[str] = Counter()
         self._degraded = False
+        # Account key -> (when the database was last asked for its unlocks (ms), the
+        # newest one it had then (ms), or None); entries older than UNLOCK_LOOK_MS go.
+        self._unlock_looks: dict[str, tuple[int, int | None]] = {}
 
     def keys(self, account: str, ip: str | None, now: int, device: str | None = None) -> Keys:
         # Accounts and devices by digest: no email address or usable token in Redis.
@@ -502,23 +548,25 @@ class LoginProtection:
         now = self._now()
         device = valid_device_token(device)
         keys = self.keys(account, ip, now, device)
-        verdict: Verdict | None = None
-        known = False
+        judged: Judged | None = None
         if self.redis is not None:
             try:
                 # A lock taken in memory while Redis was down still holds after it is back.
-                verdict = self.memory.refusal(keys, now, self.policy) if self.memory else None
-                if verdict is None:
-                    verdict, known = await self.redis.attempt(keys, now, self.policy)
+                held = self.memory.refusal(keys, now, self.policy) if self.memory else None
+                if held is not None:
+                    judged = Judged(held)
+                else:
+                    judged = await self.redis.attempt(keys, now, self.policy)
             except RedisUnavailable:
                 self._fall_back()
             else:
                 if self._degraded:
                     self._degraded = False
                     log.info("login_protection.redis_recovered")
-        on_redis = verdict is not None
-        if verdict is None:
-            verdict, known = self.memory.attempt(keys, now, self.policy)
+        on_redis = judged is not None
+        if judged is None:
+            judged = self.memory.attempt(keys, now, self.policy)
+        verdict = judged.verdict
         self.stats[verdict.name] += 1
         if verdict is Verdict.ip_throttled:
             window_end = (now // self.policy.ip_window_ms + 1) * self.policy.ip_window_ms
@@ -527,7 +575,77 @@ class LoginProtection:
         if verdict is not Verdict.allowed:
             # Visible to operators only; the client gets the wrong-password answer.
             log.info("login_protection.refused", reason=verdict.name, client_ip=ip)
-        return Attempt(verdict=verdict, keys=keys, on_redis=on_redis, known=known, device=device)
+        return Attempt(
+            verdict=verdict,
+            keys=keys,
+            on_redis=on_redis,
+            known=judged.known,
+            device=device,
+            locked_ms=judged.locked_ms,
+            delayed_ms=judged.delayed_ms,
+        )
+
+    async def reconsider(
+        self,
+        attempt: Attempt,
+        newest_unlock: Callable[[datetime], Awaitable[datetime | None]],
+    ) -> Attempt:
+        """Before a lock or the account delay of the in-process store refuses `attempt`
+        (of an account that exists): did an operator unlock the account since?
+
+        `gatehouse unlock` runs in another process, which cannot reach this one's
+        memory; what it leaves where every process looks is its `auth.unlock` audit
+        row. `newest_unlock(since)` is when the newest such row for the account was
+        written, if after `since`. An unlock after the failures that armed the lock
+        ends it and the delay here (as a reset does) and the attempt goes on as if there
+        had been none; one before them changes nothing. A rare path (non-refused
+        attempts never come here), and at most one look per account per UNLOCK_LOOK_MS,
+        whatever the number of refused attempts. On Redis, the unlock already cleared
+        the shared counters: nothing to look for.
+        """
+        if attempt.on_redis or attempt.verdict not in (
+            Verdict.pair_locked,
+            Verdict.account_delayed,
+        ):
+            return attempt
+        now = self._now()
+        account = attempt.keys.account
+        look = self._unlock_looks.get(account)
+        if look is None or now - look[0] >= UNLOCK_LOOK_MS:
+            # Taken before the query: the refusals arriving while it runs use the last
+            # answer instead of asking again.
+            self._note_look(account, now, look[1] if look else None)
+            # A lock or delay in force started at most the longest wait ago.
+            since = now - max(self.policy.pair_max_ms, self.policy.account_max_ms)
+            found = await newest_unlock(datetime.fromtimestamp(since / 1000, UTC))
+            look = (now, int(found.timestamp() * 1000) if found is not None else None)
+            self._note_look(account, *look)
+        if look[1] is None:
+            return attempt
+        now = self._now()
+        # Never later than now: another host's clock ahead must not clear failures to come.
+        judged = self.memory.unlocked(attempt.keys, min(look[1], now), now, self.policy)
+        if judged.verdict is not Verdict.allowed:
+            return attempt  # failures after the unlock armed what refuses it
+        self.stats["unlocked"] += 1
+        log.info("login_protection.unlocked", reason=attempt.verdict.name)
+        return replace(
+            attempt,
+            verdict=judged.verdict,
+            known=judged.known,
+            locked_ms=judged.locked_ms,
+            delayed_ms=judged.delayed_ms,
+        )
+
+    def _note_look(self, account: str, at: int, unlocked: int | None) -> None:
+        looks = self._unlock_looks
+        looks.pop(account, None)
+        looks[account] = (at, unlocked)  # newest last
+        if len(looks) > MEMORY_MAX_ENTRIES:
+            for stale in [k for k, (seen, _) in looks.items() if at - seen >= UNLOCK_LOOK_MS]:
+                del looks[stale]
+            while len(looks) > MEMORY_MAX_ENTRIES:
+                del looks[next(iter(looks))]
 
     async def succeeded(self, attempt: Attempt) -> str:
         """The password was right: clear the account's counters and the IP's failure,
@@ -546,19 +664,26 @@ class LoginProtection:
         self.memory.succeeded(keys, now, self.policy)
         return device
 
-    async def cleared(self, account: str) -> None:
-        """The account's password was reset: its delay and every lock on it end (known
-        sources stay known: the owner's other devices must not fall back under the
-        delay while an attack goes on)."""
+    async def cleared(self, account: str) -> bool:
+        """The account's password was reset (or an operator unlocked it): its delay and
+        every lock on it end (known sources stay known: the owner's other devices must
+        not fall back under the delay while an attack goes on).
+
+        True when Redis took it, so every process sees it; False when only this
+        process's memory did (no Redis configured, or it did not answer).
+        """
         now = self._now()
         keys = self.keys(account, None, now)
         # Both stores: a mark left only in memory would be forgotten by Redis, and back.
         self.memory.clear(keys, now, self.policy)
-        if self.redis is not None:
-            try:
-                await self.redis.clear(keys, now, self.policy)
-            except RedisUnavailable:
-                self._fall_back()
+        if self.redis is None:
+            return False
+        try:
+            await self.redis.clear(keys, now, self.policy)
+        except RedisUnavailable:
+            self._fall_back()
+            return False
+        return True
 
     def _fall_back(self) -> None:
         self.stats["fallback"] += 1

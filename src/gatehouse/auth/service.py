@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gatehouse.audit.repository import AuditRepository
 from gatehouse.audit.trail import Entry
 from gatehouse.auth.errors import (
     InvalidCredentials,
     InvalidGrant,
+    NoSuchAccount,
     RegistrationDisabled,
     SessionNotFound,
+    UnlockUnavailable,
 )
 from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher, password_problems
 from gatehouse.auth.principal import Principal
-from gatehouse.auth.protection import LoginProtection, Verdict
+from gatehouse.auth.protection import Attempt, LoginProtection, Verdict
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import (
     AccessClaims,
@@ -157,6 +163,8 @@ class AuthService:
             async with self.uow.reader() as session:
                 user = await UserRepository(session).get_by_email(email)
                 apart = session is not self.session
+                if user is not None and attempt is not None and attempt.refused:
+                    attempt = await self._unlocked_since(session, user, attempt)
         verified = await self.hasher.verify(password, user.password_hash if user else None)
         refused = attempt is not None and attempt.refused
         rehashed = None
@@ -182,6 +190,8 @@ class AuthService:
             else:
                 reason = "invalid_password"
             self._login_failed(identifier, user, reason)
+            if user is not None and attempt is not None:
+                self._locked(identifier, user, attempt)
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
         device_token = None
@@ -216,6 +226,18 @@ class AuthService:
         pair = await self._issue(user.id, user.role, user.auth_version, login.id)
         return replace(pair, device_token=device_token)
 
+    async def _unlocked_since(self, session: AsyncSession, user: User, attempt: Attempt) -> Attempt:
+        """The refused attempt, or the same let through because an operator unlocked
+        the account since its lock (`gatehouse unlock` without Redis: its audit row)."""
+        assert self.protection is not None  # noqa: S101  (an attempt comes from it)
+        audit = AuditRepository(session)
+        target = str(user.id)
+
+        async def newest_unlock(since: datetime) -> datetime | None:
+            return await audit.newest_since("auth.unlock", target, since)
+
+        return await self.protection.reconsider(attempt, newest_unlock)
+
     async def _alert_owner(self, user: User) -> bool:
         """Queue the "someone is guessing your password" mail; True when one was queued
         (the failed login's transaction must then be kept)."""
@@ -245,6 +267,24 @@ class AuthService:
             ),
             always=True,
         )
+
+    def _locked(self, identifier: str, user: User, attempt: Attempt) -> None:
+        """Audit the lock or delay this failure armed: one row per lock, where the
+        refused attempts during it only get their `auth.login` failure rows."""
+        for scope, armed_ms in (("account_ip", attempt.locked_ms), ("account", attempt.delayed_ms)):
+            if armed_ms <= 0:
+                continue
+            self.uow.audit.record(
+                Entry(
+                    "auth.lock",
+                    reason="too_many_failures",
+                    target_type="user",
+                    target_id=str(user.id),
+                    details={"scope": scope, "seconds": math.ceil(armed_ms / 1000)},
+                    pii={"identifier": identifier},
+                ),
+                always=True,
+            )
 
     def _refresh_failed(self, reason: str, login: Session | None = None) -> None:
         reused = reason == "reuse_detected"
@@ -483,3 +523,49 @@ class AuthService:
             expires_in=self.tokens.ttl,
             session_id=session_id,
         )
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    user_id: uuid.UUID
+    # True: the shared counters (Redis) are cleared, every process sees it now. False:
+    # each serving process keeps its own (no Redis) and applies the unlock, from its
+    # audit row, at the account's next login attempt.
+    shared: bool
+
+
+async def unlock(uow: UnitOfWork, protection: LoginProtection | None, email: str) -> Unlocked:
+    """End every (account, address) lock and the account delay on the account with
+    `email`: the operator's `gatehouse unlock`, by the mark a password reset leaves.
+
+    With Redis, the mark goes where every process counts. Without it, each serving
+    process counts in its own memory, out of this process's reach: what reaches them is
+    the `auth.unlock` audit row this commits, which a process looks for before its lock
+    refuses the account (`LoginProtection.reconsider`).
+    """
+    try:
+        address = normalise_email(email)
+    except ValueError:
+        raise ValidationFailed({"email": ["Not an email address"]}) from None
+    user = await UserRepository(uow.session).get_by_email(address)
+    if user is None:
+        raise NoSuchAccount(address)
+    if protection is None:
+        raise UnlockUnavailable(
+            "The login protection is off (GATEHOUSE_RATE_LIMIT_ENABLED=false): no account "
+            "is ever locked, there is nothing to unlock"
+        )
+    # Redis configured but not answering: the processes count in their own memory for
+    # now, but will be back on Redis, which still holds the locks; nothing is recorded.
+    if protection.redis is not None and not await protection.cleared(address):
+        raise UnlockUnavailable("Redis did not answer: nothing was unlocked; try again")
+    uow.audit.record(
+        Entry(
+            "auth.unlock",
+            target_type="user",
+            target_id=str(user.id),
+            details={"scope": ["account_ip", "account"]},
+            pii={"email": address},
+        )
+    )
+    return Unlocked(user.id, shared=protection.redis is not None)

@@ -1,5 +1,5 @@
 """`gatehouse`: serve, migrate, create-admin, seed, worker, beat, dead-letters, audit,
-users."""
+users, unlock, doctor, backup, restore."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from rich.panel import Panel
 
 from gatehouse import web
-from gatehouse.cli import backup
+from gatehouse.cli import backup, operator
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.cli.data import audit_app, users_app
 from gatehouse.config import Settings, get_settings
@@ -342,6 +342,7 @@ def dead_letters(
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 backup.register(app)
+operator.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

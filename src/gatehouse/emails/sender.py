@@ -13,7 +13,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiosmtplib
 import structlog
@@ -84,25 +84,36 @@ class Mailer:
             path = await asyncio.to_thread(self._write, message, file_name)
             log.info("email.written", path=str(path), message_id=message["Message-ID"])
 
-    async def _send_smtp(self, message: EmailMessage) -> None:
+    def _smtp_options(self) -> dict[str, Any]:
         worker = self.settings.worker
         password = worker.smtp_password.get_secret_value() if worker.smtp_password else None
+        return {
+            "hostname": self.smtp_host,
+            "port": worker.smtp_port,
+            "username": worker.smtp_username,
+            "password": password if worker.smtp_username else None,
+            "use_tls": worker.smtp_security == "tls",
+            # Explicit: "none" must not upgrade on its own, and "starttls" must fail
+            # rather than fall back to plain text when the server does not offer it.
+            "start_tls": worker.smtp_security == "starttls",
+            "tls_context": self._tls,
+            "timeout": worker.smtp_timeout_seconds,
+        }
+
+    async def _send_smtp(self, message: EmailMessage) -> None:
         # aiosmtplib's timeout is per command; the whole send is bounded too, so that
         # the row's lease (see emails.service) always outlasts it.
         async with asyncio.timeout(send_deadline_seconds(self.settings)):
-            await aiosmtplib.send(
-                message,
-                hostname=self.smtp_host,
-                port=worker.smtp_port,
-                username=worker.smtp_username,
-                password=password if worker.smtp_username else None,
-                use_tls=worker.smtp_security == "tls",
-                # Explicit: "none" must not upgrade on its own, and "starttls" must fail
-                # rather than fall back to plain text when the server does not offer it.
-                start_tls=worker.smtp_security == "starttls",
-                tls_context=self._tls,
-                timeout=worker.smtp_timeout_seconds,
-            )
+            await aiosmtplib.send(message, **self._smtp_options())
+
+    async def probe(self) -> None:
+        """Connect, greet, upgrade to TLS and log in as a send would, then quit, sending
+        nothing (`gatehouse doctor`); raises what a send would."""
+        if not self.smtp_host:
+            raise RuntimeError("no SMTP server configured (GATEHOUSE_SMTP_HOST)")
+        # The constructor logs in on connect when given a username, as send() does.
+        async with aiosmtplib.SMTP(**self._smtp_options()):
+            pass
 
     def _write(self, message: EmailMessage, file_name: str) -> Path:
         self.mail_dir.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ CheckStatus = Literal["ok", "unavailable"]
 Status = Literal["ok", "degraded", "unavailable"]
 
 
-async def _ping_redis(client: RedisClient) -> None:
+async def ping_redis(client: RedisClient) -> None:
     # Straight to Redis, not through the circuit breaker: the question is whether Redis
     # answers, and a probe must not open or close the breaker requests rely on.
     await client.redis.ping()
@@ -60,7 +60,7 @@ async def _ping_redis(client: RedisClient) -> None:
 
 def _redis(runtime: Runtime) -> Probe | None:
     client = runtime.redis
-    return None if client is None else lambda: _ping_redis(client)
+    return None if client is None else lambda: ping_redis(client)
 
 
 def _redis_required(settings: Settings) -> bool:
@@ -153,14 +153,7 @@ class ReadinessChecks:
 
     async def _check(self, dependency: Dependency, probe: Probe) -> Result:
         start = time.perf_counter()
-        error: str | None = None
-        try:
-            async with asyncio.timeout(TIMEOUT_SECONDS):
-                await probe()
-        except TimeoutError:
-            error = f"no answer within {TIMEOUT_SECONDS:g}s"
-        except Exception as exc:  # any failure means "down"; what it was goes to the log
-            error = _describe(exc, self._passwords)
+        error = await probe_error(probe, self._passwords)
         latency_ms = round((time.perf_counter() - start) * 1000, 2)
         required = dependency.is_required(self.runtime.settings)
         self._note(dependency.name, required, error)
@@ -187,8 +180,27 @@ class ReadinessChecks:
             await asyncio.gather(task, return_exceptions=True)
 
 
+async def probe_error(
+    probe: Probe, passwords: list[str], *, within: float = TIMEOUT_SECONDS
+) -> str | None:
+    """None when `probe` answered within `within` seconds, else what went wrong (the
+    URLs' passwords masked). Also `gatehouse doctor`'s connectivity checks."""
+    try:
+        async with asyncio.timeout(within):
+            await probe()
+    except TimeoutError:
+        return f"no answer within {within:g}s"
+    except Exception as exc:  # any failure means "down"; the caller says what it was
+        return _describe(exc, passwords)
+    return None
+
+
 def _passwords(runtime: Runtime) -> list[str]:
-    settings = runtime.settings
+    return url_passwords(runtime.settings)
+
+
+def url_passwords(settings: Settings) -> list[str]:
+    """The passwords in the configured URLs, never to be shown in an error."""
     redis_url = settings.redis.redis_url
     replica_url = settings.database.database_replica_url
     urls = (

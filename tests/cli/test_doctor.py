@@ -153,3 +153,30 @@ async def test_clock_skew_against_the_database(
     if seconds:
         assert "behind this host's" in clock.detail
         assert "NTP" in clock.fix
+
+
+@pytest.mark.parametrize("cli", ["postgres"], indirect=True)
+async def test_a_configured_replica_is_checked_after_the_clock(cli: Cli) -> None:
+    await cli.migrated()
+    # The primary itself stands in for a replica that is up: no standby, so no lag.
+    cli.env["GATEHOUSE_DATABASE_REPLICA_URL"] = cli.database_url
+    up = await cli.run("doctor", "--json")
+    port = free_port()
+    cli.env["GATEHOUSE_DATABASE_REPLICA_URL"] = (
+        f"postgresql+asyncpg://gatehouse:replica-secret@127.0.0.1:{port}/gatehouse"
+    )
+    down = await cli.run("doctor", "--json")
+
+    assert up.code == 0, up.out
+    checks = [finding["check"] for finding in json.loads(up.out)]
+    assert checks == [*CHECKS[:6], "replica", *CHECKS[6:]]
+    (found,) = (f for f in json.loads(up.out) if f["check"] == "replica")
+    assert found["status"] == "ok"
+    assert found["detail"].endswith("0.0 s behind the primary")
+
+    assert down.code == 1
+    (found,) = (f for f in json.loads(down.out) if f["check"] == "replica")
+    assert found["status"] == "fail"
+    assert f"127.0.0.1:{port}" in found["detail"]
+    assert "GATEHOUSE_DATABASE_REPLICA_URL" in found["fix"]
+    assert "replica-secret" not in down.out

@@ -211,7 +211,7 @@ class Replica:
             self._checking = True
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS + 1):
-                    self.lag = await self._measure_lag()
+                    self.lag = await self.measure_lag()
             except Exception as exc:  # any failure of a trivial query: the replica is out
                 self._mark_down(exc)
                 return "unavailable"
@@ -223,7 +223,7 @@ class Replica:
             return "lagging"
         return None
 
-    async def _measure_lag(self) -> float:
+    async def measure_lag(self) -> float:
         async with self.engine.connect() as conn:
             value = await conn.scalar(LAG_QUERY)
         return float(value or 0)

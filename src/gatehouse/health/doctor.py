@@ -30,6 +30,7 @@ from gatehouse.cache.redis import RedisClient
 from gatehouse.config import ConfigError, Settings, load_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.db.engine import Database
+from gatehouse.db.replica import Replica
 from gatehouse.emails.sender import Mailer
 from gatehouse.health.broker import BrokerProbe
 from gatehouse.health.checks import ping_redis, probe_error, url_passwords
@@ -77,6 +78,8 @@ async def diagnose(load: Callable[[], Settings] = load_settings) -> list[Finding
             findings.append(Finding("database", "ok", _where(settings)))
             findings.append(await _migrations(database))
             findings.append(await _clock(database, settings))
+            if database.replica is not None:
+                findings.append(await _replica(database.replica, settings, passwords))
         else:
             findings.append(
                 Finding(
@@ -267,6 +270,36 @@ async def _dependency(
     if error is None:
         return Finding(name, "ok", where)
     return Finding(name, "fail", f"{where}: {error}", fix)
+
+
+async def _replica(replica: Replica, settings: Settings, passwords: list[str]) -> Finding:
+    url = settings.database.database_replica_url
+    where = _host(url.get_secret_value()) if url is not None else "replica"
+    lag: list[float] = []
+
+    async def probe() -> None:
+        lag.append(await replica.measure_lag())
+
+    found = await _dependency(
+        "replica",
+        probe,
+        passwords,
+        where,
+        "check GATEHOUSE_DATABASE_REPLICA_URL and that the replica is up; meanwhile its "
+        "reads go to the primary",
+    )
+    if found.status != "ok" or not lag:
+        return found
+    detail = f"{where}, {lag[0]:.1f} s behind the primary"
+    limit = settings.database.database_replica_max_lag_seconds
+    if lag[0] > limit:
+        return Finding(
+            "replica",
+            "warn",
+            f"{detail} (over GATEHOUSE_DATABASE_REPLICA_MAX_LAG_SECONDS, {limit:g} s: skipped)",
+            "look at the replica's replay (I/O, a long query holding it back)",
+        )
+    return Finding("replica", "ok", detail)
 
 
 def _host(url: str) -> str:

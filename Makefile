@@ -65,6 +65,18 @@ log-tools: ## Install logrotate and systemd-analyze for tests/deploy (as root)
 		|| apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null \
 		|| (apt-get update -q && apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null)
 
+# tests/deploy/test_gateway.py runs deploy/nginx/gatehouse.conf in a real nginx of its
+# own (its own prefix, ports and pid file). Debian's package starts the system nginx on
+# port 80 when it is installed: stopped at once and kept from starting at boot, since
+# only the binary is wanted.
+nginx: ## Install nginx from Debian's nginx-light for tests/deploy (as root; the system service is not left running)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		apt-get install -y -q --no-install-recommends nginx-light >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light >/dev/null); \
+		if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1; \
+		else /usr/sbin/invoke-rc.d nginx stop >/dev/null 2>&1 || /etc/init.d/nginx stop >/dev/null 2>&1; fi; \
+		true; }
+
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
 web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
@@ -125,4 +137,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser promtool wrk log-tools web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool wrk log-tools nginx web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -101,10 +101,13 @@ makemigration: install ## New migration from model changes: make makemigration m
 	$(BIN)/alembic revision --autogenerate -m "$(m)" --rev-id "$$(date +%Y%m%d)_$$(date +%H%M%S)"
 
 # pytest-xdist: one worker per core; every test makes its own databases, vhosts and keys.
+# `loadgroup`: tests marked `xdist_group` run on one worker, so a module that starts
+# servers once for all its tests (tests/deploy/test_gateway.py) starts them once; the
+# rest is spread as before.
 PYTEST_WORKERS ?= auto
 
 test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium when there), Vitest
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	cd $(WEB) && npm test --silent
 
 screenshots: install web ## The README's screenshots of the apps, taken by the e2e suite

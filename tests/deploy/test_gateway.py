@@ -54,6 +54,10 @@ from tests.factories import PASSWORD
 from tests.processes import ServerProcess, serve, stop
 from tests.redis_server import free_port
 
+# One worker runs the whole module (`make test` distributes by group): one nginx and two
+# instances for all of it.
+pytestmark = pytest.mark.xdist_group("nginx-gateway")
+
 CONF = DEPLOY / "nginx" / "gatehouse.conf"
 DIST = ROOT / "web" / "dist"
 SERVER_NAME = "gatehouse.test"
@@ -205,14 +209,16 @@ class Instance:
         self.server.proc.send_signal(signal.SIGKILL)
         await self.server.proc.wait()
 
-    def logged(self, request_id: str) -> list[dict[str, Any]]:
-        """This instance's log lines (every start of it) for that request."""
-        lines = []
-        for log in sorted(self.directory.glob(f"{self.name}-*.log")):
-            for line in log.read_text(errors="replace").splitlines():
-                if request_id in line and line.startswith("{"):
-                    lines.append(json.loads(line))
-        return lines
+    async def logged(self, request_id: str) -> bool:
+        """Whether this instance (any start of it) logged the request; its line comes
+        once the answer is sent, so it is waited for a moment."""
+        for _ in range(100):
+            for log in self.directory.glob(f"{self.name}-*.log"):
+                for line in log.read_text(errors="replace").splitlines():
+                    if line.startswith("{") and json.loads(line).get("request_id") == request_id:
+                        return True
+            await asyncio.sleep(0.02)
+        return False
 
 
 @dataclass
@@ -594,9 +600,7 @@ async def test_a_killed_instance_loses_no_get(gateway: Gateway) -> None:
         traffic.stopping.set()
         await asyncio.gather(*tasks)
     assert traffic.failures() == []
-    await asyncio.sleep(0.1)
-    entries = gateway.entries()
-    tried = {rid: gateway.tried(entries[rid]) for rid, _, _ in traffic.answers}
+    tried = {rid: gateway.tried(await gateway.entry(rid)) for rid, _, _ in traffic.answers}
     after = [tried[rid] for rid, started, _ in traffic.answers if started > killed_at]
     assert len(after) >= 30
     assert {hops[-1] for hops in after} == {"B"}, "a request after the kill went to A"
@@ -749,7 +753,7 @@ async def test_request_ids_are_kept_or_made_once_for_both_logs(gateway: Gateway)
         answered = response.headers["X-Request-ID"]
         entry = await gateway.entry(answered)
         by = gateway.tried(entry)[-1]
-        assert gateway.instances[by].logged(answered), f"{by} logged no {answered}"
+        assert await gateway.instances[by].logged(answered), f"{by} logged no {answered}"
         return answered, by
 
     mine = f"client-trace.{uuid.uuid4().hex[:8]}:42"

@@ -71,11 +71,10 @@ log-tools: ## Install logrotate and systemd-analyze for tests/deploy (as root)
 # only the binary is wanted.
 nginx: ## Install nginx from Debian's nginx-light for tests/deploy (as root; the system service is not left running)
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
-		apt-get install -y -q --no-install-recommends nginx-light >/dev/null \
-		|| (apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light >/dev/null); \
-		if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1; \
-		else /usr/sbin/invoke-rc.d nginx stop >/dev/null 2>&1 || /etc/init.d/nginx stop >/dev/null 2>&1; fi; \
-		true; }
+		{ apt-get install -y -q --no-install-recommends nginx-light >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light >/dev/null); } \
+		&& if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1 || true; \
+		else /usr/sbin/invoke-rc.d nginx stop >/dev/null 2>&1 || /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi; }
 
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 

@@ -597,7 +597,7 @@ async def test_a_rolling_restart_loses_no_request(gateway: Gateway) -> None:
 
 
 @pytest.mark.usefixtures("balanced")
-async def test_a_killed_instance_loses_no_get(gateway: Gateway) -> None:
+async def test_a_killed_instance_loses_no_get_it_had_not_begun_to_answer(gateway: Gateway) -> None:
     traffic = await _traffic(gateway)
     a, b = gateway.instances["A"], gateway.instances["B"]
     clients = [gateway.client(f"127.0.0.{32 + n}") for n in range(3)]
@@ -610,12 +610,20 @@ async def test_a_killed_instance_loses_no_get(gateway: Gateway) -> None:
     finally:
         traffic.stopping.set()
         await asyncio.gather(*tasks)
-    assert traffic.failures() == []
-    tried = {rid: gateway.tried(await gateway.entry(rid)) for rid, _, _ in traffic.answers}
+    entries = {rid: await gateway.entry(rid) for rid, _, _ in traffic.answers}
+    tried = {rid: gateway.tried(entry) for rid, entry in entries.items()}
+    # The one loss nginx cannot prevent: an answer A had begun to send when it died (its
+    # head passed on to the client, its body never written) cannot be sent again. Any
+    # other request A had, or was sent, B answered.
+    for rid, outcome in traffic.failures():
+        assert (tried[rid], entries[rid]["upstream_status"]) == (["A"], "200"), (
+            outcome,
+            entries[rid],
+        )
+    assert len(traffic.failures()) <= len(clients)
     after = [tried[rid] for rid, started, _ in traffic.answers if started > killed_at]
     assert len(after) >= 30, after
     assert {hops[-1] for hops in after} == {"B"}, f"a request after the kill went to A: {after}"
-    # The requests A had, or was sent before nginx gave up on it, B answered.
     assert ["A", "B"] in tried.values(), f"nginx never tried A and then B: {tried}"
     assert b.alive
     a.start_soon()
@@ -752,6 +760,12 @@ async def test_the_web_apps_are_served_from_disk_with_gatehouses_headers(
         assert served.status == 404
         assert served.by is not None
         assert served.response.json()["error"]["code"] == "NOT_FOUND"
+    # Another method on a page: the 405 Gatehouse answers, in the same envelope.
+    async with httpx.AsyncClient(base_url=gateway.live().url) as direct:
+        own = await direct.post("/login")
+    served = await gateway.send(client, "POST", "/login")
+    assert served.status == own.status_code == 405
+    assert served.response.json()["error"]["code"] == own.json()["error"]["code"]
 
 
 async def test_request_ids_are_kept_or_made_once_for_both_logs(gateway: Gateway) -> None:

@@ -65,6 +65,17 @@ log-tools: ## Install logrotate and systemd-analyze for tests/deploy (as root)
 		|| apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null \
 		|| (apt-get update -q && apt-get install -y -q --no-install-recommends logrotate systemd >/dev/null)
 
+# tests/deploy/test_gateway.py runs deploy/nginx/gatehouse.conf in a real nginx of its
+# own (its own prefix, ports and pid file). Debian's package starts the system nginx on
+# port 80 when it is installed: stopped at once and kept from starting at boot, since
+# only the binary is wanted.
+nginx: ## Install nginx from Debian's nginx-light for tests/deploy (as root; the system service is not left running)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		{ apt-get install -y -q --no-install-recommends nginx-light >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light >/dev/null); } \
+		&& if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1 || true; \
+		else /usr/sbin/invoke-rc.d nginx stop >/dev/null 2>&1 || /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi; }
+
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
 web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
@@ -89,10 +100,13 @@ makemigration: install ## New migration from model changes: make makemigration m
 	$(BIN)/alembic revision --autogenerate -m "$(m)" --rev-id "$$(date +%Y%m%d)_$$(date +%H%M%S)"
 
 # pytest-xdist: one worker per core; every test makes its own databases, vhosts and keys.
+# `loadgroup`: tests marked `xdist_group` run on one worker, so a module that starts
+# servers once for all its tests (tests/deploy/test_gateway.py) starts them once; the
+# rest is spread as before.
 PYTEST_WORKERS ?= auto
 
 test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium when there), Vitest
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	cd $(WEB) && npm test --silent
 
 screenshots: install web ## The README's screenshots of the apps, taken by the e2e suite
@@ -125,4 +139,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser promtool wrk log-tools web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool wrk log-tools nginx web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -40,6 +40,12 @@ class GatehouseError(Exception):
         super().__init__(self.message)
 
 
+class CommandError(GatehouseError):
+    """A refusal or failure of an operator command (`gatehouse backup`, `restore`,
+    `unlock`): the CLI prints its message in one line; no route raises it, so it is
+    never an HTTP answer (and not in docs/api.md's error table)."""
+
+
 # Where Pydantic says an error is; the field path alone is what a client needs.
 _LOC_SKIP = {"body", "query", "path", "header", "cookie"}
 # Fields named in one answer: a body of 40,000 unknown keys would otherwise be echoed

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import gatehouse
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import CommandError, GatehouseError
 from gatehouse.exception_handlers import HTTP_CODES, HTTP_FALLBACK
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -42,7 +42,9 @@ def _subclasses(cls: type[GatehouseError]) -> set[type[GatehouseError]]:
 def domain_codes() -> set[Pair]:
     for name in _modules():
         importlib.import_module(name)
-    return {(str(cls.status), cls.code) for cls in _subclasses(GatehouseError)}
+    # An operator command's errors are printed by the CLI; no route raises them.
+    commands = _subclasses(CommandError)
+    return {(str(cls.status), cls.code) for cls in _subclasses(GatehouseError) - commands}
 
 
 def handler_codes() -> set[Pair]:

@@ -110,6 +110,11 @@ def on_user(
     return Row(action, outcome, target_type="user", target_id=target_id, **kwargs)
 
 
+def LOCK_ROW(target: Account) -> Row:  # noqa: N802 (reads as the row it builds)
+    """The row of the failure that reaches the threshold: the (account, IP) pair locks."""
+    return on_user("auth.lock", target, reason="too_many_failures", details={"scope": "account_ip"})
+
+
 def check_row(row: AuditEvent, expected: Row, response: httpx.Response, agent: str) -> None:
     where = f"{expected.action} for {response.request.method} {response.request.url.path}"
     assert row.action == expected.action, where
@@ -272,11 +277,14 @@ async def login_flow(s: Scenario) -> None:
     )
     # More failures lock the (account, IP) pair; then even the right password is
     # refused, and audited as such.
-    for _ in range(LOCKOUT_THRESHOLD - 1):
+    for attempt in range(1, LOCKOUT_THRESHOLD):
+        rows = [on_user("auth.login", user, outcome="failure", reason="invalid_password")]
+        if attempt == LOCKOUT_THRESHOLD - 1:  # the threshold-th failure with the first
+            rows.append(LOCK_ROW(user))
         await s.send(
             "POST",
             TOKEN,
-            on_user("auth.login", user, outcome="failure", reason="invalid_password"),
+            *rows,
             status=401,
             json={"username": user.email, "password": WRONG_PASSWORD},
         )

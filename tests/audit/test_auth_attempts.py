@@ -4,7 +4,9 @@ K attempts of every kind, interleaved: logins that succeed, fail on the password
 nobody or a deleted account, or hit a locked account; refreshes that succeed, replay a
 spent token or use an ended family; logouts of one session and of all. Each response
 must have exactly its one row (all fields checked), and the table must hold exactly K
-`auth.*` rows: "K attempts → K rows, 0 missing, 0 extra".
+`auth.*` rows: "K attempts → K rows, 0 missing, 0 extra". The failure that arms the
+lock also writes the lock's own `auth.lock` row: a change of state, not an attempt,
+checked on that response and counted apart.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from gatehouse.auth.principal import Principal
 from gatehouse.users.models import Role
 from gatehouse.users.service import UserService
 from tests.audit.coverage_support import (
+    LOCK_ROW,
     LOCKOUT_THRESHOLD,
     LOGOUT,
     REFRESH,
@@ -75,12 +78,17 @@ async def test_k_attempts_give_k_rows(api: Api) -> None:
         nonlocal failures
         reason = "locked" if failures >= LOCKOUT_THRESHOLD else "invalid_password"
         failures += reason == "invalid_password"
+        rows = [
+            on_user(
+                "auth.login", target, "failure", reason=reason, pii={"identifier": target.email}
+            )
+        ]
+        if reason == "invalid_password" and failures == LOCKOUT_THRESHOLD:
+            rows.append(LOCK_ROW(target))
         await s.send(
             "POST",
             TOKEN,
-            on_user(
-                "auth.login", target, "failure", reason=reason, pii={"identifier": target.email}
-            ),
+            *rows,
             status=401,
             json={"username": target.email, "password": WRONG_PASSWORD},
         )
@@ -131,13 +139,15 @@ async def test_k_attempts_give_k_rows(api: Api) -> None:
 
     attempts = len(s.expected)
     assert attempts == K
-    checked = await s.verify()  # each response: exactly its one row, every field right
+    checked = await s.verify()  # each response: exactly its rows, every field right
     answered = {e.response.headers["x-request-id"] for e in s.expected}
-    rows = [r for r in await audit_rows(api.runtime) if r.action.startswith("auth.")]
+    written = [r for r in await audit_rows(api.runtime) if r.action.startswith("auth.")]
+    locks = [r for r in written if r.action == "auth.lock"]
+    rows = [r for r in written if r.action != "auth.lock"]
     missing = len(answered - {r.request_id for r in rows})
     extra = len(rows) - (attempts - missing)
     print(f"\nAUD-01: {attempts} attempts → {len(rows)} rows, {missing} missing, {extra} extra")
-    assert (checked, len(rows), missing, extra) == (K, K, 0, 0)
+    assert (checked, len(rows), missing, extra, len(locks)) == (K + 1, K, 0, 0, 1)
     reasons = {(r.action, r.outcome, r.reason) for r in rows}
     assert ("auth.login", "failure", "locked") in reasons
     assert ("auth.login", "failure", "invalid_password") in reasons

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatehouse.errors import Forbidden, GatehouseError, NotFound
+from gatehouse.errors import CommandError, Forbidden, GatehouseError, NotFound
 
 
 class InvalidCredentials(GatehouseError):
@@ -60,7 +60,7 @@ class NoSuchAccount(NotFound):
         super().__init__(f"No account has the address {email!r}")
 
 
-class UnlockUnavailable(GatehouseError):
+class UnlockUnavailable(CommandError):
     """`gatehouse unlock` cannot reach where the locks are kept: nothing was unlocked."""
 
     status = 503

@@ -3,22 +3,22 @@ what to do."""
 
 from __future__ import annotations
 
-from gatehouse.errors import GatehouseError
+from gatehouse.errors import CommandError
 
 
-class BackupFailed(GatehouseError):
+class BackupFailed(CommandError):
     code = "BACKUP_FAILED"
     default_message = "The backup failed"
 
 
-class ArchiveUnreadable(GatehouseError):
+class ArchiveUnreadable(CommandError):
     """A wrong key, a damaged or altered archive, or not an archive at all."""
 
     code = "ARCHIVE_UNREADABLE"
     default_message = "The archive cannot be read"
 
 
-class RestoreRefused(GatehouseError):
+class RestoreRefused(CommandError):
     """The archive or the target database does not fit; nothing was changed."""
 
     code = "RESTORE_REFUSED"

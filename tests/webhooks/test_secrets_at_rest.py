@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import String, select, text
 
 from gatehouse.audit.models import AuditEvent
 from gatehouse.keys.service import ACTION, rotate_encryption
+from gatehouse.kit.encryption import KeyRing
 from gatehouse.runtime import Runtime
 from gatehouse.webhooks.attempts import UNDECRYPTABLE
 from gatehouse.webhooks.models import WebhookSubscription
 from gatehouse.webhooks.schemas import WebhookCreate
 from gatehouse.webhooks.service import WebhookService
-from gatehouse.webhooks.signing import new_secret
+from gatehouse.webhooks.signing import new_secret, seal
 from gatehouse.worker.embedded import InProcessRunner
 from tests.conftest import make_settings
 from tests.factories import Account, Api
@@ -237,3 +238,14 @@ async def audit_rows(runtime: Runtime) -> list[AuditEvent]:
             select(AuditEvent).where(AuditEvent.action == ACTION).order_by(AuditEvent.id)
         )
         return list(rows)
+
+
+def test_an_encrypted_secret_fits_the_column_it_always_had() -> None:
+    """No migration: the longest token (a 16-character kid) fits `secret`'s VARCHAR."""
+    longest_kid = KeyRing.from_text(entry("k" * 16))
+    token = seal(longest_kid, uuid.uuid4(), new_secret())
+    column_type = WebhookSubscription.__table__.c.secret.type
+    assert isinstance(column_type, String)
+    assert len(token) == 124
+    assert column_type.length is not None
+    assert len(token) <= column_type.length

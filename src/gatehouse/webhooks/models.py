@@ -33,7 +33,7 @@ class WebhookSubscription(Base):
     # Event types delivered; "*" means every type.
     event_types: Mapped[list[str]] = mapped_column(JSON)
     # The signing secret ("whsec_" + base64 key) encrypted, as a key ring token
-    # (gatehouse.webhooks.signing.seal; about 125 characters); a row saved before
+    # (gatehouse.webhooks.signing.seal; at most 124 characters); a row saved before
     # encryption holds it in clear until `gatehouse keys rotate-encryption`. Shown to
     # the admin in clear only when created or rotated.
     secret: Mapped[str] = mapped_column(String(200))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,8 @@ async def test_rotation_moves_every_secret_to_the_new_key(
     assert (idle.reencrypted, idle.encrypted, idle.failures) == (0, 0, 0)
     for webhook_id in versions:
         assert (await stored_secret(api.runtime, webhook_id)).startswith("v1.new.")
-    # The same secret, wrapped anew: no version (ETag) change for an admin's If-Match.
+    # The same secret, wrapped anew: no version (ETag) or `updated_at` change, so an
+    # admin's If-Match still holds.
     assert await row_versions(api.runtime) == versions
 
     audited = await audit_rows(api.runtime)
@@ -226,10 +228,17 @@ async def test_a_clear_legacy_row_still_signs(
     assert verified(secret, request)["event_type"] == "user.created"
 
 
-async def row_versions(runtime: Runtime) -> dict[uuid.UUID, int]:
+async def row_versions(runtime: Runtime) -> dict[uuid.UUID, tuple[int, datetime]]:
+    """Each subscription's version (its ETag) and `updated_at`."""
     async with runtime.db.session(write=False) as session:
-        rows = await session.execute(select(WebhookSubscription.id, WebhookSubscription.version))
-        return dict(rows.all())
+        rows = await session.execute(
+            select(
+                WebhookSubscription.id,
+                WebhookSubscription.version,
+                WebhookSubscription.updated_at,
+            )
+        )
+        return {key: (version, updated) for key, version, updated in rows.all()}
 
 
 async def audit_rows(runtime: Runtime) -> list[AuditEvent]:

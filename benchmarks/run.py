@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -313,7 +314,7 @@ def measure(load: Load, server: Server, seconds: int, cpu: int | None) -> Measur
 
 
 def write_keys(directory: Path) -> dict[str, str]:
-    """A JWT signing key and an audit key of our own, as production wants them."""
+    """The signing, audit, backup and encryption keys of our own, as production wants them."""
     directory.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -325,12 +326,16 @@ def write_keys(directory: Path) -> dict[str, str]:
     (directory / "audit.key").write_text(secrets.token_urlsafe(48))
     # Production refuses to start without a backup key; the benchmark never backs up.
     (directory / "backup.key").write_text(str(x25519.Identity.generate()))
+    # Production refuses to start without encryption keys (webhook secrets at rest).
+    encryption_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    (directory / "encryption.keys").write_text(f"bench:{encryption_key}\n")
     for path in directory.iterdir():
         path.chmod(0o600)
     return {
         "GATEHOUSE_JWT_PRIVATE_KEY_FILE": str(directory / "jwt.pem"),
         "GATEHOUSE_AUDIT_KEY_FILE": str(directory / "audit.key"),
         "GATEHOUSE_BACKUP_KEY_FILE": str(directory / "backup.key"),
+        "GATEHOUSE_ENCRYPTION_KEYS_FILE": str(directory / "encryption.keys"),
     }
 
 

@@ -152,6 +152,8 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("GATEHOUSE_AUDIT_KEY", "short"),
         ("GATEHOUSE_BACKUP_KEY", "not-an-age-identity"),
         ("GATEHOUSE_BACKUP_KEEP", "0"),
+        ("GATEHOUSE_ENCRYPTION_KEYS", "k1"),
+        ("GATEHOUSE_ENCRYPTION_KEYS", ","),
     ],
 )
 def test_a_wrong_value_is_one_line_naming_the_variable(
@@ -232,6 +234,8 @@ def test_a_missing_secret_file_is_a_clear_error(
 
 # An age identity made for these tests (age-keygen's format); it encrypts nothing here.
 BACKUP_KEY = "AGE-SECRET-KEY-143FA4CP3YDA9Z5KYUEJZRQWT5SASL73XEEF6AHZNWLXKS6C73T4STVZH3L"
+# One encryption key, as `echo "k1:$(openssl rand -base64 32)"` makes it.
+ENCRYPTION_KEYS = "k1:qoN5AdYGDrQxLtsX4WDgmwpuH9y1U5yB9gxUJjt6Tb8="
 
 
 @pytest.fixture
@@ -245,6 +249,7 @@ def production_env(
     monkeypatch.setenv("GATEHOUSE_JWT_PRIVATE_KEY", signing_key_pem)
     monkeypatch.setenv("GATEHOUSE_AUDIT_KEY", "an-audit-key-of-at-least-32-characters")
     monkeypatch.setenv("GATEHOUSE_BACKUP_KEY", BACKUP_KEY)
+    monkeypatch.setenv("GATEHOUSE_ENCRYPTION_KEYS", ENCRYPTION_KEYS)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -269,6 +274,7 @@ def test_a_sound_production_configuration_starts(production_env: None) -> None:
         ("GATEHOUSE_ADMIN_PASSWORD", "Adm1n-from-the-env"),
         ("GATEHOUSE_AUDIT_KEY", None),
         ("GATEHOUSE_BACKUP_KEY", None),
+        ("GATEHOUSE_ENCRYPTION_KEYS", None),
     ],
 )
 def test_production_refuses_an_unsafe_setting(

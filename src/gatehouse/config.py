@@ -33,6 +33,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gatehouse.kit.encryption import parse_keys
+
 PREFIX = "GATEHOUSE_"
 
 
@@ -456,6 +458,21 @@ class BackupSettings(Section):
         raise ValueError("must be an age identity (AGE-SECRET-KEY-1…, made by age-keygen)")
 
 
+class EncryptionSettings(Section):
+    """Secrets stored encrypted (webhook signing secrets): gatehouse.kit.encryption."""
+
+    # `kid:base64key` entries (32-byte AES keys), comma- or newline-separated; the first
+    # encrypts, every one decrypts. Unset: generated into the data dir (not in production).
+    encryption_keys: SecretStr | None = None
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _key_ring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
+
 class MetricsAccess(StrEnum):
     """Who may read `GET /metrics`."""
 
@@ -511,6 +528,7 @@ class Settings(BaseModel):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    encryption: EncryptionSettings = Field(default_factory=EncryptionSettings)
 
     @property
     def is_production(self) -> bool:
@@ -564,6 +582,11 @@ class Settings(BaseModel):
             problems.append(
                 "GATEHOUSE_BACKUP_KEY: production needs a configured backup key "
                 "(age-keygen), not one generated into the data dir"
+            )
+        if self.encryption.encryption_keys is None:
+            problems.append(
+                "GATEHOUSE_ENCRYPTION_KEYS: production needs configured encryption keys, "
+                "not ones generated into the data dir"
             )
         if "*" in self.server.cors_origins:
             problems.append("GATEHOUSE_CORS_ORIGINS: production refuses '*' (open CORS)")

@@ -1,5 +1,6 @@
-"""The long-lived parts of one process: settings, database, hasher, token keys, Redis,
-cache, login protection, the job queue and the clients of background work.
+"""The long-lived parts of one process: settings, database, hasher, token keys, the
+encryption key ring, Redis, cache, login protection, the job queue and the clients of
+background work.
 
 The API, the CLI and the worker each build one and pass it to the services.
 """
@@ -22,7 +23,9 @@ from gatehouse.cache.store import Cache
 from gatehouse.config import Environment, Settings
 from gatehouse.db.engine import Database
 from gatehouse.db.replica import RedisWriters
+from gatehouse.keys.ring import load_key_ring
 from gatehouse.kit.context import Actor
+from gatehouse.kit.encryption import KeyRing
 from gatehouse.kit.jobs import JobQueue, no_queue
 from gatehouse.uow import UnitOfWork
 
@@ -46,6 +49,8 @@ class Runtime:
     db: Database
     hasher: PasswordHasher
     tokens: TokenService
+    # Encrypts the secrets stored for reading back (gatehouse.kit.encryption).
+    encryption: KeyRing
     redis: RedisClient | None = None
     # Keys the audit trail's HMAC chain (gatehouse.audit.chain).
     audit_key: bytes = b""
@@ -76,6 +81,7 @@ class Runtime:
             db=Database(settings),
             hasher=PasswordHasher(settings.auth.bcrypt_rounds, settings.auth.password_hash_threads),
             tokens=TokenService(settings, SigningKey.load(settings)),
+            encryption=load_key_ring(settings),
             redis=RedisClient(settings.redis) if settings.redis.redis_url else None,
             audit_key=load_key(settings),
         )

@@ -29,6 +29,7 @@ CHECKS = [
     "configuration",
     "signing key",
     "audit key",
+    "encryption keys",
     "database",
     "migrations",
     "clock",
@@ -103,13 +104,19 @@ async def test_a_broken_deployment_names_each_fault_and_its_fix(cli: Cli) -> Non
         "GATEHOUSE_BROKER_URL": f"amqp://guest:broker-secret@127.0.0.1:{broker_port}/",
     }
 
+    # The embedded default's generated key file, cut short by hand.
+    cli.data_dir.mkdir(parents=True, exist_ok=True)
+    (cli.data_dir / "encryption.keys").write_text("k1:c2hvcnQ=\n")
+
     table = await cli.run("doctor")
     as_json = await cli.run("doctor", "--json")
 
     assert table.code == as_json.code == 1
     findings = by_check(as_json.out)
     failing = {check for check, finding in findings.items() if finding["status"] == "fail"}
-    assert failing == {"signing key", "migrations", "redis", "broker"}
+    assert failing == {"signing key", "encryption keys", "migrations", "redis", "broker"}
+    assert "entry 1 (k1): the key must be 32 bytes, not 5" in findings["encryption keys"]["detail"]
+    assert "GATEHOUSE_ENCRYPTION_KEYS" in findings["encryption keys"]["fix"]
     assert "RSA 1024 bits, at least 2048 are needed" in findings["signing key"]["detail"]
     assert "openssl genpkey" in findings["signing key"]["fix"]
     assert findings["migrations"]["fix"] == "run `gatehouse migrate`"
@@ -169,7 +176,7 @@ async def test_a_configured_replica_is_checked_after_the_clock(cli: Cli) -> None
 
     assert up.code == 0, up.out
     checks = [finding["check"] for finding in json.loads(up.out)]
-    assert checks == [*CHECKS[:6], "replica", *CHECKS[6:]]
+    assert checks == [*CHECKS[:7], "replica", *CHECKS[7:]]
     (found,) = (f for f in json.loads(up.out) if f["check"] == "replica")
     assert found["status"] == "ok"
     assert found["detail"].endswith("0.0 s behind the primary")

@@ -91,7 +91,7 @@ async def dispatch_all(runtime: Runtime) -> None:
 
 async def subscribe(runtime: Runtime) -> None:
     async with runtime.unit_of_work() as uow:
-        await WebhookService(uow, runtime.settings.worker).create(
+        await WebhookService(uow, runtime.settings.worker, runtime.encryption).create(
             WebhookCreate(url=WEBHOOK_URL, event_types=["*"])
         )
 

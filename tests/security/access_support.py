@@ -103,9 +103,9 @@ async def make_world(api: Api, role: str | None, *, second_session: bool = False
 
 async def make_webhook(api: Api) -> uuid.UUID:
     async with api.runtime.unit_of_work() as uow:
-        service = WebhookService(uow, api.runtime.settings.worker)
+        service = WebhookService(uow, api.runtime.settings.worker, api.runtime.encryption)
         hook = await service.create(WebhookCreate(url=WEBHOOK_URL, event_types=["user.deleted"]))
-    return hook.id
+    return hook.subscription.id
 
 
 def target(world: World, variant: str) -> Account:

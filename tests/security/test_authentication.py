@@ -249,6 +249,9 @@ def test_production_refuses_an_admin_password_from_the_environment(
         "GATEHOUSE_BACKUP_KEY",
         "AGE-SECRET-KEY-143FA4CP3YDA9Z5KYUEJZRQWT5SASL73XEEF6AHZNWLXKS6C73T4STVZH3L",
     )
+    monkeypatch.setenv(
+        "GATEHOUSE_ENCRYPTION_KEYS", "k1:qoN5AdYGDrQxLtsX4WDgmwpuH9y1U5yB9gxUJjt6Tb8="
+    )
     monkeypatch.setenv("GATEHOUSE_ADMIN_PASSWORD", "admin")
     with pytest.raises(ConfigError, match="GATEHOUSE_ADMIN_PASSWORD"):
         load_settings()

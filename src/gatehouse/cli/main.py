@@ -1,5 +1,5 @@
 """`gatehouse`: serve, migrate, create-admin, seed, worker, beat, dead-letters, audit,
-users, unlock, doctor, backup, restore."""
+users, keys, unlock, doctor, backup, restore."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from gatehouse import web
 from gatehouse.cli import backup, operator
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.cli.data import audit_app, users_app
+from gatehouse.cli.keys import keys_app
 from gatehouse.config import Settings, get_settings
 from gatehouse.db import migrate as migrations
 from gatehouse.logging import configure_logging
@@ -341,6 +342,7 @@ def dead_letters(
 
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 backup.register(app)
 operator.register(app)
 

@@ -1,8 +1,8 @@
 """`gatehouse doctor`: what an operator checks before (and after) putting an instance in
 service, each with what to do about it.
 
-Read only: nothing is created or migrated (a signing or audit key not generated yet is
-reported as such, not generated). The connectivity checks are the readiness probe's
+Read only: nothing is created or migrated (a signing, audit or encryption key not
+generated yet is reported as such, not generated). The connectivity checks are the readiness probe's
 (`gatehouse.health.checks`), run from here with a longer timeout and their error shown,
 since the operator, not a load balancer, reads the answer.
 """
@@ -34,6 +34,8 @@ from gatehouse.db.replica import Replica
 from gatehouse.emails.sender import Mailer
 from gatehouse.health.broker import BrokerProbe
 from gatehouse.health.checks import ping_redis, probe_error, url_passwords
+from gatehouse.keys import ring
+from gatehouse.kit.encryption import parse_keys
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -69,7 +71,12 @@ async def diagnose(load: Callable[[], Settings] = load_settings) -> list[Finding
         settings = load()
     except ConfigError as exc:
         return [Finding("configuration", "fail", str(exc), "set the variables named above")]
-    findings = [_configuration(settings), _signing_key(settings), _audit_key(settings)]
+    findings = [
+        _configuration(settings),
+        _signing_key(settings),
+        _audit_key(settings),
+        _encryption_keys(settings),
+    ]
     passwords = url_passwords(settings)
     database = Database(settings)
     try:
@@ -208,6 +215,32 @@ def _audit_key(settings: Settings) -> Finding:
     if _exposed(path):
         return Finding(name, "warn", f"{path}: readable by other users", f"chmod 600 {path}")
     return Finding(name, "ok", str(path))
+
+
+def _encryption_keys(settings: Settings) -> Finding:
+    name = "encryption keys"
+    configured = settings.encryption.encryption_keys
+    path = settings.server.data_dir / ring.KEY_FILE
+    if configured is not None:
+        # Validated when the settings load.
+        text, source = configured.get_secret_value(), "GATEHOUSE_ENCRYPTION_KEYS"
+    elif path.exists():
+        text, source = path.read_text(), str(path)
+    else:
+        return Finding(name, "ok", "none yet: generated in the data directory on first start")
+    try:
+        kids = [kid for kid, _ in parse_keys(text)]
+    except ValueError as exc:
+        return Finding(
+            name,
+            "fail",
+            f"{source}: {exc}",
+            "set GATEHOUSE_ENCRYPTION_KEYS (docs/configuration.md, encryption of stored secrets)",
+        )
+    detail = f"{len(kids)} key(s), encrypting with {kids[0]!r} ({source})"
+    if configured is None and _exposed(path):
+        return Finding(name, "warn", f"{detail}: readable by other users", f"chmod 600 {path}")
+    return Finding(name, "ok", detail)
 
 
 async def _migrations(database: Database) -> Finding:

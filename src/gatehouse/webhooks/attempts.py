@@ -7,6 +7,10 @@ row still carries that attempt. A worker that dies mid-attempt leaves the lease 
 expire and the sweep to try again with the same `webhook-id`: at least once, and the
 receiver deduplicates. Counting at the claim also means a delivery that kills its
 worker every time still runs out of attempts.
+
+The secret is decrypted for each attempt, outside the transactions: a secret that
+cannot be decrypted (its key was removed from GATEHOUSE_ENCRYPTION_KEYS) fails the
+attempt, says so in the delivery's `last_error`, and is retried on the schedule.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gatehouse.config import WorkerSettings
 from gatehouse.events import outbox
 from gatehouse.events.schemas import WebhookDisabled
 from gatehouse.kit import metrics
+from gatehouse.kit.encryption import EncryptionError
 from gatehouse.kit.time import utcnow
 from gatehouse.observability import tracing
 from gatehouse.runtime import Runtime
@@ -33,13 +38,14 @@ from gatehouse.webhooks.delivery import Outcome, WebhookSender
 from gatehouse.webhooks.models import WebhookDelivery
 from gatehouse.webhooks.repository import FAILED, PENDING, SUCCEEDED, WebhookRepository
 from gatehouse.webhooks.service import DELIVER_JOB
-from gatehouse.webhooks.signing import sign
+from gatehouse.webhooks.signing import sign, unseal
 
 log = structlog.get_logger("gatehouse.webhooks")
 
 # Beyond the attempt's own time limit, for the commits around it.
 LEASE_MARGIN_SECONDS = 5.0
 INTERRUPTED = "The last attempt was interrupted before its outcome was recorded"
+UNDECRYPTABLE = "Not sent: the signing secret cannot be decrypted (see the server's log)"
 # What became of an attempt (gatehouse_webhook_deliveries_total): delivered, failed and
 # to be retried, or failed for good.
 Result = Literal["delivered", "failed", "dead"]
@@ -50,7 +56,8 @@ class Claim:
     delivery_id: uuid.UUID
     subscription_id: uuid.UUID
     url: str
-    secret: str
+    # As stored: encrypted (or, saved before encryption, in clear).
+    stored_secret: str
     message_id: str
     body: bytes
     attempt: int
@@ -71,12 +78,12 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def signed_headers(claim: Claim, timestamp: int) -> dict[str, str]:
+def signed_headers(claim: Claim, secret: str, timestamp: int) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         "webhook-id": claim.message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(claim.secret, claim.message_id, timestamp, claim.body),
+        "webhook-signature": sign(secret, claim.message_id, timestamp, claim.body),
     }
     # With tracing on, the receiver can join the trace of the change (not signed: it
     # says nothing about the event).
@@ -91,9 +98,15 @@ async def deliver(runtime: Runtime, delivery_id: uuid.UUID) -> None:
         claim = await claim_attempt(uow, settings, delivery_id)
     if claim is None:
         return
-    sender = runtime.part(WebhookSender)
     started = time.perf_counter()
-    outcome = await sender.send(claim.url, claim.body, signed_headers(claim, int(time.time())))
+    try:
+        secret = unseal(runtime.encryption, claim.subscription_id, claim.stored_secret)
+    except EncryptionError:
+        # Logged with its kid by the key ring; nothing is sent unsigned.
+        outcome = Outcome(None, UNDECRYPTABLE)
+    else:
+        headers = signed_headers(claim, secret, int(time.time()))
+        outcome = await runtime.part(WebhookSender).send(claim.url, claim.body, headers)
     elapsed = time.perf_counter() - started
     log.info(
         "webhooks.attempt",
@@ -136,7 +149,7 @@ async def claim_attempt(
         delivery_id=delivery.id,
         subscription_id=subscription.id,
         url=subscription.url,
-        secret=subscription.secret,
+        stored_secret=subscription.secret,
         message_id=str(delivery.event_id),
         body=encode(delivery.payload),
         attempt=delivery.attempts,

@@ -32,8 +32,10 @@ class WebhookSubscription(Base):
     description: Mapped[str] = mapped_column(String(255), default="", server_default="")
     # Event types delivered; "*" means every type.
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    # "whsec_" + base64 key; needed in clear to sign, so it is stored as is (see
-    # docs/security.md) and shown to the admin only when created or rotated.
+    # The signing secret ("whsec_" + base64 key) encrypted, as a key ring token
+    # (gatehouse.webhooks.signing.seal; at most 124 characters); a row saved before
+    # encryption holds it in clear until `gatehouse keys rotate-encryption`. Shown to
+    # the admin in clear only when created or rotated.
     secret: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)

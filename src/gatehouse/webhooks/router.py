@@ -25,14 +25,14 @@ from gatehouse.webhooks.schemas import (
     WebhookRead,
     WebhookWithSecret,
 )
-from gatehouse.webhooks.service import WebhookService
+from gatehouse.webhooks.service import WebhookService, WithSecret
 from gatehouse.webhooks.targets import origin
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=errors(*AUTHED))
 
 
 async def get_webhook_service(uow: UowDep, runtime: RuntimeDep) -> WebhookService:
-    return WebhookService(uow, runtime.settings.worker)
+    return WebhookService(uow, runtime.settings.worker, runtime.encryption)
 
 
 WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
@@ -46,9 +46,11 @@ IfMatch = Annotated[
 ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}
 
 
-def _with_secret(subscription: WebhookSubscription, response: Response) -> WebhookWithSecret:
-    response.headers["ETag"] = etag(subscription.version)
-    return WebhookWithSecret.model_validate(subscription)
+def _with_secret(issued: WithSecret, response: Response) -> WebhookWithSecret:
+    # The secret in clear from the service: the row holds it encrypted.
+    response.headers["ETag"] = etag(issued.subscription.version)
+    read = WebhookRead.model_validate(issued.subscription)
+    return WebhookWithSecret(**read.model_dump(), secret=issued.secret)
 
 
 def _read(
@@ -84,9 +86,9 @@ async def create_webhook(
     body: WebhookCreate, _: AdminUser, webhooks: WebhookServiceDep, response: Response
 ) -> WebhookWithSecret:
     """Subscribe a URL to events (admin); the signing `secret` is shown only here."""
-    subscription = await webhooks.create(body)
-    response.headers["Location"] = f"/api/v1/webhooks/{subscription.id}"
-    return _with_secret(subscription, response)
+    issued = await webhooks.create(body)
+    response.headers["Location"] = f"/api/v1/webhooks/{issued.subscription.id}"
+    return _with_secret(issued, response)
 
 
 @router.get("", response_model=WebhookList)
@@ -148,8 +150,8 @@ async def rotate_secret(
     if_match: IfMatch = None,
 ) -> WebhookWithSecret:
     """Replace the signing secret (admin); the new one is shown only here."""
-    subscription = await webhooks.rotate_secret(webhook_id, parse_if_match(if_match))
-    return _with_secret(subscription, response)
+    issued = await webhooks.rotate_secret(webhook_id, parse_if_match(if_match))
+    return _with_secret(issued, response)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList, responses=errors(404))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -13,6 +13,7 @@ from gatehouse.config import WorkerSettings
 from gatehouse.errors import ValidationFailed, VersionConflict
 from gatehouse.events.models import OutboxEvent
 from gatehouse.events.schemas import WebhookTest, envelope
+from gatehouse.kit.encryption import KeyRing
 from gatehouse.kit.time import utcnow
 from gatehouse.uow import UnitOfWork
 from gatehouse.webhooks.errors import WebhookInactive, WebhookNotFound
@@ -24,7 +25,7 @@ from gatehouse.webhooks.schemas import (
     ListParams,
     WebhookCreate,
 )
-from gatehouse.webhooks.signing import new_secret
+from gatehouse.webhooks.signing import new_secret, seal
 from gatehouse.webhooks.targets import TargetRefused, check_url, origin
 
 DELIVER_JOB = "webhooks.deliver"
@@ -75,11 +76,20 @@ async def fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[uuid.UUID]:
     return created
 
 
+class WithSecret(NamedTuple):
+    """A subscription and its new signing secret in clear: stored encrypted, this is
+    the one moment it is readable without the key ring (shown once to the admin)."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+
 class WebhookService:
-    def __init__(self, uow: UnitOfWork, settings: WorkerSettings) -> None:
+    def __init__(self, uow: UnitOfWork, settings: WorkerSettings, encryption: KeyRing) -> None:
         self.uow = uow
         self.session = session = uow.session
         self.settings = settings
+        self.encryption = encryption
         self.repo = WebhookRepository(session)
 
     async def list(self, params: ListParams) -> tuple[Sequence[WebhookSubscription], int]:
@@ -115,19 +125,23 @@ class WebhookService:
             ),
         )
 
-    async def create(self, data: WebhookCreate) -> WebhookSubscription:
+    async def create(self, data: WebhookCreate) -> WithSecret:
         """A new subscription with a fresh secret (read it from the result, once)."""
         await self._check_target(data.url)
+        # The id first: the stored secret is bound to its row.
+        webhook_id = uuid.uuid4()
+        secret = new_secret()
         subscription = WebhookSubscription(
+            id=webhook_id,
             url=data.url,
             event_types=data.event_types,
             description=data.description,
-            secret=new_secret(),
+            secret=seal(self.encryption, webhook_id, secret),
         )
         self.repo.add(subscription)
         await self._flush()
         self._audit("webhook.create", subscription.id, details=_state(subscription))
-        return subscription
+        return WithSecret(subscription, secret)
 
     async def update(
         self, webhook_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
@@ -182,13 +196,14 @@ class WebhookService:
 
     async def rotate_secret(
         self, webhook_id: uuid.UUID, expected_version: int | None
-    ) -> WebhookSubscription:
+    ) -> WithSecret:
         """A new secret; every attempt from now on is signed with it alone."""
         subscription = await self._get_for_write(webhook_id, expected_version)
-        subscription.secret = new_secret()
+        secret = new_secret()
+        subscription.secret = seal(self.encryption, subscription.id, secret)
         await self._flush()
         self._audit("webhook.rotate_secret", webhook_id, details={"fields": ["secret"]})
-        return subscription
+        return WithSecret(subscription, secret)
 
     async def deliveries(
         self, webhook_id: uuid.UUID, params: DeliveryParams

@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from gatehouse.audit import chain
@@ -162,16 +163,33 @@ def _exposed(path: Path) -> bool:
     return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
+def _key_text(
+    name: str, configured: SecretStr | None, variable: str, path: Path
+) -> tuple[str, str] | Finding:
+    """A key's text and where it came from: the setting, else the file the embedded
+    default generated (a Finding when there is none yet)."""
+    if configured is not None:
+        return configured.get_secret_value(), variable
+    if path.exists():
+        return path.read_text(), str(path)
+    return Finding(name, "ok", "none yet: generated in the data directory on first start")
+
+
+def _checked(name: str, detail: str, configured: SecretStr | None, path: Path) -> Finding:
+    """A key that loads: a warning when its generated file is open to other users."""
+    if configured is None and _exposed(path):
+        return Finding(name, "warn", f"{detail}: readable by other users", f"chmod 600 {path}")
+    return Finding(name, "ok", detail)
+
+
 def _signing_key(settings: Settings) -> Finding:
     name = "signing key"
     configured = settings.auth.jwt_private_key
     path = settings.server.data_dir / tokens.KEY_FILE
-    if configured is not None:
-        pem, source = configured.get_secret_value(), "GATEHOUSE_JWT_PRIVATE_KEY"
-    elif path.exists():
-        pem, source = path.read_text(), str(path)
-    else:
-        return Finding(name, "ok", "none yet: generated in the data directory on first start")
+    found = _key_text(name, configured, "GATEHOUSE_JWT_PRIVATE_KEY", path)
+    if isinstance(found, Finding):
+        return found
+    pem, source = found
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError):
@@ -185,10 +203,7 @@ def _signing_key(settings: Settings) -> Finding:
             f"{source}: RSA {key.key_size} bits, at least {tokens.MIN_RSA_BITS} are needed",
             _NEW_KEY_FIX,
         )
-    detail = f"RSA {key.key_size} bits ({source})"
-    if configured is None and _exposed(path):
-        return Finding(name, "warn", f"{detail}: readable by other users", f"chmod 600 {path}")
-    return Finding(name, "ok", detail)
+    return _checked(name, f"RSA {key.key_size} bits ({source})", configured, path)
 
 
 _NEW_KEY_FIX = (
@@ -212,22 +227,18 @@ def _audit_key(settings: Settings) -> Finding:
             f"{path}: shorter than {AUDIT_KEY_MIN_CHARS} characters",
             "set GATEHOUSE_AUDIT_KEY (docs/audit.md, tamper evidence)",
         )
-    if _exposed(path):
-        return Finding(name, "warn", f"{path}: readable by other users", f"chmod 600 {path}")
-    return Finding(name, "ok", str(path))
+    return _checked(name, str(path), None, path)
 
 
 def _encryption_keys(settings: Settings) -> Finding:
     name = "encryption keys"
     configured = settings.encryption.encryption_keys
     path = settings.server.data_dir / ring.KEY_FILE
-    if configured is not None:
-        # Validated when the settings load.
-        text, source = configured.get_secret_value(), "GATEHOUSE_ENCRYPTION_KEYS"
-    elif path.exists():
-        text, source = path.read_text(), str(path)
-    else:
-        return Finding(name, "ok", "none yet: generated in the data directory on first start")
+    # A configured ring was validated when the settings loaded; the file was not.
+    found = _key_text(name, configured, "GATEHOUSE_ENCRYPTION_KEYS", path)
+    if isinstance(found, Finding):
+        return found
+    text, source = found
     try:
         kids = [kid for kid, _ in parse_keys(text)]
     except ValueError as exc:
@@ -238,9 +249,7 @@ def _encryption_keys(settings: Settings) -> Finding:
             "set GATEHOUSE_ENCRYPTION_KEYS (docs/configuration.md, encryption of stored secrets)",
         )
     detail = f"{len(kids)} key(s), encrypting with {kids[0]!r} ({source})"
-    if configured is None and _exposed(path):
-        return Finding(name, "warn", f"{detail}: readable by other users", f"chmod 600 {path}")
-    return Finding(name, "ok", detail)
+    return _checked(name, detail, configured, path)
 
 
 async def _migrations(database: Database) -> Finding:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from redis.asyncio import Redis
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,7 +31,7 @@ from gatehouse.worker.embedded import InProcessRunner
 from tests import rabbitmq, services
 from tests.factories import Api
 from tests.logs import LogCapture, capture_json_logs
-from tests.redis_server import DedicatedRedis
+from tests.redis_server import DedicatedRedis, drop_keys
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -145,13 +144,7 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     prefix = f"gatehouse-test-{uuid.uuid4().hex[:12]}:"
     yield prefix
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_keys(redis_url, prefix)
 
 
 @pytest.fixture

@@ -15,6 +15,18 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+
+async def drop_keys(url: str, prefix: str) -> None:
+    """Delete every key under a test's own prefix."""
+    client = AsyncRedis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def free_port() -> int:

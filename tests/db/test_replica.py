@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -40,6 +39,7 @@ from tests import services
 from tests.conftest import make_settings
 from tests.factories import Account, Api
 from tests.logs import LogCapture
+from tests.redis_server import drop_keys
 from tests.scrape import Scrape
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -245,13 +245,7 @@ async def setup(
         for runtime, client in reversed(stack):
             await client.aclose()
             await runtime.close()
-        redis = Redis.from_url(redis_url)
-        try:
-            keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
-        finally:
-            await redis.aclose()
+        await drop_keys(redis_url, prefix)
 
 
 async def create_user(instance: Instance, admin: Account, email: str) -> None:

@@ -11,6 +11,7 @@ answered a request is read from the gateway's access log, by request id.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime
 import grp
@@ -35,7 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from redis.asyncio import Redis
+from pyrage import x25519
 from sqlalchemy.engine import make_url
 
 from gatehouse.config import ServerSettings
@@ -52,7 +53,7 @@ from tests.conftest import make_settings
 from tests.deploy.support import DEPLOY, ROOT, tool
 from tests.factories import PASSWORD
 from tests.processes import ServerProcess, start, stop, wait_healthy
-from tests.redis_server import free_port
+from tests.redis_server import drop_keys, free_port
 
 # One worker runs the whole module (`make test` distributes by group): one nginx and two
 # instances for all of it.
@@ -387,6 +388,9 @@ async def gateway(
         "GATEHOUSE_DATABASE_URL": database,
         "GATEHOUSE_JWT_PRIVATE_KEY": signing_key_pem,
         "GATEHOUSE_AUDIT_KEY": audit_key,
+        # Production's other keys (nothing here backs up or stores a secret).
+        "GATEHOUSE_BACKUP_KEY": str(x25519.Identity.generate()),
+        "GATEHOUSE_ENCRYPTION_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         "GATEHOUSE_BCRYPT_ROUNDS": "10",
         "GATEHOUSE_REDIS_URL": redis_url,
         "GATEHOUSE_REDIS_PREFIX": prefix,
@@ -455,13 +459,7 @@ async def gateway(
                     await instance.starting
             await stop(instance.server)
         await runtime.close()
-        redis = Redis.from_url(redis_url)
-        try:
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await redis.delete(*keys)
-        finally:
-            await redis.aclose()
+        await drop_keys(redis_url, prefix)
 
 
 @pytest.fixture

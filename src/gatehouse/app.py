@@ -114,7 +114,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if stop_jobs is not None:
                 await stop_jobs()
             if owned:
-                await rt.close()
+                # The last lines of a graceful stop: what was in flight is done.
+                log.info("runtime.closed", closed=await rt.close())
             # This process's live gauges (in flight, pool) stop counting in the sums.
             exposition.process_died(os.getpid())
             log.info("app.stopped")

@@ -12,8 +12,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar
 
-import structlog
-
 from gatehouse.audit.chain import load_key
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.protection import LoginProtection
@@ -40,7 +38,6 @@ class Part(Protocol):
 
 
 P = TypeVar("P", bound=Part)
-log = structlog.get_logger("gatehouse.runtime")
 
 
 @dataclass
@@ -125,7 +122,9 @@ class Runtime:
             existing = self._parts[kind] = kind.create(self)
         return existing
 
-    async def close(self) -> None:
+    async def close(self) -> list[str]:
+        """Close every part, the last made first; what was closed, for the long-lived
+        processes' last log line (a CLI command's output is not the place for it)."""
         closed = [type(part).__name__ for part in self._parts.values()][::-1]
         for part in list(self._parts.values())[::-1]:
             await part.aclose()
@@ -136,5 +135,4 @@ class Runtime:
             closed.append("redis")
         await self.db.dispose()
         closed.append("database")
-        # The last line of a graceful stop: what was in flight is done, nothing leaks.
-        log.info("runtime.closed", closed=closed)
+        return closed

@@ -325,7 +325,8 @@ class ProcessState:
 
     def close(self) -> None:
         self.loop.run_until_complete(self.jobs.close())
-        self.loop.run_until_complete(self.runtime.close())
+        closed = self.loop.run_until_complete(self.runtime.close())
+        log.info("runtime.closed", closed=closed)
         self.loop.close()
         tracing.flush()  # a pool process may leave without running exit handlers
 

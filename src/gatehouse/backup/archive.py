@@ -112,8 +112,6 @@ def read(archive: Path, key: BackupKey, workdir: Path) -> tuple[Manifest, Path]:
 
     The whole archive is decrypted (and so authenticated) before a byte is used.
     """
-    if not archive.is_file():
-        raise ArchiveUnreadable(f"{archive}: no such file")
     plain = workdir / "archive.tar"
     try:
         pyrage.decrypt_file(str(archive), str(plain), [key.identity])

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gatehouse import __version__
 from gatehouse.backup import archive, keys, postgres, sqlite
 from gatehouse.backup.archive import Manifest
-from gatehouse.backup.errors import BackupFailed, RestoreRefused
+from gatehouse.backup.errors import ArchiveUnreadable, BackupFailed, RestoreRefused
 from gatehouse.cache.redis import RedisClient, RedisUnavailable
 from gatehouse.cache.store import Cache
 from gatehouse.config import Settings
@@ -121,9 +121,17 @@ async def create_backup(
     return BackupResult(target, manifest, removed, key.generated)
 
 
+def _key_for(settings: Settings, path: Path) -> keys.BackupKey:
+    """The key to open the archive at `path` with; a wrong path is said first, before
+    which key would open it."""
+    if not path.is_file():
+        raise ArchiveUnreadable(f"{path}: no such file")
+    return keys.load_key(settings, create=False)
+
+
 def read_manifest(settings: Settings, path: Path) -> Manifest:
     """Decrypt an archive (checking it whole) and return its manifest."""
-    key = keys.load_key(settings, create=False)
+    key = _key_for(settings, path)
     with tempfile.TemporaryDirectory(prefix="gatehouse-restore-") as tmp:
         manifest, _ = archive.read(path, key, Path(tmp))
     return manifest
@@ -136,7 +144,7 @@ async def restore_backup(settings: Settings, path: Path, *, force: bool = False)
     other database kind or of a migration this code does not know, and a target that
     holds users (unless `force`).
     """
-    key = keys.load_key(settings, create=False)
+    key = _key_for(settings, path)
     with tempfile.TemporaryDirectory(prefix="gatehouse-restore-") as tmp:
         manifest, dump = await asyncio.to_thread(archive.read, path, key, Path(tmp))
         _check_fits(settings, manifest)

@@ -34,6 +34,11 @@ class Session(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(50), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How the login was made, as the access tokens' `amr` (RFC 8176), space-separated;
+    # None: a session from before MFA existed, a password login ("pwd").
+    amr: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The last second-factor check in this session (login or step-up).
+    mfa_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     __table_args__ = (
         Index("idx_sessions_user_id", "user_id"),

@@ -5,7 +5,9 @@ from gatehouse.auth.models import RefreshToken, Session
 from gatehouse.db.base import Base
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
+from gatehouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
 from gatehouse.overview.models import AuditActivityHour, AuditActivityRollup
+from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
 from gatehouse.recovery.models import ActionToken
 from gatehouse.users.models import User, UserCount
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -17,11 +19,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "EmailMessage",
+    "MfaChallenge",
     "OutboxEvent",
+    "Passkey",
+    "RecoveryCode",
     "RefreshToken",
     "Session",
+    "TotpFactor",
     "User",
     "UserCount",
+    "WebAuthnChallenge",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

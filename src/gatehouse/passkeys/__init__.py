@@ -1,0 +1,1 @@
+"""WebAuthn passkeys: registration, second factor and passwordless login."""

@@ -91,6 +91,25 @@ async def test_repeated_reads_are_served_from_the_cache_and_counted(api: Api) ->
     assert statements.count == (0 if cached(api) else 2)
 
 
+async def test_a_cached_read_of_your_own_profile_is_one_round_trip_to_redis(
+    api: Api, cache_mode: str
+) -> None:
+    if cache_mode != "redis":
+        pytest.skip("counts round trips to Redis")
+    me = await api.user("user")
+    assert (await api.client.get(ME, headers=me.headers)).status_code == 200
+    assert api.runtime.redis is not None
+    calls = api.runtime.redis.stats
+    stats = api.runtime.cache.stats
+    before, hits = calls["calls"], (stats["principal_hits"], stats["user_hits"])
+    response = await api.client.get(ME, headers=me.headers)
+    assert response.status_code == 200
+    assert response.json()["email"] == me.email
+    # The principal and the profile both came from the cache, read in one round trip.
+    assert (stats["principal_hits"], stats["user_hits"]) == (hits[0] + 1, hits[1] + 1)
+    assert calls["calls"] - before == 1
+
+
 async def test_a_token_of_an_unknown_session_is_refused_and_never_cached(api: Api) -> None:
     me = await api.user("user")
     forged = api.runtime.tokens.issue_access_token(

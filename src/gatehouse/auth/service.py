@@ -99,13 +99,17 @@ class AuthService:
         self.users = UserRepository(session)
         self.sessions = SessionRepository(session)
 
-    async def principal(self, bearer: str, claims: AccessClaims | None = None) -> Principal:
+    async def principal(
+        self, bearer: str, claims: AccessClaims | None = None, *, reads_self: bool = False
+    ) -> Principal:
         """The caller behind an access token, as the database sees them right now.
 
         `claims`: the token's claims when this request already verified it.
+        `reads_self`: the request goes on to read the caller's own profile; its cache
+        entry is fetched along with the principal's.
         """
         claims = claims or self.tokens.decode_access_token(bearer)
-        row = await self._principal_row(claims.user_id, claims.session_id)
+        row = await self._principal_row(claims.user_id, claims.session_id, reads_self)
         if row is None or row[1] != claims.auth_version:
             raise NotAuthenticated("The session has ended; log in again", error="invalid_token")
         return Principal(
@@ -116,7 +120,7 @@ class AuthService:
         )
 
     async def _principal_row(
-        self, user_id: uuid.UUID, session_id: uuid.UUID
+        self, user_id: uuid.UUID, session_id: uuid.UUID, reads_self: bool = False
     ) -> tuple[str, int] | None:
         """(role, auth_version) from the cache, or from the database on a miss.
 
@@ -131,7 +135,8 @@ class AuthService:
         cache = self.uow.cache
         if cache is None:
             return await load()
-        return await cache.principal(user_id, session_id, load)
+        prefetch = self.uow.cache_reads if reads_self else None
+        return await cache.principal(user_id, session_id, load, prefetch_user=prefetch)
 
     async def login(self, username: str, password: str, device: str | None = None) -> TokenPair:
         """Password grant. Unknown email and wrong password cost and answer the same.

@@ -45,7 +45,7 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import structlog
@@ -67,6 +67,7 @@ CACHE_INFO_KEY = "gatehouse.cache"
 _DIRTY_INFO_KEY = "gatehouse.cache.dirty_users"
 EPOCH = "~epoch"
 FILLED = "~filled"
+USER_FIELDS = ["read", "ver"]
 # More missed invalidations than this and the replay flushes the whole namespace instead.
 MAX_MISSED = 10_000
 
@@ -93,14 +94,27 @@ class CachedUser(NamedTuple):
     version: int
 
 
+# A hash's asked-for fields and its epoch, as one read found them.
+Found = tuple[list[str | None], str]
+# Reads made ahead, in another lookup's round trip, for the same request: by key.
+Prefetched = dict[str, Found]
+
+
 class Backend(Protocol):
-    async def read(self, key: str, fields: list[str]) -> tuple[list[str | None], str]: ...
+    async def read(self, key: str, fields: list[str]) -> Found: ...
+
+    async def read_many(self, reads: list[tuple[str, list[str]]]) -> list[Found]: ...
 
     async def fill(self, key: str, epoch: str, mapping: dict[str, str], ttl: int) -> bool: ...
 
     async def invalidate(self, keys: list[str], ttl: int) -> None: ...
 
     async def flush(self) -> None: ...
+
+
+def _found(raw: Sequence[bytes | str | None]) -> Found:
+    values = [v.decode() if isinstance(v, bytes) else v for v in raw]
+    return values[:-1], values[-1] or ""
 
 
 class RedisBackend:
@@ -111,10 +125,18 @@ class RedisBackend:
         self.namespace = namespace
         self._fill = client.redis.register_script(_FILL_SCRIPT)
 
-    async def read(self, key: str, fields: list[str]) -> tuple[list[str | None], str]:
+    async def read(self, key: str, fields: list[str]) -> Found:
         raw = await self.client.call(lambda r: r.hmget(key, [*fields, EPOCH]))
-        values = [v.decode() if isinstance(v, bytes) else v for v in raw]
-        return values[:-1], values[-1] or ""
+        return _found(raw)
+
+    async def read_many(self, reads: list[tuple[str, list[str]]]) -> list[Found]:
+        async def run(r: Redis) -> list[list[bytes | None]]:
+            async with r.pipeline(transaction=False) as pipe:
+                for key, fields in reads:
+                    pipe.hmget(key, [*fields, EPOCH])
+                return await pipe.execute()
+
+        return [_found(raw) for raw in await self.client.call(run)]
 
     async def fill(self, key: str, epoch: str, mapping: dict[str, str], ttl: int) -> bool:
         args: list[str | int] = [epoch, ttl]
@@ -171,9 +193,12 @@ class MemoryBackend:
             del self.entries[next(iter(self.entries))]
         self.entries[key] = (self.clock() + ttl, fields)
 
-    async def read(self, key: str, fields: list[str]) -> tuple[list[str | None], str]:
+    async def read(self, key: str, fields: list[str]) -> Found:
         found = self._get(key) or {}
         return [found.get(name) for name in fields], found.get(EPOCH, "")
+
+    async def read_many(self, reads: list[tuple[str, list[str]]]) -> list[Found]:
+        return [await self.read(key, fields) for key, fields in reads]
 
     async def fill(self, key: str, epoch: str, mapping: dict[str, str], ttl: int) -> bool:
         found = self._get(key)
@@ -232,10 +257,24 @@ class Cache:
         user_id: uuid.UUID,
         session_id: uuid.UUID,
         load: Callable[[], Awaitable[tuple[str, int] | None]],
+        *,
+        prefetch_user: Prefetched | None = None,
     ) -> tuple[str, int] | None:
-        """(role, auth_version) of a live user in a live session, else None."""
+        """(role, auth_version) of a live user in a live session, else None.
+
+        `prefetch_user`: the request will read this user too (their own profile): the
+        user's entry is read in the same round trip and left there for `user()`.
+        """
         key, live = self.principal_key(user_id), f"s:{session_id}"
-        found = await self._read(key, ["role", "ver", live])
+        principal_fields = ["role", "ver", live]
+        if prefetch_user is None:
+            found = await self._read(key, principal_fields)
+        else:
+            user_key = self.user_key(user_id)
+            both = await self._read_many([(key, principal_fields), (user_key, USER_FIELDS)])
+            found = None
+            if both is not None:
+                found, prefetch_user[user_key] = both
         if found is None:
             return await load()
         (role, ver, alive), epoch = found
@@ -252,14 +291,20 @@ class Cache:
         return row
 
     async def user(
-        self, user_id: uuid.UUID, load: Callable[[], Awaitable[CachedUser | None]]
+        self,
+        user_id: uuid.UUID,
+        load: Callable[[], Awaitable[CachedUser | None]],
+        prefetched: Prefetched | None = None,
     ) -> CachedUser | None:
         """A live user's serialised read and version, or None for no live user.
 
         The cache never looks inside the read: what it stores is what `load` serialised.
+        `prefetched`: where `principal(prefetch_user=…)` left this request's read of it.
         """
         key = self.user_key(user_id)
-        found = await self._read(key, ["read", "ver"])
+        found = prefetched.pop(key, None) if prefetched else None
+        if found is None:
+            found = await self._read(key, USER_FIELDS)
         if found is None:
             return await load()
         (read, ver), epoch = found
@@ -275,8 +320,13 @@ class Cache:
             await self._fill(key, epoch, entry, self.user_ttl)
         return fresh
 
-    async def _read(self, key: str, fields: list[str]) -> tuple[list[str | None], str] | None:
+    async def _read(self, key: str, fields: list[str]) -> Found | None:
         """The fields and the epoch, or None when the cache must be bypassed."""
+        found = await self._read_many([(key, fields)])
+        return found[0] if found is not None else None
+
+    async def _read_many(self, reads: list[tuple[str, list[str]]]) -> list[Found] | None:
+        """Each key's fields and epoch, in one round trip; None when bypassed."""
         if self.backend is None:
             return None
         if (self.missed or self.missed_overflow) and not await self.repair():
@@ -284,7 +334,9 @@ class Cache:
             metrics.REDIS_FALLBACKS.labels("cache").inc()
             return None
         try:
-            return await self.backend.read(key, fields)
+            if len(reads) == 1:
+                return [await self.backend.read(*reads[0])]
+            return await self.backend.read_many(reads)
         except RedisUnavailable:
             self.stats["bypassed"] += 1
             metrics.REDIS_FALLBACKS.labels("cache").inc()

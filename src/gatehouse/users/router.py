@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from gatehouse.cache.store import CachedUser
-from gatehouse.dependencies import AdminUser, CurrentUser, StaffUser, UserServiceDep
+from gatehouse.dependencies import AdminUser, CurrentUser, SelfReader, StaffUser, UserServiceDep
 from gatehouse.kit.http import etag, parse_if_match
 from gatehouse.kit.openapi import AUTHED, errors
 from gatehouse.kit.schemas import PageMeta
@@ -46,7 +46,7 @@ def _user_response(found: CachedUser) -> Response:
 
 
 @router.get("/me", response_model=UserRead)
-async def read_me(actor: CurrentUser, users: UserServiceDep) -> Response:
+async def read_me(actor: SelfReader, users: UserServiceDep) -> Response:
     """Your own profile."""
     return _user_response(await users.get(actor, actor.user_id))
 

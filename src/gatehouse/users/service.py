@@ -231,7 +231,7 @@ class UserService:
         cache = self.uow.cache
         if cache is None:
             return await self._load_entry(user_id)
-        return await cache.user(user_id, lambda: self._load_entry(user_id))
+        return await cache.user(user_id, lambda: self._load_entry(user_id), self.uow.cache_reads)
 
     async def _load_entry(self, user_id: uuid.UUID) -> CachedUser | None:
         user = await self.users.get(user_id)

@@ -60,7 +60,7 @@ class ConsentRepository:
             .where(OAuthConsent.user_id == user_id)
             .order_by(OAuthConsent.updated_at.desc(), OAuthClient.id)
         )
-        return [(consent, client) for consent, client in rows.tuples().all()]
+        return [(consent, client) for consent, client in rows.all()]
 
     async def get(self, user_id: uuid.UUID, client_pk: uuid.UUID) -> OAuthConsent | None:
         result: OAuthConsent | None = await self.session.scalar(

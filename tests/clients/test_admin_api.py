@@ -71,7 +71,9 @@ async def test_a_public_client_has_no_secret_to_show_or_rotate(api: Api, admin: 
     assert created["client_secret"] is None
     assert created["secret_rotated_at"] is None
     assert (await stored(api, created["id"]))["secret_hash"] is None
-    rotated = await api.client.post(f"{CLIENTS}/{created['id']}/rotate-secret", headers=admin.headers)
+    rotated = await api.client.post(
+        f"{CLIENTS}/{created['id']}/rotate-secret", headers=admin.headers
+    )
     assert_envelope(rotated, 409, "CLIENT_IS_PUBLIC")
 
 

@@ -34,7 +34,9 @@ async def test_grant_adds_scopes_list_reads_them_revoke_forgets(api: Api) -> Non
         merged = await consents.grant(alice.id, crm.id, ["email", "openid"], later)
         assert merged.scopes == ["email", "openid", "profile"]
         assert (merged.granted_at, merged.updated_at) == (start, later)
-        unchanged = await consents.grant(alice.id, crm.id, ["profile"], later + timedelta(minutes=10))
+        unchanged = await consents.grant(
+            alice.id, crm.id, ["profile"], later + timedelta(minutes=10)
+        )
         assert unchanged.updated_at == later
         await consents.grant(alice.id, app.id, ["openid"], later + timedelta(minutes=1))
         await consents.grant(bob.id, crm.id, ["openid"], later)

@@ -130,8 +130,7 @@ class ClientCreated(EventData):
 
 
 class ClientUpdated(ClientCreated):
-    """An OAuth client's settings changed, or it was disabled or enabled; `changed` names
-    the fields, the rest is the client as it is now."""
+    """An OAuth client changed (its settings, disabled, enabled): `changed` names the fields."""
 
     # Field names rather than values: a logo removed (null) is named too, though unset
     # fields are left out of `data`.

@@ -23,6 +23,7 @@ from gatehouse.auth.router import (
     sessions_router,
 )
 from gatehouse.auth.router import router as auth_router
+from gatehouse.clients.router import router as clients_router
 from gatehouse.config import MetricsAccess, Settings, get_settings
 from gatehouse.errors import envelope
 from gatehouse.health.router import router as health_router
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         sessions_router,
         privacy_router,
         webhooks_router,
+        clients_router,
         audit_router,
         overview_router,
     )

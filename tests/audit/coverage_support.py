@@ -184,7 +184,7 @@ class Scenario:
             return
         body = response.json()
         if isinstance(body, dict):
-            for key in ("access_token", "refresh_token", "secret"):
+            for key in ("access_token", "refresh_token", "secret", "client_secret"):
                 if isinstance(body.get(key), str):
                     self.secrets.add(body[key])
 
@@ -247,6 +247,7 @@ LOGOUT = "/api/v1/auth/logout"
 REGISTER = "/api/v1/auth/register"
 USERS = "/api/v1/users"
 WEBHOOKS = "/api/v1/webhooks"
+CLIENTS = "/api/v1/clients"
 
 
 async def login_flow(s: Scenario) -> None:
@@ -658,6 +659,119 @@ async def webhook_flow(s: Scenario) -> None:
     )
 
 
+async def client_flow(s: Scenario) -> None:
+    """OAuth clients: every change, reads, and a readonly write refused (AUD-02, AUD-03)."""
+    admin = await s.logged_in("admin")
+    readonly = await s.logged_in("readonly")
+    body = {
+        "name": "Acme CRM",
+        "type": "confidential",
+        "redirect_uris": ["https://crm.example.com/callback"],
+        "scopes": ["openid", "email"],
+        "grant_types": ["authorization_code"],
+    }
+    response = await s.send("POST", CLIENTS, status=201, account=admin, json=body)
+    client = response.json()["id"]
+    client_id = response.json()["client_id"]
+
+    def on_client(action: str, actor: Account = admin, **kwargs: Any) -> Row:
+        return Row(action, actor=actor, target_type="client", target_id=client, **kwargs)
+
+    s.also(
+        on_client(
+            "client.create",
+            details={
+                "client_id": client_id,
+                "type": "confidential",
+                "name": "Acme CRM",
+                "scopes": ["openid", "email"],
+                "grant_types": ["authorization_code"],
+                "trusted": False,
+                "enabled": True,
+            },
+        )
+    )
+    await s.send(
+        "GET",
+        CLIENTS,
+        Row("client.read", actor=readonly, target_type="client", details={"view": "list"}),
+        status=200,
+        account=readonly,
+    )
+    await s.send(
+        "GET",
+        f"{CLIENTS}/{client}",
+        on_client("client.read", readonly, details={"view": "get"}),
+        status=200,
+        account=readonly,
+    )
+    await s.send(
+        "PATCH",
+        f"{CLIENTS}/{client}",
+        on_client(
+            "client.update",
+            details={
+                "fields": ["redirect_uris", "trusted"],
+                "trusted": {"from": False, "to": True},
+            },
+            no_details=("name", "redirect_uris"),
+        ),
+        status=200,
+        account=admin,
+        json={
+            "redirect_uris": ["https://crm.example.com/cb2"],
+            "trusted": True,
+            "name": "Acme CRM",
+        },
+    )
+    await s.send(
+        "POST",
+        f"{CLIENTS}/{client}/disable",
+        on_client(
+            "client.disable",
+            details={"fields": ["enabled"], "enabled": {"from": True, "to": False}},
+        ),
+        status=200,
+        account=admin,
+    )
+    # Already disabled: nothing changes, nothing is recorded.
+    await s.send("POST", f"{CLIENTS}/{client}/disable", status=200, account=admin)
+    await s.send(
+        "POST",
+        f"{CLIENTS}/{client}/enable",
+        on_client("client.enable", details={"enabled": {"from": False, "to": True}}),
+        status=200,
+        account=admin,
+    )
+    await s.send(
+        "POST",
+        f"{CLIENTS}/{client}/rotate-secret",
+        on_client("client.rotate_secret", details={"client_id": client_id}),
+        status=200,
+        account=admin,
+    )
+    await s.send(
+        "POST",
+        f"{CLIENTS}/{client}/rotate-secret",
+        Row(
+            "authz.denied",
+            "denied",
+            "forbidden",
+            actor=readonly,
+            details={"method": "POST", "route": "/api/v1/clients/{id}/rotate-secret"},
+        ),
+        status=403,
+        account=readonly,
+    )
+    await s.send(
+        "DELETE",
+        f"{CLIENTS}/{client}",
+        on_client("client.delete", details={"client_id": client_id, "name": "Acme CRM"}),
+        status=204,
+        account=admin,
+    )
+
+
 async def recovery_flow(s: Scenario) -> None:
     """Verification and reset: requests (found or not) and confirmations."""
     user = await s.user()
@@ -739,5 +853,6 @@ FLOWS: dict[str, Flow] = {
     "wrong_password": wrong_password_flow,
     "denial": denial_flow,
     "webhooks": webhook_flow,
+    "clients": client_flow,
     "recovery": recovery_flow,
 }

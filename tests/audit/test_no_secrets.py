@@ -71,6 +71,7 @@ async def test_no_row_holds_a_password_hash_or_token(api: Api, json_logs: LogCap
     # The scan is only as good as what it looks for: every kind was seen.
     assert sum(1 for v in secrets if JWT.match(v)) >= 10
     assert sum(1 for v in secrets if v.startswith("whsec_")) == 2
+    assert sum(1 for v in secrets if v.startswith("ghcs_")) == 2  # a client's, and rotated
     assert len(secrets) > 40
 
     rows = await audit_rows(api.runtime)

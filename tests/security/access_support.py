@@ -13,6 +13,8 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import Table, select, text, update
 
 from gatehouse.app import create_app
+from gatehouse.clients.schemas import ClientCreate
+from gatehouse.clients.service import ClientService
 from gatehouse.users.models import User
 from gatehouse.webhooks.schemas import WebhookCreate
 from gatehouse.webhooks.service import WebhookService
@@ -82,6 +84,8 @@ class World:
     actor_second_session: uuid.UUID | None = None
     # A webhook subscription for the /api/v1/webhooks/{webhook_id} operations.
     webhook_id: uuid.UUID | None = None
+    # A confidential OAuth client for the /api/v1/clients/{id} operations.
+    client_id: uuid.UUID | None = None
 
     @property
     def someone(self) -> Account:
@@ -97,7 +101,11 @@ async def make_world(api: Api, role: str | None, *, second_session: bool = False
         extra = Account(actor.id, actor.email, actor.password, actor.role)
         second = session_id(await api.login(extra))
     return World(
-        actor=actor, other=other, actor_second_session=second, webhook_id=await make_webhook(api)
+        actor=actor,
+        other=other,
+        actor_second_session=second,
+        webhook_id=await make_webhook(api),
+        client_id=await make_client(api),
     )
 
 
@@ -106,6 +114,21 @@ async def make_webhook(api: Api) -> uuid.UUID:
         service = WebhookService(uow, api.runtime.settings.worker, api.runtime.encryption)
         hook = await service.create(WebhookCreate(url=WEBHOOK_URL, event_types=["user.deleted"]))
     return hook.subscription.id
+
+
+CLIENT_BODY: dict[str, Any] = {
+    "name": "Matrix App",
+    "type": "confidential",
+    "redirect_uris": ["https://app.example.com/callback"],
+    "scopes": ["openid"],
+    "grant_types": ["authorization_code"],
+}
+
+
+async def make_client(api: Api) -> uuid.UUID:
+    async with api.runtime.unit_of_work() as uow:
+        issued = await ClientService(uow).create(ClientCreate.model_validate(CLIENT_BODY))
+    return issued.client.id
 
 
 def target(world: World, variant: str) -> Account:
@@ -122,6 +145,8 @@ def fill_path(path: str, world: World, variant: str) -> str:
         )
         path = path.replace("{session_id}", str(sid))
     path = path.replace("{webhook_id}", str(world.webhook_id or uuid.UUID(int=0)))
+    if path.startswith("/api/v1/clients/"):
+        path = path.replace("{id}", str(world.client_id or uuid.UUID(int=0)))
     return path.replace("{user_id}", str(who.id))
 
 
@@ -163,7 +188,11 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"url": WEBHOOK_URL, "event_types": ["user.deleted"]}
     if (method, path) == ("PATCH", "/api/v1/webhooks/{webhook_id}"):
         return {"description": "Renamed"}
-    if path.endswith(("/rotate-secret", "/test", "/restore")):
+    if (method, path) == ("POST", "/api/v1/clients"):
+        return CLIENT_BODY
+    if (method, path) == ("PATCH", "/api/v1/clients/{id}"):
+        return {"name": "Renamed App"}
+    if path.endswith(("/rotate-secret", "/test", "/restore", "/disable", "/enable")):
         return None  # no body
     if method in WRITE_METHODS and method != "DELETE":
         raise AssertionError(f"no valid body known for {method} {path}: add one")

@@ -95,6 +95,14 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): allow(401, 403, 403, 200),
     ("POST", "/api/v1/webhooks/{webhook_id}/test"): allow(401, 403, 403, 202),
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): allow(401, 200, 403, 200),
+    ("GET", "/api/v1/clients"): allow(401, 200, 403, 200),
+    ("POST", "/api/v1/clients"): allow(401, 403, 403, 201),
+    ("GET", "/api/v1/clients/{id}"): allow(401, 200, 403, 200),
+    ("PATCH", "/api/v1/clients/{id}"): allow(401, 403, 403, 200),
+    ("DELETE", "/api/v1/clients/{id}"): allow(401, 403, 403, 204),
+    ("POST", "/api/v1/clients/{id}/disable"): allow(401, 403, 403, 200),
+    ("POST", "/api/v1/clients/{id}/enable"): allow(401, 403, 403, 200),
+    ("POST", "/api/v1/clients/{id}/rotate-secret"): allow(401, 403, 403, 200),
     ("GET", "/api/v1/users/me/export"): allow(401, 200, 200, 200),
     ("GET", "/api/v1/users/{user_id}/export"): allow(401, Split(200, 403), Split(200, 404), 200),
     # The matrix's target is a live user: restoring it is a conflict, not a success.
@@ -105,7 +113,13 @@ POLICY: dict[Operation, dict[str, Expected]] = {
 }
 
 # What no response may carry, whoever asks (AC-06).
-FORBIDDEN_KEYS = ('"password_hash"', '"auth_version"', '"token_hash"', '"failed_logins"')
+FORBIDDEN_KEYS = (
+    '"password_hash"',
+    '"auth_version"',
+    '"token_hash"',
+    '"failed_logins"',
+    '"secret_hash"',
+)
 
 
 def cells() -> list[tuple[Operation, str, str]]:
@@ -183,6 +197,12 @@ async def test_role_matrix_matches_the_policy_in_every_cell(api: Api) -> None:
         secrets = [row[0] for row in await s.execute(text("SELECT password_hash FROM users"))]
         secrets += [
             row[0] for row in await s.execute(text("SELECT token_hash FROM refresh_tokens"))
+        ]
+        secrets += [
+            row[0]
+            for row in await s.execute(
+                text("SELECT secret_hash FROM oauth_clients WHERE secret_hash IS NOT NULL")
+            )
         ]
     leaks = [
         f"response {i}: {marker}"

@@ -1,5 +1,5 @@
 """`gatehouse`: serve, migrate, create-admin, seed, worker, beat, dead-letters, audit,
-users, keys, unlock, doctor, backup, restore."""
+users, keys, clients, unlock, doctor, backup, restore."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.panel import Panel
 
 from gatehouse import web
 from gatehouse.cli import backup, operator
+from gatehouse.cli.clients import clients_app
 from gatehouse.cli.common import console, run, settings_or_exit
 from gatehouse.cli.data import audit_app, users_app
 from gatehouse.cli.keys import keys_app
@@ -343,6 +344,7 @@ def dead_letters(
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
 backup.register(app)
 operator.register(app)
 

@@ -2,6 +2,7 @@
 
 from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import RefreshToken, Session
+from gatehouse.clients.models import OAuthClient, OAuthConsent
 from gatehouse.db.base import Base
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
@@ -20,6 +21,8 @@ __all__ = [
     "Base",
     "EmailMessage",
     "MfaChallenge",
+    "OAuthClient",
+    "OAuthConsent",
     "OutboxEvent",
     "Passkey",
     "RecoveryCode",

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gatehouse.users.models import Role
 
@@ -100,6 +100,51 @@ class WebhookTest(EventData):
     message: str
 
 
+ClientField = Literal[
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "scopes",
+    "grant_types",
+    "trusted",
+    "logo_url",
+    "enabled",
+]
+
+
+class ClientCreated(EventData):
+    """An OAuth client (an application that logs people in with Gatehouse) was registered."""
+
+    id: uuid.UUID
+    client_id: str
+    name: str
+    type: Literal["confidential", "public"]
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    scopes: list[str]
+    grant_types: list[str]
+    trusted: bool
+    logo_url: str | None = None
+    enabled: bool
+    version: int
+
+
+class ClientUpdated(ClientCreated):
+    """An OAuth client changed (its settings, disabled, enabled): `changed` names the fields."""
+
+    # Field names rather than values: a logo removed (null) is named too, though unset
+    # fields are left out of `data`.
+    changed: list[ClientField] = Field(min_length=1)
+
+
+class ClientDeleted(EventData):
+    """An OAuth client was deleted, with the consents users had given it."""
+
+    id: uuid.UUID
+    client_id: str
+    version: int
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     "user.created": UserCreated,
     "user.updated": UserUpdated,
@@ -109,6 +154,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "user.password_changed": UserPasswordChanged,
     "webhook.disabled": WebhookDisabled,
     "webhook.test": WebhookTest,
+    "client.created": ClientCreated,
+    "client.updated": ClientUpdated,
+    "client.deleted": ClientDeleted,
 }
 
 

@@ -1,0 +1,1 @@
+"""OAuth clients (relying parties) registered with Gatehouse as an OpenID provider."""

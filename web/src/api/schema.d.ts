@@ -261,6 +261,119 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Clients
+         * @description List clients, newest first (admin, readonly); never their secrets.
+         */
+        get: operations["list_clients_api_v1_clients_get"];
+        put?: never;
+        /**
+         * Create Client
+         * @description Register a client (admin); a confidential client's `client_secret` is shown only here.
+         */
+        post: operations["create_client_api_v1_clients_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Client
+         * @description Read one client, without its secret (admin, readonly).
+         */
+        get: operations["get_client_api_v1_clients__id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Client
+         * @description Delete a client and the consents given to it (admin).
+         */
+        delete: operations["delete_client_api_v1_clients__id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Client
+         * @description Change any field but `type` (admin); `logo_url: null` removes the logo.
+         */
+        patch: operations["update_client_api_v1_clients__id__patch"];
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Client
+         * @description Disable a client (admin): every authentication of it fails until it is enabled.
+         */
+        post: operations["disable_client_api_v1_clients__id__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable Client
+         * @description Enable a disabled client again (admin).
+         */
+        post: operations["enable_client_api_v1_clients__id__enable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Secret
+         * @description Replace a confidential client's secret (admin): the old one stops working at once,
+         *     the new one is shown only here. A public client has none: `409 CLIENT_IS_PUBLIC`.
+         */
+        post: operations["rotate_secret_api_v1_clients__id__rotate_secret_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/overview": {
         parameters: {
             query?: never;
@@ -876,6 +989,216 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** ClientCreate */
+        ClientCreate: {
+            /** Grant Types */
+            grant_types: components["schemas"]["GrantType"][];
+            /** Logo Url */
+            logo_url?: string | null;
+            /**
+             * Name
+             * @example Acme CRM
+             */
+            name: string;
+            /** Post Logout Redirect Uris */
+            post_logout_redirect_uris?: string[];
+            /**
+             * Redirect Uris
+             * @description Where the authorization code may be sent; at least one with `authorization_code`
+             */
+            redirect_uris?: string[];
+            /** Scopes */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Trusted
+             * @description First-party: people are not asked to consent
+             * @default false
+             */
+            trusted: boolean;
+            /** @description `confidential`: a server that keeps a secret; `public`: a browser or native app (no secret, so no client_credentials grant) */
+            type: components["schemas"]["ClientType"];
+        };
+        /** ClientList */
+        ClientList: {
+            /** Data */
+            data: components["schemas"]["ClientRead"][];
+            meta: components["schemas"]["PageMeta"];
+        };
+        /**
+         * ClientPatch
+         * @description Any field but `type` (a client cannot change kind: register a new one);
+         *     `logo_url: null` removes the logo. Enable or disable with their own endpoints.
+         */
+        ClientPatch: {
+            /** Grant Types */
+            grant_types?: components["schemas"]["GrantType"][];
+            logo_url?: string | null;
+            /**
+             * Name
+             * @example Acme CRM
+             */
+            name?: string;
+            /** Post Logout Redirect Uris */
+            post_logout_redirect_uris?: string[];
+            /** Redirect Uris */
+            redirect_uris?: string[];
+            /** Scopes */
+            scopes?: components["schemas"]["Scope"][];
+            /** Trusted */
+            trusted?: boolean;
+        };
+        /** ClientRead */
+        ClientRead: {
+            /**
+             * Client Id
+             * @description The public identifier the application sends
+             * @example gh_4yK0x2QfC9pLm7Wb1sTz8A
+             */
+            client_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description The admin who registered it; null when made by the CLI
+             */
+            created_by: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Grant Types */
+            grant_types: components["schemas"]["GrantType"][];
+            /**
+             * Id
+             * Format: uuid
+             * @description The client's id in this API (`/api/v1/clients/{id}`)
+             */
+            id: string;
+            /** Logo Url */
+            logo_url: string | null;
+            /**
+             * Name
+             * @example Acme CRM
+             */
+            name: string;
+            /** Post Logout Redirect Uris */
+            post_logout_redirect_uris: string[];
+            /**
+             * Redirect Uris
+             * @example [
+             *       "https://app.example.com/callback"
+             *     ]
+             */
+            redirect_uris: string[];
+            /** Scopes */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Secret Rotated At
+             * @description When the current secret was issued (confidential clients only)
+             */
+            secret_rotated_at: string | null;
+            /** Trusted */
+            trusted: boolean;
+            type: components["schemas"]["ClientType"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ClientSecret
+         * @description A confidential client's new secret; the previous one stopped working.
+         */
+        ClientSecret: {
+            /** Client Id */
+            client_id: string;
+            /**
+             * Client Secret
+             * @description Keep it: it is never shown again
+             */
+            client_secret: string;
+            /**
+             * Secret Rotated At
+             * Format: date-time
+             */
+            secret_rotated_at: string;
+        };
+        /**
+         * ClientType
+         * @enum {string}
+         */
+        ClientType: "confidential" | "public";
+        /**
+         * ClientWithSecret
+         * @description The client and its secret, shown only in this response.
+         */
+        ClientWithSecret: {
+            /**
+             * Client Id
+             * @description The public identifier the application sends
+             * @example gh_4yK0x2QfC9pLm7Wb1sTz8A
+             */
+            client_id: string;
+            /**
+             * Client Secret
+             * @description Keep it: it is never shown again (rotate it to get a new one). Null for a public client, which has none
+             * @example ghcs_2mN7sQk0Yb4rVt9Wx1Lp6Hd3Fg8Jc5Ze0Ua7Ro2Ti4E
+             */
+            client_secret: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description The admin who registered it; null when made by the CLI
+             */
+            created_by: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Grant Types */
+            grant_types: components["schemas"]["GrantType"][];
+            /**
+             * Id
+             * Format: uuid
+             * @description The client's id in this API (`/api/v1/clients/{id}`)
+             */
+            id: string;
+            /** Logo Url */
+            logo_url: string | null;
+            /**
+             * Name
+             * @example Acme CRM
+             */
+            name: string;
+            /** Post Logout Redirect Uris */
+            post_logout_redirect_uris: string[];
+            /**
+             * Redirect Uris
+             * @example [
+             *       "https://app.example.com/callback"
+             *     ]
+             */
+            redirect_uris: string[];
+            /** Scopes */
+            scopes: components["schemas"]["Scope"][];
+            /**
+             * Secret Rotated At
+             * @description When the current secret was issued (confidential clients only)
+             */
+            secret_rotated_at: string | null;
+            /** Trusted */
+            trusted: boolean;
+            type: components["schemas"]["ClientType"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /**
          * CookieTokenResponse
          * @description Cookie mode: the refresh token is in the HttpOnly `gatehouse_refresh` cookie.
@@ -1203,6 +1526,11 @@ export interface components {
             /** User Agent */
             user_agent: string | null;
         };
+        /**
+         * GrantType
+         * @enum {string}
+         */
+        GrantType: "authorization_code" | "refresh_token" | "client_credentials";
         /** Health */
         Health: {
             /**
@@ -1919,6 +2247,11 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "user" | "readonly";
+        /**
+         * Scope
+         * @enum {string}
+         */
+        Scope: "openid" | "profile" | "email" | "offline_access" | "roles";
         /** SessionCounts */
         SessionCounts: {
             /**
@@ -2240,7 +2573,7 @@ export interface components {
              *       "*"
              *     ]
              */
-            event_types: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test")[];
+            event_types: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
             /**
              * Url
              * @description http:// or https://, without credentials; the host must resolve to public addresses unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE_TARGETS=true
@@ -2277,7 +2610,7 @@ export interface components {
              *       "*"
              *     ]
              */
-            event_types?: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test")[];
+            event_types?: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
             /**
              * Url
              * @description http:// or https://, without credentials; the host must resolve to public addresses unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE_TARGETS=true
@@ -4003,6 +4336,1561 @@ export interface operations {
             };
             /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
             400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_clients_api_v1_clients_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientList"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_client_api_v1_clients_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    /** @description The resource version */
+                    ETag?: string;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientWithSecret"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_client_api_v1_clients__id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The resource version */
+                    ETag?: string;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRead"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_client_api_v1_clients__id__delete: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read; a stale one answers 409 instead of overwriting */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_client_api_v1_clients__id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read; a stale one answers 409 instead of overwriting */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRead"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    disable_client_api_v1_clients__id__disable_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read; a stale one answers 409 instead of overwriting */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRead"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    enable_client_api_v1_clients__id__enable_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read; a stale one answers 409 instead of overwriting */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRead"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rotate_secret_api_v1_clients__id__rotate_secret_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you read; a stale one answers 409 instead of overwriting */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientSecret"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;

@@ -1,6 +1,7 @@
 // What every end-to-end scenario uses: a real Chromium (Debian's, driven by
 // playwright-core), a screenshot of the page when a step fails, and the checks every
 // screen must pass (each form control labelled; nothing wider than the window).
+import { createHmac } from "node:crypto";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -206,4 +207,59 @@ export async function logInWithForm(page, email, password) {
   await field(page, "Email").fill(email);
   await field(page, "Password").fill(password);
   await page.getByRole("button", { name: "Log in", exact: true }).click();
+}
+
+// ---- second factors ----
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32Bytes(secret) {
+  let bits = "";
+  for (const char of secret.replace(/=+$/, "").toUpperCase()) {
+    const value = BASE32.indexOf(char);
+    if (value < 0) throw new Error(`not base32: ${char}`);
+    bits += value.toString(2).padStart(5, "0");
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(Number.parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/**
+ * The 6-digit code an authenticator app shows for `secret` (RFC 6238: SHA-1, 30 s) at
+ * `at` (ms), as a person's phone would compute it; `offset` moves it by time steps.
+ */
+export function totp(secret, { at = Date.now(), offset = 0 } = {}) {
+  const step = Math.floor(at / 1000 / 30) + offset;
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const digest = createHmac("sha1", base32Bytes(secret)).update(counter).digest();
+  const start = digest[digest.length - 1] & 0x0f;
+  const value = digest.readUInt32BE(start) & 0x7fffffff;
+  return String(value % 1_000_000).padStart(6, "0");
+}
+
+/**
+ * A platform authenticator in this page's browser (Chrome DevTools' virtual one): it
+ * keeps discoverable credentials and verifies the user at once, as Touch ID would.
+ */
+export async function addVirtualAuthenticator(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable", { enableUI: false });
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return {
+    async credentials() {
+      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      return credentials;
+    },
+  };
 }

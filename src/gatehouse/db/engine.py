@@ -379,7 +379,10 @@ class Database:
     async def _commit(self, session: AsyncSession) -> None:
         try:
             await _run_before_commit(session)
-            await session.commit()
+            # A request answered from the cache never began a transaction: committing
+            # would begin an empty one only to end it (two greenlet switches).
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await session.commit()
         except BaseException:
             await session.rollback()
             await _run_after_rollback(session)

@@ -134,6 +134,14 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"refresh_token": who.refresh_token}
     if (method, path) == ("POST", "/api/v1/auth/logout"):
         return {"all": False}
+    if (method, path) == ("POST", "/api/v1/auth/mfa/verify"):
+        return {"mfa_token": "not-a-token-anyone-was-given", "method": "totp", "code": "123456"}
+    if (method, path) == ("POST", "/api/v1/auth/mfa/step-up"):
+        return {"method": "totp", "code": "123456"}
+    if (method, path) == ("POST", "/api/v1/users/me/mfa/totp"):
+        return {"current_password": who.password}
+    if (method, path) == ("POST", "/api/v1/users/me/mfa/totp/confirm"):
+        return {"code": "123456"}
     if (method, path) == ("POST", "/api/v1/auth/register"):
         return {"email": new_email("reg"), "name": "New Person", "password": NEW_PASSWORD}
     if (method, path) == ("POST", "/api/v1/users"):
@@ -163,7 +171,7 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"url": WEBHOOK_URL, "event_types": ["user.deleted"]}
     if (method, path) == ("PATCH", "/api/v1/webhooks/{webhook_id}"):
         return {"description": "Renamed"}
-    if path.endswith(("/rotate-secret", "/test", "/restore")):
+    if path.endswith(("/rotate-secret", "/test", "/restore", "/recovery-codes")):
         return None  # no body
     if method in WRITE_METHODS and method != "DELETE":
         raise AssertionError(f"no valid body known for {method} {path}: add one")

@@ -8,6 +8,8 @@ from typing import Any
 from gatehouse.errors import Conflict, Forbidden, GatehouseError, ValidationFailed
 
 STEP_UP_URL = "/api/v1/auth/mfa/step-up"
+# Every 401 names its scheme (RFC 9110 §11.6.1), these too.
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
 
 
 class MfaRequired(GatehouseError):
@@ -19,7 +21,7 @@ class MfaRequired(GatehouseError):
     default_message = "A second factor is needed: send a code to /api/v1/auth/mfa/verify"
 
     def __init__(self, details: Mapping[str, Any]) -> None:
-        super().__init__(details=details, persist=True)
+        super().__init__(details=details, headers=_CHALLENGE, persist=True)
         # The browser's device token for the `gatehouse_device` cookie: the password was
         # right, so the source is known from now on (the router sets the cookie).
         self.device_token: str | None = None
@@ -35,7 +37,7 @@ class InvalidMfaCode(GatehouseError):
 
     def __init__(self, attempts_left: int | None = None) -> None:
         details = {"attempts_left": attempts_left} if attempts_left is not None else {}
-        super().__init__(details=details, persist=True)
+        super().__init__(details=details, headers=_CHALLENGE, persist=True)
 
 
 class WrongEnrolmentCode(GatehouseError):
@@ -52,7 +54,7 @@ class MfaTokenInvalid(GatehouseError):
     default_message = "The login has expired or was used; log in again"
 
     def __init__(self, *, persist: bool = False) -> None:
-        super().__init__(persist=persist)
+        super().__init__(headers=_CHALLENGE, persist=persist)
 
 
 class MfaThrottled(GatehouseError):

@@ -126,14 +126,14 @@ async def regenerate_recovery_codes(actor: StepUpUser, mfa: MfaServiceDep) -> Re
     return RecoveryCodes(recovery_codes=await mfa.regenerate_recovery_codes(actor))
 
 
-@users_router.get("/{user_id}/mfa", response_model=MfaStatus, responses=errors(404))
+@users_router.get("/{user_id:uuid}/mfa", response_model=MfaStatus, responses=errors(404))
 async def user_mfa(user_id: uuid.UUID, _: StaffUser, mfa: MfaServiceDep) -> MfaStatus:
     """A user's second factors (admin, readonly)."""
     return _status(await mfa.state(user_id))
 
 
 @users_router.delete(
-    "/{user_id}/mfa", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+    "/{user_id:uuid}/mfa", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
 )
 async def reset_user_mfa(user_id: uuid.UUID, _: AdminUser, mfa: MfaServiceDep) -> None:
     """Remove every second factor of a user, who lost their device: they are mailed and

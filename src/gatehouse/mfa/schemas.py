@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from gatehouse.kit.fields import Password, Text
 from gatehouse.kit.schemas import RequestBody, Schema
@@ -14,7 +15,31 @@ from gatehouse.kit.schemas import RequestBody, Schema
 MethodName = Literal["totp", "recovery_code", "webauthn"]
 
 
+# What each method needs, said in JSON Schema (the body is one model).
+_METHOD_NEEDS: JsonDict = {
+    "oneOf": [
+        {
+            "properties": {
+                "method": {"enum": ["totp", "recovery_code"]},
+                "code": {"type": "string", "minLength": 1},
+            },
+            "required": ["method", "code"],
+        },
+        {
+            "properties": {
+                "method": {"const": "webauthn"},
+                "challenge_id": {"type": "string", "format": "uuid"},
+                "credential": {"type": "object"},
+            },
+            "required": ["method", "challenge_id", "credential"],
+        },
+    ]
+}
+
+
 class _Proof(RequestBody):
+    model_config = ConfigDict(json_schema_extra=_METHOD_NEEDS)
+
     method: MethodName
     code: Text | None = Field(
         default=None,

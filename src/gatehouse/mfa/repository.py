@@ -39,9 +39,21 @@ class MfaRepository:
         )
         return bool(found)
 
+    async def factor_count(self, user_id: uuid.UUID) -> int:
+        """Confirmed TOTP (0 or 1) plus passkeys, as the database has them now."""
+        totp = await self.session.scalar(
+            select(func.count())
+            .select_from(TotpFactor)
+            .where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None))
+        )
+        return int(totp or 0) + await self.passkey_count(user_id)
+
     async def totp(self, user_id: uuid.UUID) -> TotpFactor | None:
+        # Fresh from the database: the conditional updates below bypass the ORM.
         found: TotpFactor | None = await self.session.scalar(
-            select(TotpFactor).where(TotpFactor.user_id == user_id)
+            select(TotpFactor)
+            .where(TotpFactor.user_id == user_id)
+            .execution_options(populate_existing=True)
         )
         return found
 

@@ -369,9 +369,7 @@ class MfaService:
         mailed either way.
         """
         user = await self._user(user_id)
-        found = await self.repo.totp(user_id)
-        count = int(found is not None and found.confirmed_at is not None)
-        count += await self.repo.passkey_count(user_id)
+        count = await self.repo.factor_count(user_id)
         codes: list[str] = []
         now = utcnow()
         if count == 1:

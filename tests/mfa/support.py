@@ -17,14 +17,14 @@ import pyotp
 import time_machine
 from sqlalchemy import func, select
 
-from gatehouse.auth.models import Session
 from gatehouse.audit.models import AuditEvent
+from gatehouse.auth.models import Session
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api
 
-TOKEN = "/api/v1/auth/token"  # noqa: S105
+TOKEN = "/api/v1/auth/token"
 VERIFY = "/api/v1/auth/mfa/verify"
 STEP_UP = "/api/v1/auth/mfa/step-up"
 MFA = "/api/v1/users/me/mfa"

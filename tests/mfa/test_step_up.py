@@ -16,6 +16,7 @@ from tests.mfa.support import (
 )
 
 PASSWORD_CHANGE = "/api/v1/users/me/password"
+RECOVERY_CODES = "/api/v1/users/me/mfa/recovery-codes"
 NEW_PASSWORD = "Glacier-Mango-7731"
 
 
@@ -30,7 +31,7 @@ async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: R
             "methods": ["totp", "recovery_code"],
             "step_up_url": "/api/v1/auth/mfa/step-up",
         }
-        codes = await api.client.post(f"{TOTP.rsplit('/', 1)[0]}/recovery-codes", headers=account.headers)
+        codes = await api.client.post(RECOVERY_CODES, headers=account.headers)
         assert_envelope(codes, 403, "STEP_UP_REQUIRED")
         password = await api.client.post(
             PASSWORD_CHANGE,
@@ -59,12 +60,11 @@ async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: R
         )
         assert stepped.status_code == 200, stepped.text
         assert "step_up_expires_at" in stepped.json()
-        regenerated = await api.client.post(
-            f"{TOTP.rsplit('/', 1)[0]}/recovery-codes", headers=account.headers
-        )
+        regenerated = await api.client.post(RECOVERY_CODES, headers=account.headers)
         assert regenerated.status_code == 200, regenerated.text
         fresh = regenerated.json()["recovery_codes"]
-        assert len(fresh) == 10 and not set(fresh) & set(enrolled.recovery_codes)
+        assert len(fresh) == 10
+        assert not set(fresh) & set(enrolled.recovery_codes)
         changed = await api.client.post(
             PASSWORD_CHANGE,
             json={"current_password": account.password, "new_password": NEW_PASSWORD},
@@ -83,7 +83,7 @@ async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: R
 
 
 async def test_a_step_up_counts_for_its_own_session_only(api: Api) -> None:
-    codes = f"{TOTP.rsplit('/', 1)[0]}/recovery-codes"
+    codes = RECOVERY_CODES
     with step_start() as clock:
         enrolled = await enrol(api, await api.user("user"))
         later(clock, 301)

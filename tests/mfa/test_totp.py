@@ -4,6 +4,7 @@ once, in its time step or one either side."""
 from __future__ import annotations
 
 import pyotp
+from sqlalchemy import text
 
 from gatehouse.runtime import Runtime
 from tests.factories import Api, assert_envelope
@@ -44,9 +45,11 @@ async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
         assert secret != first.json()["secret"]  # a pending secret is replaced
         assert body["otpauth_uri"].startswith("otpauth://totp/Gatehouse:jane%40example.com?")
         assert "issuer=Gatehouse" in body["otpauth_uri"]
-        assert body["qr_svg"].startswith("<svg") and "<?xml" not in body["qr_svg"]
+        assert body["qr_svg"].startswith("<svg")
+        assert "<?xml" not in body["qr_svg"]
         pending = (await api.client.get(MFA, headers=user.headers)).json()
-        assert pending["enabled"] is False and pending["totp"]["enabled"] is False
+        assert pending["enabled"] is False
+        assert pending["totp"]["enabled"] is False
 
         # The first secret's code does not confirm the second.
         stale = pyotp.TOTP(first.json()["secret"]).now()
@@ -60,12 +63,15 @@ async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
         )
         assert confirmed.status_code == 200, confirmed.text
         codes = confirmed.json()["recovery_codes"]
-        assert len(codes) == 10 and len(set(codes)) == 10
+        assert len(codes) == 10
+        assert len(set(codes)) == 10
         assert all(len(code) == 11 and code[5] == "-" for code in codes)
 
         state = (await api.client.get(MFA, headers=user.headers)).json()
-        assert state["enabled"] is True and state["required"] is False
-        assert state["totp"]["enabled"] is True and state["totp"]["confirmed_at"]
+        assert state["enabled"] is True
+        assert state["required"] is False
+        assert state["totp"]["enabled"] is True
+        assert state["totp"]["confirmed_at"]
         assert (state["passkeys"], state["recovery_codes_left"]) == ([], 10)
         again = await api.client.post(
             TOTP, json={"current_password": user.password}, headers=user.headers
@@ -77,7 +83,9 @@ async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
         assert removed.status_code == 204, removed.text
         state = (await api.client.get(MFA, headers=user.headers)).json()
         assert (state["enabled"], state["recovery_codes_left"]) == (False, 0)
-        nothing = await api.client.post(f"{TOTP}/confirm", json={"code": "123456"}, headers=user.headers)
+        nothing = await api.client.post(
+            f"{TOTP}/confirm", json={"code": "123456"}, headers=user.headers
+        )
         assert_envelope(nothing, 409, "NO_PENDING_TOTP")
 
     # The secret is stored encrypted, never as given.
@@ -103,10 +111,9 @@ async def test_the_secret_is_stored_encrypted(api: Api, runtime: Runtime) -> Non
     with step_start():
         enrolled = await enrol(api, await api.user("user"))
     async with runtime.db.session(write=False) as session:
-        from sqlalchemy import text
-
         (stored,) = (await session.execute(text("SELECT secret FROM mfa_totp"))).scalars()
-    assert stored.startswith("v1.") and enrolled.secret not in stored
+    assert stored.startswith("v1.")
+    assert enrolled.secret not in stored
 
 
 async def test_a_login_with_mfa_takes_a_code_and_its_tokens_say_so(
@@ -117,14 +124,16 @@ async def test_a_login_with_mfa_takes_a_code_and_its_tokens_say_so(
         sessions_before = await count_sessions(runtime, enrolled.account.id)
         details = await password_step(api, enrolled.account)
         assert details["methods"] == ["totp", "recovery_code"]
-        assert details["expires_in"] == 300 and len(details["mfa_token"]) >= 40
+        assert details["expires_in"] == 300
+        assert len(details["mfa_token"]) >= 40
         # The right password alone opened no session and issued nothing.
         assert await count_sessions(runtime, enrolled.account.id) == sessions_before
 
         wrong = await api.client.post(
             VERIFY, json={"mfa_token": details["mfa_token"], "method": "totp", "code": "000000"}
         )
-        assert_envelope(wrong, 401, "INVALID_MFA_CODE")["details"] == {"attempts_left": 4}
+        error = assert_envelope(wrong, 401, "INVALID_MFA_CODE")
+        assert error["details"] == {"attempts_left": 4}
         assert wrong.headers["www-authenticate"].startswith("Bearer")
         done = await api.client.post(
             VERIFY,

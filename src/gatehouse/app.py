@@ -39,6 +39,8 @@ from gatehouse.kit.routing import check_unambiguous
 from gatehouse.logging import configure_logging
 from gatehouse.metrics import exposition
 from gatehouse.metrics.router import router as metrics_router
+from gatehouse.mfa.router import router as mfa_router
+from gatehouse.mfa.router import users_router as mfa_users_router
 from gatehouse.observability import errors, tracing
 from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
 from gatehouse.overview.router import router as overview_router
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         clients_router,
         audit_router,
         overview_router,
+        mfa_router,
+        mfa_users_router,
     )
     check_unambiguous(route for router in routers for route in router.routes)
     for router in routers:

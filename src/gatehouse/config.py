@@ -235,6 +235,44 @@ class AuthSettings(Section):
         return self
 
 
+class MfaSettings(Section):
+    """Second factors: TOTP, recovery codes, passkeys as a second step (docs/api.md)."""
+
+    # Roles whose users must enrol a second factor before anything else; None: the
+    # default, "admin" in production and nobody on the embedded default
+    # (`Settings.mfa_required_roles`). An empty variable means nobody.
+    mfa_required_roles: Annotated[list[str] | None, NoDecode] = None
+    # How long a second-factor check (a login with one, or a step-up) lets a session
+    # change its factors, email or password without another.
+    mfa_step_up_seconds: int = Field(default=300, ge=30, le=3600)
+    # The login's mfa_token: how long it lives and how many wrong codes kill it.
+    mfa_token_ttl_seconds: int = Field(default=300, ge=30, le=900)
+    mfa_token_max_failures: int = Field(default=5, ge=1, le=10)
+    # Code checks per account (and password) across mfa_tokens and step-ups, right or
+    # wrong, in the `limits` notation; several windows separated by ';'.
+    mfa_rate_limit: str = "10/hour;30/day"
+
+    @field_validator("mfa_required_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if isinstance(value, list):
+            unknown = [role for role in value if role not in {"admin", "user", "readonly"}]
+            if unknown:
+                raise ValueError("roles must be among admin, user, readonly")
+        return value
+
+    @field_validator("mfa_rate_limit")
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        try:
+            if not limits.parse_many(value):
+                raise ValueError
+        except ValueError:
+            raise ValueError("must look like 10/hour or 10/hour;30/day") from None
+        return value
+
+
 class RedisSettings(Section):
     """Redis: shared cache and rate-limit counters. Unset: in-process memory (embedded)."""
 
@@ -522,6 +560,7 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    mfa: MfaSettings = Field(default_factory=MfaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -548,6 +587,13 @@ class Settings(BaseModel):
     def broker_url(self) -> str | None:
         url = self.worker.broker_url
         return url.get_secret_value() if url is not None else None
+
+    @property
+    def mfa_required_roles(self) -> frozenset[str]:
+        """The roles that must have a second factor (GATEHOUSE_MFA_REQUIRED_ROLES)."""
+        if self.mfa.mfa_required_roles is not None:
+            return frozenset(self.mfa.mfa_required_roles)
+        return frozenset({"admin"}) if self.is_production else frozenset()
 
     @property
     def docs_enabled(self) -> bool:

@@ -19,6 +19,9 @@ from gatehouse.auth.service import AuthService
 from gatehouse.errors import Forbidden, NotAuthenticated
 from gatehouse.kit.context import VERIFIED_TOKEN, Actor, user_id_var
 from gatehouse.kit.http import SAFE_METHODS, header_text
+from gatehouse.mfa.checks import enforce_policy, require_step_up
+from gatehouse.mfa.service import MfaService
+from gatehouse.mfa.throttle import MfaThrottle
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role
@@ -81,6 +84,19 @@ def build_user_service(uow: UnitOfWork, runtime: Runtime) -> UserService:
     return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
+def build_mfa_service(uow: UnitOfWork, runtime: Runtime) -> MfaService:
+    """The MFA service as a request gets it (jobs and tests build it the same way)."""
+    limits = runtime.settings.rate_limit
+    return MfaService(
+        uow,
+        runtime.settings,
+        encryption=runtime.encryption,
+        hasher=runtime.hasher,
+        auth=build_auth_service(uow, runtime),
+        throttle=runtime.part(MfaThrottle) if limits.rate_limit_enabled else None,
+    )
+
+
 async def get_auth_service(uow: UowDep, runtime: RuntimeDep) -> AuthService:
     return build_auth_service(uow, runtime)
 
@@ -89,8 +105,13 @@ async def get_user_service(uow: UowDep, runtime: RuntimeDep) -> UserService:
     return build_user_service(uow, runtime)
 
 
+async def get_mfa_service(uow: UowDep, runtime: RuntimeDep) -> MfaService:
+    return build_mfa_service(uow, runtime)
+
+
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
 
 
 async def get_principal(
@@ -123,6 +144,14 @@ async def _authenticate(
     user_id_var.set(request.state.user_id)
     request.state.user_role = principal.role.value
     auth.uow.act_as(auth.uow.actor.as_user(principal.user_id, principal.role.value))
+    route = request.scope.get("route")
+    await enforce_policy(
+        auth.uow,
+        request.app.state.runtime.settings,
+        principal,
+        request.method,
+        getattr(route, "path", request.url.path),
+    )
     return principal
 
 
@@ -130,6 +159,16 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 # The same caller, for GET /users/me: their profile's cache entry comes with the
 # principal's, in one round trip.
 SelfReader = Annotated[Principal, Depends(get_self_reader)]
+
+
+async def get_stepped_up(principal: CurrentUser, uow: UowDep, runtime: RuntimeDep) -> Principal:
+    await require_step_up(uow, runtime.settings, principal)
+    return principal
+
+
+# The caller, who has checked a second factor recently if they have one (else 403
+# STEP_UP_REQUIRED): for changes a stolen session must not make alone.
+StepUpUser = Annotated[Principal, Depends(get_stepped_up)]
 
 
 def require_roles(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:

@@ -208,6 +208,9 @@ PASSWORD_JUDGEMENTS = (
 )
 
 
+MFA_PROOFS = {"POST /api/v1/auth/mfa/verify", "POST /api/v1/auth/mfa/step-up"}
+
+
 def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
     """A 400 to valid-by-schema data that is about state, never about the shape."""
     code: str = error["code"]
@@ -220,8 +223,16 @@ def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
             "POST /api/v1/auth/password-reset",
             "POST /api/v1/auth/email-change/undo",
         }
+    if code == "INVALID_MFA_CODE":  # a code that is not the new secret's
+        return label == "POST /api/v1/users/me/mfa/totp/confirm"
     if code != "VALIDATION_ERROR":
         return False
+    if label in MFA_PROOFS and list(details) == ["method"]:
+        # A method this account has not set up (or no passkey verifier): its state.
+        return all(
+            m.endswith("is not set up for this account") or m == "no passkey verifier"
+            for m in details["method"]
+        )
     if label in USERS_WRITES | ADDRESS_READS and list(details) == ["email"]:
         # A taken address; or a reserved domain (IANA's special-use names), a list no
         # format can carry.

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pyotp
 from sqlalchemy import select
 
 from gatehouse.audit.models import AuditEvent
@@ -27,6 +28,7 @@ from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
 from tests.factories import PASSWORD, Account, Api
+from tests.mfa.support import step_start
 from tests.service_support import seal
 
 AGENT = "AuditProbe/2.5 (coverage)"
@@ -843,7 +845,100 @@ async def recovery_flow(s: Scenario) -> None:
     )
 
 
+async def mfa_flow(s: Scenario) -> None:
+    """Second factors: enrolling (a wrong password, then right), confirming, the login's
+    two steps (a wrong code, then right), a failed step-up, and an admin's reset."""
+    user = await s.logged_in()
+    admin = await s.logged_in("admin")
+    totp = "/api/v1/users/me/mfa/totp"
+    with step_start() as clock:
+        await s.send(
+            "POST",
+            totp,
+            on_user("mfa.totp_enrol", user, "failure", reason="wrong_password", actor=user),
+            status=403,
+            account=user,
+            json={"current_password": WRONG_PASSWORD},
+        )
+        started = await s.send(
+            "POST",
+            totp,
+            on_user("mfa.totp_enrol", user, actor=user),
+            status=201,
+            account=user,
+            json={"current_password": user.password},
+        )
+        secret = started.json()["secret"]
+        s.secrets.add(secret)
+        confirmed = await s.send(
+            "POST",
+            f"{totp}/confirm",
+            on_user("mfa.totp_confirm", user, actor=user),
+            status=200,
+            account=user,
+            json={"code": pyotp.TOTP(secret).now()},
+        )
+        s.secrets.update(confirmed.json()["recovery_codes"])
+        step = await s.send(
+            "POST",
+            TOKEN,
+            on_user(
+                "auth.login",
+                user,
+                "failure",
+                reason="mfa_required",
+                pii={"identifier": user.email},
+            ),
+            status=401,
+            json={"username": user.email, "password": user.password},
+        )
+        mfa_token = step.json()["error"]["details"]["mfa_token"]
+        s.secrets.add(mfa_token)
+        await s.send(
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            on_user("mfa.verify", user, "failure", reason="wrong_code", details={"method": "totp"}),
+            status=401,
+            json={"mfa_token": mfa_token, "method": "totp", "code": "000000"},
+        )
+        clock.shift(30)
+        code = pyotp.TOTP(secret).now()
+        s.secrets.add(code)
+        verified = await s.send(
+            "POST",
+            "/api/v1/auth/mfa/verify",
+            on_user("mfa.verify", user, actor=user, details={"method": "totp"}),
+            on_user("auth.login", user, actor=user, details={"amr": ["pwd", "otp", "mfa"]}),
+            status=200,
+            json={"mfa_token": mfa_token, "method": "totp", "code": code},
+        )
+        user.access_token = verified.json()["access_token"]
+        await s.send(
+            "POST",
+            "/api/v1/auth/mfa/step-up",
+            on_user(
+                "mfa.step_up",
+                user,
+                "failure",
+                reason="wrong_code",
+                actor=user,
+                details={"method": "totp"},
+            ),
+            status=401,
+            account=user,
+            json={"method": "totp", "code": "000000"},
+        )
+        await s.send(
+            "DELETE",
+            f"/api/v1/users/{user.id}/mfa",
+            on_user("mfa.reset", user, actor=admin, details={"totp": 1, "recovery_codes": 10}),
+            status=204,
+            account=admin,
+        )
+
+
 FLOWS: dict[str, Flow] = {
+    "mfa": mfa_flow,
     "login": login_flow,
     "refresh": refresh_flow,
     "logout": logout_flow,

@@ -70,7 +70,7 @@ async def test_a_login_opens_a_session_from_the_actors_address(runtime: Runtime)
     (audit,) = await audit_rows(runtime, "auth.login", target_id=user.id)
     assert audit.outcome == "success"
     assert (audit.actor_id, audit.actor_role) == (user.id, "user")
-    assert audit.details == {"session_id": str(tokens.session_id)}
+    assert audit.details == {"session_id": str(tokens.session_id), "amr": ["pwd"]}
     assert audit.pii is not None
     assert audit.pii["ip"] == CLIENT_IP
     assert audit.pii["identifier"] == "login@example.com"

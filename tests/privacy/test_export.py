@@ -95,6 +95,7 @@ async def test_export_holds_every_inventoried_field_and_nothing_about_others(
         "sessions",
         "emails",
         "action_tokens",
+        "factors",
         "audit_events",
         "events",
     }
@@ -127,6 +128,8 @@ async def test_export_holds_every_inventoried_field_and_nothing_about_others(
     tokens = document["action_tokens"]
     assert [set(t) for t in tokens] == [ACTION_TOKEN]
     assert tokens[0]["email"] == subject.email
+
+    assert document["factors"] == []  # no second factor (tests/mfa export them)
 
     events = document["events"]
     assert all(set(e) == EVENT for e in events)

@@ -159,6 +159,14 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"refresh_token": who.refresh_token}
     if (method, path) == ("POST", "/api/v1/auth/logout"):
         return {"all": False}
+    if (method, path) == ("POST", "/api/v1/auth/mfa/verify"):
+        return {"mfa_token": "not-a-token-anyone-was-given", "method": "totp", "code": "123456"}
+    if (method, path) == ("POST", "/api/v1/auth/mfa/step-up"):
+        return {"method": "totp", "code": "123456"}
+    if (method, path) == ("POST", "/api/v1/users/me/mfa/totp"):
+        return {"current_password": who.password}
+    if (method, path) == ("POST", "/api/v1/users/me/mfa/totp/confirm"):
+        return {"code": "123456"}
     if (method, path) == ("POST", "/api/v1/auth/register"):
         return {"email": new_email("reg"), "name": "New Person", "password": NEW_PASSWORD}
     if (method, path) == ("POST", "/api/v1/users"):
@@ -192,7 +200,9 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return CLIENT_BODY
     if (method, path) == ("PATCH", "/api/v1/clients/{id}"):
         return {"name": "Renamed App"}
-    if path.endswith(("/rotate-secret", "/test", "/restore", "/disable", "/enable")):
+    if path.endswith(
+        ("/rotate-secret", "/test", "/restore", "/disable", "/enable", "/recovery-codes")
+    ):
         return None  # no body
     if method in WRITE_METHODS and method != "DELETE":
         raise AssertionError(f"no valid body known for {method} {path}: add one")

@@ -100,6 +100,12 @@ async def test_readonly_gets_403_on_every_write_to_other_resources(api: Api) -> 
     app = build_app(api)
     # What readonly may do to itself (docs/api.md, roles); every other write must be refused.
     own_business = {
+        ("POST", "/api/v1/auth/mfa/verify"),
+        ("POST", "/api/v1/auth/mfa/step-up"),
+        ("POST", "/api/v1/users/me/mfa/totp"),
+        ("POST", "/api/v1/users/me/mfa/totp/confirm"),
+        ("DELETE", "/api/v1/users/me/mfa/totp"),
+        ("POST", "/api/v1/users/me/mfa/recovery-codes"),
         ("POST", "/api/v1/auth/token"),
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/api/v1/auth/register"),

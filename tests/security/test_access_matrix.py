@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import text
 
 from tests.factories import Api
@@ -110,7 +111,33 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("GET", "/api/v1/audit-events"): allow(401, 403, 403, 200),
     ("GET", "/api/v1/audit-events/export"): allow(401, 403, 403, 200),
     ("GET", "/api/v1/overview"): allow(401, 403, 403, 200),
+    # An mfa_token nobody was given: 401 MFA_TOKEN_INVALID, the same for everyone.
+    ("POST", "/api/v1/auth/mfa/verify"): allow(401, 401, 401, 401),
+    # Nobody here has a second factor: the method is not set up (400).
+    ("POST", "/api/v1/auth/mfa/step-up"): allow(401, 400, 400, 400),
+    ("GET", "/api/v1/users/me/mfa"): allow(401, 200, 200, 200),
+    ("POST", "/api/v1/users/me/mfa/totp"): allow(401, 201, 201, 201),
+    # In a fresh world (the enrolment above was a write): nothing pending.
+    ("POST", "/api/v1/users/me/mfa/totp/confirm"): allow(401, 409, 409, 409),
+    # Without MFA no step-up is needed, and there is nothing to remove.
+    ("DELETE", "/api/v1/users/me/mfa/totp"): allow(401, 204, 204, 204),
+    ("POST", "/api/v1/users/me/mfa/recovery-codes"): allow(401, 409, 409, 409),
+    ("GET", "/api/v1/users/{user_id}/mfa"): allow(401, 200, 403, 200),
+    ("DELETE", "/api/v1/users/{user_id}/mfa"): allow(401, 403, 403, 204),
 }
+
+# An admin without a second factor when admins must have one: only these answer.
+POLICY_OPEN = {
+    ("GET", "/api/v1/users/me"): 200,
+    ("GET", "/api/v1/users/me/mfa"): 200,
+    ("POST", "/api/v1/auth/logout"): 204,
+}
+POLICY_CLOSED = (
+    ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/users/me/sessions"),
+    ("GET", "/api/v1/webhooks"),
+    ("PATCH", "/api/v1/users/me"),
+)
 
 # What no response may carry, whoever asks (AC-06).
 FORBIDDEN_KEYS = (
@@ -212,3 +239,25 @@ async def test_role_matrix_matches_the_policy_in_every_cell(api: Api) -> None:
     ]
     print(f"AC-06: {len(bodies)} responses x {len(FORBIDDEN_KEYS) + 1 + len(secrets)} markers")
     assert leaks == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"mfa_required_roles": "admin"}])
+async def test_an_admin_without_mfa_where_admins_need_it_reaches_only_the_open_routes(
+    api: Api,
+) -> None:
+    """GATEHOUSE_MFA_REQUIRED_ROLES=admin: the admin logs in, but every route except
+    their profile, their MFA settings, step-up and logout is 403 MFA_ENROLLMENT_REQUIRED;
+    a plain user is not concerned."""
+    admin = await api.user("admin")
+    user = await api.user("user")
+    for method, path in POLICY_CLOSED:
+        body = {"name": "New Name"} if method == "PATCH" else None
+        refused = await api.client.request(method, path, json=body, headers=admin.headers)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"]["code"] == "MFA_ENROLLMENT_REQUIRED"
+    assert (await api.client.get("/api/v1/users", headers=user.headers)).status_code == 403
+    mine = await api.client.get("/api/v1/users/me/sessions", headers=user.headers)
+    assert mine.status_code == 200
+    for (method, path), status in POLICY_OPEN.items():
+        answer = await api.client.request(method, path, headers=admin.headers)
+        assert answer.status_code == status, (path, answer.text)

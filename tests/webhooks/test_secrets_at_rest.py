@@ -180,11 +180,12 @@ async def test_rotation_moves_every_secret_to_the_new_key(
         again = await rotate_encryption(both, batch_size=2)
     finally:
         await both.close()
-    (counts,) = rotation.columns
+    counts, totp = rotation.columns  # no TOTP secret stored here
     assert (counts.reencrypted, counts.encrypted, counts.failures) == (3, 1, 0)
     assert counts.batches == 3  # 2 + 2 + an empty one that ends the walk
-    (idle,) = again.columns
-    assert (idle.reencrypted, idle.encrypted, idle.failures) == (0, 0, 0)
+    assert (totp.label, totp.reencrypted, totp.failures) == ("mfa_totp.secret", 0, 0)
+    for idle in again.columns:
+        assert (idle.reencrypted, idle.encrypted, idle.failures) == (0, 0, 0)
     for webhook_id in versions:
         assert (await stored_secret(api.runtime, webhook_id)).startswith("v1.new.")
     # The same secret, wrapped anew: no version (ETag) or `updated_at` change, so an
@@ -200,7 +201,8 @@ async def test_rotation_moves_every_secret_to_the_new_key(
         "key_id": "new",
         "batch_size": 2,
         "columns": {
-            "webhook_subscriptions.secret": {"reencrypted": 3, "encrypted": 1, "failed": 0}
+            "webhook_subscriptions.secret": {"reencrypted": 3, "encrypted": 1, "failed": 0},
+            "mfa_totp.secret": {"reencrypted": 0, "encrypted": 0, "failed": 0},
         },
     }
 

@@ -14,6 +14,13 @@ class Principal:
     role: Role
     session_id: uuid.UUID
     auth_version: int
+    # The access token's `amr`: how the session's login was made (RFC 8176).
+    amr: tuple[str, ...] = ("pwd",)
+
+    @property
+    def second_factor(self) -> bool:
+        """The token says its login used a second factor."""
+        return "mfa" in self.amr
 
     @property
     def is_admin(self) -> bool:

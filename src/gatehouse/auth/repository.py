@@ -72,6 +72,7 @@ def _extend(session_id: ColumnElement[uuid.UUID]) -> Update:
             _sessions.c.user_id,
             select(_users.c.role).where(_OWNER).scalar_subquery().label("role"),
             select(_users.c.auth_version).where(_OWNER).scalar_subquery().label("auth_version"),
+            _sessions.c.amr,
         )
     )
 
@@ -87,7 +88,13 @@ _ADD_TOKEN = insert(_tokens)
 _spent = _SPEND.cte("spent")
 _moved = _extend(_spent.c.session_id).returning(_sessions.c.id).cte("moved")
 _ROTATE = (
-    select(_spent.c.session_id, _moved.c.user_id, _moved.c.role, _moved.c.auth_version)
+    select(
+        _spent.c.session_id,
+        _moved.c.user_id,
+        _moved.c.role,
+        _moved.c.auth_version,
+        _moved.c.amr,
+    )
     .select_from(_spent.outerjoin(_moved, true()))
     .add_cte(
         insert(_tokens)
@@ -100,13 +107,23 @@ _ROTATE = (
 )
 
 
+class Owner(NamedTuple):
+    """A moved-on session's live owner, and how the session's login was made."""
+
+    user_id: uuid.UUID
+    role: str
+    auth_version: int
+    # The session's `amr` as stored: space-separated; None for a session from before it.
+    amr: str | None
+
+
 class Rotation(NamedTuple):
     """How far a refresh token's rotation went: the spent token's session (None: the
-    token was unknown or used before) and the session's live owner as (user id, role,
-    auth_version) (None: the session could not be moved on; nothing was added)."""
+    token was unknown or used before) and the session's live owner (None: the session
+    could not be moved on; nothing was added)."""
 
     spent: uuid.UUID | None
-    owner: tuple[uuid.UUID, str, int] | None
+    owner: Owner | None
 
 
 class SessionRepository:
@@ -197,9 +214,9 @@ class SessionRepository:
 
     async def extend(
         self, session_id: uuid.UUID, now: datetime, idle_until: datetime, ip: str | None
-    ) -> tuple[uuid.UUID, str, int] | None:
+    ) -> Owner | None:
         """Note a live session's use and push its idle limit to `idle_until`, never past
-        its absolute limit; (user id, role, auth_version) of its live owner, or None when
+        its absolute limit; its live owner (and the session's amr), or None when
         the session ended or expired or its user is gone (then nothing is changed).
 
         One statement: the owner is read in it, not loaded (the caller needs three
@@ -210,7 +227,7 @@ class SessionRepository:
             {"sid": session_id, "now": now, "idle_until": idle_until, "client_ip": ip or None},
         )
         row = result.first()
-        return (row[0], row[1], row[2]) if row is not None else None
+        return Owner(row[0], row[1], row[2], row[3]) if row is not None else None
 
     async def rotate(
         self,
@@ -237,7 +254,7 @@ class SessionRepository:
             row = result.first()
             if row is None:
                 return Rotation(None, None)
-            owner = (row[1], row[2], row[3]) if row[1] is not None else None
+            owner = Owner(row[1], row[2], row[3], row[4]) if row[1] is not None else None
             return Rotation(row[0], owner)
         # SQLite cannot modify rows in a WITH clause: the same steps one by one.
         spent = await self.spend_refresh_token(presented, now)
@@ -247,6 +264,27 @@ class SessionRepository:
         if owner is not None:
             await self.add_refresh_token(new_hash, spent)
         return Rotation(spent, owner)
+
+    async def second_factor(self, session_id: uuid.UUID, amr: str | None, now: datetime) -> bool:
+        """A second factor was checked in this live session now: its step-up moment is
+        `now`, and its amr becomes `amr` unless None. False when the session has ended."""
+        values: dict[str, object] = {"mfa_verified_at": now}
+        if amr is not None:
+            values["amr"] = amr
+        result = await self.session.execute(
+            update(Session)
+            .where(Session.id == session_id, Session.revoked_at.is_(None))
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def step_up_state(self, session_id: uuid.UUID) -> datetime | None:
+        """When this session last checked a second factor (None: never)."""
+        found: datetime | None = await self.session.scalar(
+            select(Session.mfa_verified_at).where(Session.id == session_id)
+        )
+        return found
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         result: RefreshToken | None = await self.session.get(RefreshToken, token_hash)

@@ -44,6 +44,7 @@ from gatehouse.dependencies import (
 )
 from gatehouse.errors import ValidationFailed
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
+from gatehouse.mfa.errors import MfaRequired
 from gatehouse.runtime import Runtime
 from gatehouse.users.schemas import UserCreate
 
@@ -181,9 +182,8 @@ async def issue_token(
     next logins, it lets this browser in while the account is under a guessing attack.
     """
     grant = await _read_grant(request)
-    cookie_mode = transport is TokenTransport.cookie
     if isinstance(grant, RefreshGrant):
-        if cookie_mode:
+        if transport is TokenTransport.cookie:
             raise ValidationFailed(
                 {
                     TRANSPORT_HEADER: [
@@ -194,13 +194,39 @@ async def issue_token(
             )
         pair = await auth.refresh(grant.refresh_token)
     else:
-        pair = await auth.login(grant.username, grant.password, request.cookies.get(DEVICE_COOKIE))
-        if pair.device_token is not None:
-            days = runtime.settings.rate_limit.login_known_source_days
-            set_device_cookie(
-                response, request, pair.device_token, runtime.settings.auth, days * 86400
+        try:
+            pair = await auth.login(
+                grant.username, grant.password, request.cookies.get(DEVICE_COOKIE)
             )
-    if cookie_mode:
+        except MfaRequired as exc:
+            # The password was right: this browser is known from now on, as after any
+            # right password (the cookie's path is this endpoint's).
+            if exc.device_token is not None:
+                carrier = Response()
+                _device_cookie(exc.device_token, request, carrier, runtime)
+                exc.headers["set-cookie"] = carrier.headers["set-cookie"]
+            raise
+    return token_answer(pair, request, response, runtime, transport)
+
+
+def _device_cookie(token: str, request: Request, response: Response, runtime: Runtime) -> None:
+    days = runtime.settings.rate_limit.login_known_source_days
+    set_device_cookie(response, request, token, runtime.settings.auth, days * 86400)
+
+
+def token_answer(
+    pair: TokenPair,
+    request: Request,
+    response: Response,
+    runtime: Runtime,
+    transport: TokenTransport | None,
+) -> AnyTokenResponse:
+    """A login's or refresh's success, as every login route answers it: the pair in the
+    body, or in cookie mode the refresh token as a cookie; the device cookie when the
+    login has a device token."""
+    if pair.device_token is not None:
+        _device_cookie(pair.device_token, request, response, runtime)
+    if transport is TokenTransport.cookie:
         return _cookie_response(pair, request, response, runtime)
     return _token_response(pair, response)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -25,12 +28,13 @@ from gatehouse.auth.principal import Principal
 from gatehouse.auth.protection import Attempt, LoginProtection, Verdict
 from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import (
+    PASSWORD_AMR,
     AccessClaims,
     TokenService,
     hash_refresh_token,
     new_refresh_token,
 )
-from gatehouse.config import AuthSettings, Settings
+from gatehouse.config import AuthSettings, MfaSettings, Settings
 from gatehouse.emails.service import queue_email
 from gatehouse.emails.templates import Kind
 from gatehouse.errors import (
@@ -43,6 +47,10 @@ from gatehouse.errors import (
 from gatehouse.kit import metrics
 from gatehouse.kit.fields import normalise_email
 from gatehouse.kit.time import utcnow
+from gatehouse.mfa.checks import methods as mfa_methods
+from gatehouse.mfa.errors import MfaRequired
+from gatehouse.mfa.models import MfaChallenge
+from gatehouse.mfa.repository import MfaRepository
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role, User
 from gatehouse.users.repository import UserRepository
@@ -76,6 +84,20 @@ LOGIN_OUTCOMES = {
 }
 
 
+def hash_mfa_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def amr_text(amr: Sequence[str]) -> str:
+    """A session's amr as stored: its methods, space-separated, each once."""
+    return " ".join(dict.fromkeys(amr))
+
+
+def amr_of(stored: str | None) -> tuple[str, ...]:
+    """A stored amr as the token's claim; a session from before amr was a password login."""
+    return tuple(stored.split()) if stored else PASSWORD_AMR
+
+
 class AuthService:
     def __init__(
         self,
@@ -85,8 +107,10 @@ class AuthService:
         tokens: TokenService,
         protection: LoginProtection | None = None,
         mail: Settings | None = None,
+        mfa: MfaSettings | None = None,
     ) -> None:
         self.uow = uow
+        self.mfa_settings = mfa or (mail.mfa if mail is not None else MfaSettings())
         # For the mails to an account's owner (someone signed up with the address, or the
         # account delay refused the right password); None: no such mail.
         self.mail = mail
@@ -117,6 +141,7 @@ class AuthService:
             role=Role(row[0]),
             session_id=claims.session_id,
             auth_version=row[1],
+            amr=claims.amr,
         )
 
     async def _principal_row(
@@ -199,12 +224,76 @@ class AuthService:
                 self._locked(identifier, user, attempt)
             raise InvalidCredentials()
         assert user is not None  # noqa: S101  (verify is False without a user)
+        # The password was right: its bookkeeping happens whether or not a second
+        # factor must follow (the source is known, the account's counters clear).
         device_token = None
         if attempt is not None and self.protection is not None:
             device_token = await self.protection.succeeded(attempt)
-        now = utcnow()
         if rehashed is not None:
             await self.users.set_password_hash(user.id, rehashed)
+        if await MfaRepository(self.session).has_mfa(user.id):
+            raise await self._second_step(user, identifier, device_token)
+        pair = await self.start_session(user, PASSWORD_AMR, second_factor=False, pii=identifier)
+        return replace(pair, device_token=device_token)
+
+    async def _second_step(
+        self, user: User, identifier: str, device_token: str | None
+    ) -> MfaRequired:
+        """The password was right and the account has a second factor: no session yet,
+        an mfa_token for POST /auth/mfa/verify instead (its row kept by `persist`)."""
+        mfa = self.mfa_settings
+        token = secrets.token_urlsafe(32)
+        client = self.uow.actor
+        now = utcnow()
+        repo = MfaRepository(self.session)
+        await repo.add_challenge(
+            MfaChallenge(
+                token_hash=hash_mfa_token(token),
+                user_id=user.id,
+                expires_at=now + timedelta(seconds=mfa.mfa_token_ttl_seconds),
+                ip=client.ip,
+                user_agent=(client.user_agent or "")[:512] or None,
+                created_at=now,
+            )
+        )
+        self.uow.audit.record(
+            Entry(
+                "auth.login",
+                outcome="failure",
+                reason="mfa_required",
+                target_type="user",
+                target_id=str(user.id),
+                pii={"identifier": identifier},
+            ),
+        )
+        metrics.LOGINS.labels("mfa_required").inc()
+        error = MfaRequired(
+            {
+                "mfa_token": token,
+                "methods": list(await mfa_methods(repo, user.id)),
+                "expires_in": mfa.mfa_token_ttl_seconds,
+            }
+        )
+        error.device_token = device_token
+        return error
+
+    async def start_session(
+        self,
+        user: User,
+        amr: Sequence[str],
+        *,
+        second_factor: bool,
+        pii: str | None = None,
+    ) -> TokenPair:
+        """A completed login: the session (with its `amr`, and the second factor's
+        moment when one was checked), the login noted, audited `auth.login`, the pair.
+
+        Every way of logging in ends here: the password alone, the password and a second
+        factor (POST /auth/mfa/verify), a passkey alone. `pii`: what the client typed to
+        name the account (the audit row's `identifier`), if anything.
+        """
+        client = self.uow.actor
+        now = utcnow()
         await self.users.touch_login(user.id, now)
         login = await self.sessions.add(
             Session(
@@ -214,6 +303,8 @@ class AuthService:
                 + timedelta(seconds=self.settings.refresh_token_max_seconds),
                 user_agent=(client.user_agent or "")[:512] or None,
                 ip=client.ip,
+                amr=amr_text(amr),
+                mfa_verified_at=now if second_factor else None,
             )
         )
         self.uow.audit.record(
@@ -223,13 +314,12 @@ class AuthService:
                 actor_role=user.role,
                 target_type="user",
                 target_id=str(user.id),
-                details={"session_id": str(login.id)},
-                pii={"identifier": identifier},
+                details={"session_id": str(login.id), "amr": list(dict.fromkeys(amr))},
+                pii={"identifier": pii} if pii is not None else {},
             ),
         )
         metrics.LOGINS.labels("success").inc()
-        pair = await self._issue(user.id, user.role, user.auth_version, login.id)
-        return replace(pair, device_token=device_token)
+        return await self._issue(user.id, user.role, user.auth_version, login.id, amr_of(login.amr))
 
     async def _unlocked_since(self, session: AsyncSession, user: User, attempt: Attempt) -> Attempt:
         """The refused attempt, or the same let through because an operator unlocked
@@ -331,7 +421,7 @@ class AuthService:
             raise await self._refuse_spent(token_hash, now)
         if owner is None:
             raise await self._refuse_rotation(session_id, now)
-        user_id, role, auth_version = owner
+        user_id, role, auth_version, amr = owner
         self.uow.audit.record(
             Entry(
                 "auth.refresh",
@@ -343,7 +433,7 @@ class AuthService:
             ),
         )
         metrics.REFRESHES.labels("success").inc()
-        return self._pair(successor, user_id, role, auth_version, session_id)
+        return self._pair(successor, user_id, role, auth_version, session_id, amr_of(amr))
 
     async def _refuse_spent(self, token_hash: str, now: datetime) -> InvalidGrant:
         """The refusal of a token that could not be spent: unknown, or used before."""
@@ -502,11 +592,16 @@ class AuthService:
             raise UserNotFound(user_id)
 
     async def _issue(
-        self, user_id: uuid.UUID, role: str, auth_version: int, session_id: uuid.UUID
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        auth_version: int,
+        session_id: uuid.UUID,
+        amr: Sequence[str],
     ) -> TokenPair:
         refresh_token = new_refresh_token()
         await self.sessions.add_refresh_token(hash_refresh_token(refresh_token), session_id)
-        return self._pair(refresh_token, user_id, role, auth_version, session_id)
+        return self._pair(refresh_token, user_id, role, auth_version, session_id, amr)
 
     def _pair(
         self,
@@ -515,10 +610,15 @@ class AuthService:
         role: str,
         auth_version: int,
         session_id: uuid.UUID,
+        amr: Sequence[str],
     ) -> TokenPair:
         """The pair handed out, with `refresh_token` already stored."""
         access_token = self.tokens.issue_access_token(
-            user_id=user_id, session_id=session_id, role=role, auth_version=auth_version
+            user_id=user_id,
+            session_id=session_id,
+            role=role,
+            auth_version=auth_version,
+            amr=amr,
         )
         metrics.TOKENS_ISSUED.labels("access").inc()
         metrics.TOKENS_ISSUED.labels("refresh").inc()

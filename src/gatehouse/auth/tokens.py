@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ KEY_FILE = "jwt-private.pem"
 # again on every request of the same token. Keyed by the token's SHA-256, so an entry
 # is ~200 bytes whatever the token's length: 4,096 of them are under a megabyte.
 VERIFIED_CACHE_SIZE = 4096
+# The `amr` of a password-only login, and of a session or token from before `amr` existed.
+PASSWORD_AMR: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class AccessClaims:
     auth_version: int
     role: str
     expires_at: int
+    # How the session's login was made (RFC 8176); a token from before `amr` existed
+    # was a password login.
+    amr: tuple[str, ...] = PASSWORD_AMR
 
 
 def _b64(data: bytes) -> str:
@@ -129,7 +135,13 @@ class TokenService:
         self._verified: OrderedDict[bytes, AccessClaims] = OrderedDict()
 
     def issue_access_token(
-        self, *, user_id: uuid.UUID, session_id: uuid.UUID, role: str, auth_version: int
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        role: str,
+        auth_version: int,
+        amr: Sequence[str] = PASSWORD_AMR,
     ) -> str:
         now = int(utcnow().timestamp())
         claims = {
@@ -139,6 +151,7 @@ class TokenService:
             "sid": str(session_id),
             "ver": auth_version,
             "role": role,
+            "amr": list(amr),
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl,
@@ -192,12 +205,16 @@ class TokenService:
             ver = claims["ver"]
             if not isinstance(ver, int) or isinstance(ver, bool):
                 raise jwt.InvalidTokenError("bad ver")
+            amr = claims.get("amr", list(PASSWORD_AMR))
+            if not isinstance(amr, list) or not all(isinstance(m, str) for m in amr):
+                raise jwt.InvalidTokenError("bad amr")
             return AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 session_id=uuid.UUID(str(claims["sid"])),
                 auth_version=ver,
                 role=str(claims.get("role", "")),
                 expires_at=int(claims["exp"]),
+                amr=tuple(amr),
             )
         except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as exc:
             raise NotAuthenticated(

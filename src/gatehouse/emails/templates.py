@@ -28,6 +28,16 @@ class Kind(StrEnum):
     email_changed = "email_changed"
     # To an account's owner when someone signs up with its address.
     signup_attempt = "signup_attempt"
+    # Second factors: every change, the use of a recovery code, an admin's reset, and
+    # codes guessed with the right password.
+    totp_enabled = "totp_enabled"
+    totp_disabled = "totp_disabled"
+    passkey_added = "passkey_added"
+    passkey_removed = "passkey_removed"
+    recovery_codes_regenerated = "recovery_codes_regenerated"
+    recovery_code_used = "recovery_code_used"
+    mfa_reset = "mfa_reset"
+    mfa_code_guessing = "mfa_code_guessing"
 
 
 # Kinds whose mail carries a single-use action token, and the page that takes it.
@@ -65,6 +75,53 @@ def _hours(seconds: int) -> str:
     return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
 
 
+# The second-factor notices: (subject, what happened), each followed by the same advice.
+_FACTOR_NOTICES: dict[Kind, tuple[str, str]] = {
+    Kind.totp_enabled: (
+        "An authenticator app was set up for your {product} account",
+        "An authenticator app was set up as a second factor for the {product} account "
+        "for {email}. Logins now need a code from it (or a passkey or a recovery code), "
+        "and every other session of the account was logged out.",
+    ),
+    Kind.totp_disabled: (
+        "The authenticator app was removed from your {product} account",
+        "The authenticator app was removed from the {product} account for {email}. If "
+        "the account has no passkey left, logins need only the password again.",
+    ),
+    Kind.passkey_added: (
+        "A passkey was added to your {product} account",
+        "A passkey was added to the {product} account for {email}.",
+    ),
+    Kind.passkey_removed: (
+        "A passkey was removed from your {product} account",
+        "A passkey was removed from the {product} account for {email}. If the account "
+        "has no second factor left, logins need only the password again.",
+    ),
+    Kind.recovery_codes_regenerated: (
+        "New recovery codes for your {product} account",
+        "New recovery codes were made for the {product} account for {email}; the old "
+        "ones no longer work.",
+    ),
+    Kind.recovery_code_used: (
+        "A recovery code was used on your {product} account",
+        "A recovery code was used to log in to the {product} account for {email} (or to "
+        "confirm a change). Each code works once; make new ones when few are left.",
+    ),
+    Kind.mfa_reset: (
+        "The second factors of your {product} account were removed",
+        "An administrator removed every second factor (authenticator app, passkeys, "
+        "recovery codes) of the {product} account for {email}, and logged it out "
+        "everywhere. Logins need only the password until you set one up again.",
+    ),
+    Kind.mfa_code_guessing: (
+        "Someone who knows your {product} password is guessing your codes",
+        "Many second-factor codes were tried on the {product} account for {email} after "
+        "the right password, so code checks are paused for a while. Whoever tried knows "
+        "your password.",
+    ),
+}
+
+
 def render(kind: Kind, settings: Settings, *, email: str, new_email: str | None = None) -> Rendered:
     """A mail's words. No mail quotes the account's name: whoever signs up chooses it, so
     a name like "Jane, your account was flagged, log in at https://evil.example" would
@@ -74,6 +131,17 @@ def render(kind: Kind, settings: Settings, *, email: str, new_email: str | None 
     greeting = "Hello,"
     signature = f"-- \n{product}\n"
     base = settings.server.public_url.rstrip("/")
+    if kind in _FACTOR_NOTICES:
+        subject, happened = _FACTOR_NOTICES[kind]
+        return Rendered(
+            subject=subject.format(product=product),
+            body=(
+                f"{greeting}\n\n{happened.format(product=product, email=email)}\n\n"
+                f"If this was you, there is nothing to do.\n"
+                f"If it wasn't, change your password at once ({base}/forgot-password) and "
+                f"check your second factors after logging in.\n\n{signature}"
+            ),
+        )
     if kind is Kind.welcome:
         return Rendered(
             subject=f"Welcome to {product}",

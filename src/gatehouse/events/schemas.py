@@ -85,6 +85,30 @@ class UserPasswordChanged(EventData):
     version: int
 
 
+class UserMfaEnabled(EventData):
+    """A user's first second factor was set up: logins now need it; their other
+    sessions ended."""
+
+    user_id: uuid.UUID
+    method: Literal["totp", "passkey"]
+    version: int
+
+
+class UserMfaDisabled(EventData):
+    """A user removed their last second factor: logins need only the password again."""
+
+    user_id: uuid.UUID
+    version: int
+
+
+class UserMfaReset(EventData):
+    """An admin removed every second factor of a user (a lost device); their sessions
+    ended."""
+
+    user_id: uuid.UUID
+    version: int
+
+
 class WebhookDisabled(EventData):
     """A webhook subscription was disabled after its deliveries kept failing."""
 
@@ -152,6 +176,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     "user.restored": UserRestored,
     "user.erased": UserErased,
     "user.password_changed": UserPasswordChanged,
+    "user.mfa_enabled": UserMfaEnabled,
+    "user.mfa_disabled": UserMfaDisabled,
+    "user.mfa_reset": UserMfaReset,
     "webhook.disabled": WebhookDisabled,
     "webhook.test": WebhookTest,
     "client.created": ClientCreated,

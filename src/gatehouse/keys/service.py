@@ -29,13 +29,14 @@ from gatehouse.kit.encryption import (
     UnknownKey,
     is_token,
 )
+from gatehouse.mfa.service import TOTP_SECRET_COLUMN
 from gatehouse.runtime import Runtime
 from gatehouse.webhooks.signing import SECRET_COLUMN
 
 log = structlog.get_logger("gatehouse.encryption")
 
 # Every column of encrypted tokens; a feature that stores one adds it here.
-ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (SECRET_COLUMN,)
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (SECRET_COLUMN, TOTP_SECRET_COLUMN)
 ACTION = "keys.rotate_encryption"
 
 

@@ -187,7 +187,7 @@ RATE_LIMIT_REJECTIONS = Counter(
 )
 LOGINS = Counter(
     "gatehouse_logins_total",
-    "Password logins by outcome: success, invalid, locked, rate_limited.",
+    "Password logins by outcome: success, invalid, locked, rate_limited, mfa_required.",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -26,6 +26,7 @@ from gatehouse.emails.sender import MAIL_DIR
 from gatehouse.events import outbox
 from gatehouse.events.schemas import UserErased
 from gatehouse.kit.context import SYSTEM_ROLE
+from gatehouse.mfa.repository import MfaRepository
 from gatehouse.privacy.repository import PrivacyRepository, erased_email
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import User
@@ -43,6 +44,8 @@ class Erased:
     """What one erasure removed (for logs and the audit row's details)."""
 
     sessions: int
+    # TOTP secrets, recovery codes, passkeys and pending MFA ceremonies.
+    factors: int
     emails: int
     action_tokens: int
     events_deleted: int
@@ -107,6 +110,7 @@ async def erase(
     invalidate_user(session, user.id)
 
     sessions = await repo.delete_sessions(user.id)
+    factors = sum((await MfaRepository(session).delete_all(user.id)).values())
     action_tokens = await repo.delete_action_tokens(user.id)
     emails = await repo.delete_emails(user.id)
     if emails:
@@ -165,6 +169,7 @@ async def erase(
     )
     return Erased(
         sessions=sessions,
+        factors=factors,
         emails=len(emails),
         action_tokens=action_tokens,
         events_deleted=len(done),

@@ -75,6 +75,19 @@ class ExportActionToken(_Part):
     used_at: datetime | None
 
 
+class ExportFactor(BaseModel):
+    """A second factor of the user's: its kind, name and dates (never a secret, a key
+    or a code). `kind`: "totp" (an authenticator app; `confirmed_at` null while it is
+    pending), "passkey", or "recovery_code" (one row per code, `used_at` once used)."""
+
+    kind: Literal["totp", "passkey", "recovery_code"]
+    name: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    last_used_at: datetime | None
+    used_at: datetime | None
+
+
 class ExportAuditEvent(BaseModel):
     """An audit row the user did or that was about them.
 
@@ -145,5 +158,6 @@ class UserExport(BaseModel):
     sessions: list[ExportSession]
     emails: list[ExportEmail]
     action_tokens: list[ExportActionToken]
+    factors: list[ExportFactor]
     audit_events: list[ExportAuditEvent]
     events: list[ExportEvent]

@@ -28,6 +28,7 @@ from gatehouse.errors import (
 from gatehouse.events import outbox
 from gatehouse.events.schemas import UserRestored, format_timestamp
 from gatehouse.kit.time import utcnow
+from gatehouse.mfa.repository import MfaRepository
 from gatehouse.privacy.erasure import erase
 from gatehouse.privacy.errors import (
     RestoreWindowClosed,
@@ -40,6 +41,7 @@ from gatehouse.privacy.schemas import (
     ExportAuditEvent,
     ExportEmail,
     ExportEvent,
+    ExportFactor,
     ExportProfile,
     ExportSession,
     UserExport,
@@ -73,6 +75,7 @@ async def _export_document(repo: PrivacyRepository, user_id: uuid.UUID) -> UserE
         action_tokens=[
             ExportActionToken.model_validate(t) for t in await repo.action_tokens(user.id)
         ],
+        factors=await _factors(MfaRepository(repo.session), user.id),
         audit_events=[ExportAuditEvent.of(r, user.id) for r in await repo.audit_about(user.id)],
         events=[
             ExportEvent(
@@ -83,6 +86,45 @@ async def _export_document(repo: PrivacyRepository, user_id: uuid.UUID) -> UserE
             for e in await repo.events_about(user.id)
         ],
     )
+
+
+async def _factors(mfa: MfaRepository, user_id: uuid.UUID) -> list[ExportFactor]:
+    found: list[ExportFactor] = []
+    totp = await mfa.totp(user_id)
+    if totp is not None:
+        found.append(
+            ExportFactor(
+                kind="totp",
+                name=None,
+                created_at=totp.created_at,
+                confirmed_at=totp.confirmed_at,
+                last_used_at=None,
+                used_at=None,
+            )
+        )
+    found.extend(
+        ExportFactor(
+            kind="passkey",
+            name=passkey.name,
+            created_at=passkey.created_at,
+            confirmed_at=None,
+            last_used_at=passkey.last_used_at,
+            used_at=None,
+        )
+        for passkey in await mfa.passkeys(user_id)
+    )
+    found.extend(
+        ExportFactor(
+            kind="recovery_code",
+            name=None,
+            created_at=code.created_at,
+            confirmed_at=None,
+            last_used_at=None,
+            used_at=code.used_at,
+        )
+        for code in await mfa.recovery_codes(user_id)
+    )
+    return found
 
 
 class PrivacyService:
@@ -114,6 +156,7 @@ class PrivacyService:
             details={
                 "sessions": len(document.sessions),
                 "emails": len(document.emails),
+                "factors": len(document.factors),
                 "audit_events": len(document.audit_events),
                 "events": len(document.events),
             },

@@ -35,6 +35,7 @@ from gatehouse.events.schemas import (
     UserUpdated,
 )
 from gatehouse.kit.time import utcnow
+from gatehouse.mfa.checks import require_step_up
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
 from gatehouse.users.models import Role, User
@@ -275,6 +276,8 @@ class UserService:
         verified = None
         if user_id == actor.user_id and changes.email and changes.current_password:
             verified = await self._verify_current(actor.user_id, changes.current_password)
+        if user_id == actor.user_id and changes.email is not None:
+            await self._step_up_for_email(actor, changes.email)
         user = await self._get_for_write(user_id, expected_version)
         before = public_state(user)
         if changes.role is not None and changes.role.value != user.role:
@@ -311,6 +314,8 @@ class UserService:
         verified = None
         if data.email is not None and data.current_password is not None:
             verified = await self._verify_current(actor.user_id, data.current_password)
+        if data.email is not None:
+            await self._step_up_for_email(actor, data.email)
         user = await self._get_for_write(actor.user_id, expected_version)
         before = public_state(user)
         left = None
@@ -328,6 +333,10 @@ class UserService:
     async def change_password(self, actor: Principal, data: PasswordChange) -> None:
         """New password; every other session of the caller ends, this one goes on."""
         verified = await self._verify_current(actor.user_id, data.current_password)
+        if self.mail is not None:
+            # With MFA on, the password alone does not move the account: a second
+            # factor checked recently in this session too (403 STEP_UP_REQUIRED).
+            await require_step_up(self.uow, self.mail, actor)
         new_hash = None
         if verified is not None and not password_problems(
             data.new_password, self.settings, email=verified.email, name=verified.name
@@ -355,6 +364,16 @@ class UserService:
     async def delete_me(self, actor: Principal) -> None:
         user = await self._get_for_write(actor.user_id, None)
         await soft_delete(self.uow, user)
+
+    async def _step_up_for_email(self, actor: Principal, email: str) -> None:
+        """Moving your own account to a new address needs a recent step-up when you have
+        MFA (as it needs your password): whoever holds the mailbox can reset the rest."""
+        if self.mail is None:
+            return
+        async with self.uow.reader() as session:
+            current = await UserRepository(session).get(actor.user_id)
+        if current is not None and current.email != email:
+            await require_step_up(self.uow, self.mail, actor)
 
     def _reauthenticate(
         self, user: User, current_password: str | None, verified: User | None

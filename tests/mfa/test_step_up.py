@@ -1,0 +1,134 @@
+"""Step-up: with MFA on, changing factors, email or password needs a second-factor
+check in this session within the last five minutes; without MFA it never does."""
+
+from __future__ import annotations
+
+from gatehouse.runtime import Runtime
+from tests.factories import Account, Api, assert_envelope
+from tests.mfa.support import (
+    STEP_UP,
+    TOTP,
+    audit_of,
+    enrol,
+    later,
+    mfa_login,
+    step_start,
+)
+
+PASSWORD_CHANGE = "/api/v1/users/me/password"
+RECOVERY_CODES = "/api/v1/users/me/mfa/recovery-codes"
+NEW_PASSWORD = "Glacier-Mango-7731"
+
+
+async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: Runtime) -> None:
+    with step_start() as clock:
+        enrolled = await enrol(api, await api.user("user"))
+        account = enrolled.account
+        later(clock, 301)
+        stale = await api.client.delete(TOTP, headers=account.headers)
+        error = assert_envelope(stale, 403, "STEP_UP_REQUIRED")
+        assert error["details"] == {
+            "methods": ["totp", "recovery_code"],
+            "step_up_url": "/api/v1/auth/mfa/step-up",
+        }
+        codes = await api.client.post(RECOVERY_CODES, headers=account.headers)
+        assert_envelope(codes, 403, "STEP_UP_REQUIRED")
+        password = await api.client.post(
+            PASSWORD_CHANGE,
+            json={"current_password": account.password, "new_password": NEW_PASSWORD},
+            headers=account.headers,
+        )
+        assert_envelope(password, 403, "STEP_UP_REQUIRED")
+        email = await api.client.patch(
+            "/api/v1/users/me",
+            json={"email": "moved@example.com", "current_password": account.password},
+            headers=account.headers,
+        )
+        assert_envelope(email, 403, "STEP_UP_REQUIRED")
+        # A name change is not guarded.
+        named = await api.client.patch(
+            "/api/v1/users/me", json={"name": "New Name"}, headers=account.headers
+        )
+        assert named.status_code == 200, named.text
+
+        wrong = await api.client.post(
+            STEP_UP, json={"method": "totp", "code": "000000"}, headers=account.headers
+        )
+        assert_envelope(wrong, 401, "INVALID_MFA_CODE")
+        stepped = await api.client.post(
+            STEP_UP, json={"method": "totp", "code": enrolled.code()}, headers=account.headers
+        )
+        assert stepped.status_code == 200, stepped.text
+        assert "step_up_expires_at" in stepped.json()
+        regenerated = await api.client.post(RECOVERY_CODES, headers=account.headers)
+        assert regenerated.status_code == 200, regenerated.text
+        fresh = regenerated.json()["recovery_codes"]
+        assert len(fresh) == 10
+        assert not set(fresh) & set(enrolled.recovery_codes)
+        changed = await api.client.post(
+            PASSWORD_CHANGE,
+            json={"current_password": account.password, "new_password": NEW_PASSWORD},
+            headers=account.headers,
+        )
+        assert changed.status_code == 204, changed.text
+
+        later(clock, 301)  # the step-up has run out again
+        again = await api.client.delete(TOTP, headers=account.headers)
+        assert_envelope(again, 403, "STEP_UP_REQUIRED")
+    rows = await audit_of(runtime, "mfa.step_up", account.id)
+    assert [(r.outcome, r.details) for r in rows] == [
+        ("failure", {"method": "totp"}),
+        ("success", {"method": "totp"}),
+    ]
+
+
+async def test_a_step_up_counts_for_its_own_session_only(api: Api) -> None:
+    codes = RECOVERY_CODES
+    with step_start() as clock:
+        enrolled = await enrol(api, await api.user("user"))
+        later(clock, 301)
+        stale = Account(**vars(enrolled.account))  # the enrolling session, now stale
+        clock.shift(30)
+        fresh = await mfa_login(api, enrolled)  # a login with a code is a step-up
+        assert (await api.client.post(codes, headers=fresh.headers)).status_code == 200
+        refused = await api.client.post(codes, headers=stale.headers)
+        assert_envelope(refused, 403, "STEP_UP_REQUIRED")
+        clock.shift(30)
+        stepped = await api.client.post(
+            STEP_UP, json={"method": "totp", "code": enrolled.code()}, headers=stale.headers
+        )
+        assert stepped.status_code == 200, stepped.text
+        assert (await api.client.post(codes, headers=stale.headers)).status_code == 200
+
+
+async def test_a_method_not_set_up_is_refused(api: Api) -> None:
+    with step_start():
+        plain = await api.user("user")
+        none = await api.client.post(
+            STEP_UP, json={"method": "totp", "code": "123456"}, headers=plain.headers
+        )
+        assert_envelope(none, 400, "VALIDATION_ERROR")
+        # Without MFA nothing asks for a step-up: the password alone still works.
+        changed = await api.client.post(
+            PASSWORD_CHANGE,
+            json={"current_password": plain.password, "new_password": NEW_PASSWORD},
+            headers=plain.headers,
+        )
+        assert changed.status_code == 204, changed.text
+
+        enrolled = await enrol(api, await api.user("user"))
+        webauthn = await api.client.post(
+            STEP_UP,
+            json={
+                "method": "webauthn",
+                "challenge_id": "00000000-0000-4000-8000-000000000000",
+                "credential": {"id": "x"},
+            },
+            headers=enrolled.account.headers,
+        )
+        error = assert_envelope(webauthn, 400, "VALIDATION_ERROR")
+        assert error["details"] == {"method": ["'webauthn' is not set up for this account"]}
+        shapeless = await api.client.post(
+            STEP_UP, json={"method": "totp"}, headers=enrolled.account.headers
+        )
+        assert_envelope(shapeless, 400, "VALIDATION_ERROR")

@@ -41,6 +41,8 @@ from gatehouse.metrics.router import router as metrics_router
 from gatehouse.observability import errors, tracing
 from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
 from gatehouse.overview.router import router as overview_router
+from gatehouse.passkeys.router import login_router as passkey_login_router
+from gatehouse.passkeys.router import router as passkeys_router
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -152,6 +154,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         users_router,
         sessions_router,
         privacy_router,
+        passkeys_router,
+        passkey_login_router,
         webhooks_router,
         audit_router,
         overview_router,

@@ -120,7 +120,7 @@ class SoftwareAuthenticator:
         rp_id: str | None = None,
         uv: bool = True,
         sign_count: int | None = None,
-        user_handle: bytes | None | bool = True,
+        user_handle: bytes | bool | None = True,
         break_signature: bool = False,
     ) -> dict[str, Any]:
         """navigator.credentials.get(): an assertion by `credential`, else by the first
@@ -136,9 +136,7 @@ class SoftwareAuthenticator:
             + bytes([self._flags(uv=uv)])
             + struct.pack(">I", chosen.sign_count)
         )
-        client_data = self._client_data(
-            "webauthn.get", options["challenge"], origin or self.origin
-        )
+        client_data = self._client_data("webauthn.get", options["challenge"], origin or self.origin)
         signature = chosen.key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
         )

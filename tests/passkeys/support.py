@@ -110,4 +110,3 @@ async def challenge_row(runtime: Runtime, challenge_id: str) -> WebAuthnChalleng
             select(WebAuthnChallenge).where(WebAuthnChallenge.id == uuid.UUID(challenge_id))
         )
         return found
-

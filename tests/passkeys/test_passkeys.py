@@ -19,7 +19,7 @@ from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
 from gatehouse.passkeys.router import build_passkey_service
 from gatehouse.passkeys.service import PasskeyAssertions
-from tests.factories import Account, Api, assert_envelope
+from tests.factories import Api, assert_envelope
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
 from tests.passkeys.support import (
     MINE,
@@ -347,7 +347,9 @@ async def test_refused_assertions(api: Api) -> None:
 
     assert len(messages) == 1  # the client never learns which check failed
     failures = [
-        r.reason for r in await audit_of(api.runtime, "passkey.login") if r.outcome == "failure"
+        r.reason or ""
+        for r in await audit_of(api.runtime, "passkey.login")
+        if r.outcome == "failure"
     ]
     expected = [reason for reason, _, _ in cases]
     expected += ["challenge_unknown_or_used", "challenge_expired", "counter_regression"]
@@ -412,4 +414,3 @@ class TestRateLimits:
         assert_envelope(bogus, 401, "INVALID_PASSKEY")
         over, _ = await try_login(api, device)
         assert_envelope(over, 429, "RATE_LIMITED")
-

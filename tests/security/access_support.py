@@ -122,6 +122,7 @@ def fill_path(path: str, world: World, variant: str) -> str:
         )
         path = path.replace("{session_id}", str(sid))
     path = path.replace("{webhook_id}", str(world.webhook_id or uuid.UUID(int=0)))
+    path = path.replace("{passkey_id}", str(uuid.UUID(int=0)))
     return path.replace("{user_id}", str(who.id))
 
 
@@ -163,7 +164,17 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"url": WEBHOOK_URL, "event_types": ["user.deleted"]}
     if (method, path) == ("PATCH", "/api/v1/webhooks/{webhook_id}"):
         return {"description": "Renamed"}
-    if path.endswith(("/rotate-secret", "/test", "/restore")):
+    if path == "/api/v1/auth/passkey/options":
+        return {}
+    if path in ("/api/v1/auth/passkey/verify", "/api/v1/users/me/passkeys"):
+        # Well-formed, but no authenticator made it: it never verifies.
+        body: dict[str, Any] = {"challenge_id": str(uuid.UUID(int=0)), "credential": {}}
+        return {**body, "name": "Laptop"} if path.startswith("/api/v1/users") else body
+    if path == "/api/v1/users/me/passkeys/registration-options":
+        return {"current_password": who.password}
+    if (method, path) == ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"):
+        return {"name": "Renamed key"}
+    if path.endswith(("/rotate-secret", "/test", "/restore", "/authentication-options")):
         return None  # no body
     if method in WRITE_METHODS and method != "DELETE":
         raise AssertionError(f"no valid body known for {method} {path}: add one")

@@ -220,6 +220,8 @@ def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
             "POST /api/v1/auth/password-reset",
             "POST /api/v1/auth/email-change/undo",
         }
+    if code == "INVALID_PASSKEY":  # a credential only an authenticator can make
+        return label == "POST /api/v1/users/me/passkeys"
     if code != "VALIDATION_ERROR":
         return False
     if label in USERS_WRITES | ADDRESS_READS and list(details) == ["email"]:

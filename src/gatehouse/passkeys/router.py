@@ -32,6 +32,8 @@ from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/users", tags=["passkeys"], responses=errors(*AUTHED))
+# `{passkey_id:uuid}`: only an id matches, so `/me/passkeys/registration-options` with
+# another method is 405, not a malformed id.
 login_router = APIRouter(prefix="/api/v1/auth/passkey", tags=["auth"])
 
 
@@ -96,7 +98,7 @@ async def list_passkeys(actor: CurrentUser, passkeys: PasskeyServiceDep) -> list
     return [PasskeyRead.model_validate(p) for p in await passkeys.list_mine(actor)]
 
 
-@router.patch("/me/passkeys/{passkey_id}", response_model=PasskeyRead, responses=errors(404))
+@router.patch("/me/passkeys/{passkey_id:uuid}", response_model=PasskeyRead, responses=errors(404))
 async def rename_passkey(
     passkey_id: uuid.UUID, body: PasskeyRename, actor: CurrentUser, passkeys: PasskeyServiceDep
 ) -> PasskeyRead:
@@ -105,7 +107,7 @@ async def rename_passkey(
 
 
 @router.delete(
-    "/me/passkeys/{passkey_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+    "/me/passkeys/{passkey_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
 )
 async def remove_passkey(
     passkey_id: uuid.UUID, actor: CurrentUser, passkeys: PasskeyServiceDep

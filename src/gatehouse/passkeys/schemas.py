@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
-from gatehouse.kit.fields import Password, Text
+from gatehouse.kit.fields import NAME_SCHEMA, Password, Text
 from gatehouse.kit.schemas import RequestBody, Schema
 
 NAME_MAX = 100
@@ -39,7 +39,8 @@ PasskeyName = Annotated[
     BeforeValidator(_string),
     StringConstraints(min_length=1, max_length=4 * NAME_MAX),
     AfterValidator(_clean_name),
-    Field(examples=["Work laptop"], json_schema_extra={"maxLength": NAME_MAX}),
+    # The schema says what the validator checks: no control character, not blank.
+    Field(examples=["Work laptop"], json_schema_extra={**NAME_SCHEMA, "maxLength": NAME_MAX}),
 ]
 # The browser's PublicKeyCredential as JSON (`credential.toJSON()`); its parts are
 # checked by the WebAuthn verification, which answers INVALID_PASSKEY for any flaw.

@@ -44,6 +44,8 @@ from gatehouse.mfa.router import users_router as mfa_users_router
 from gatehouse.observability import errors, tracing
 from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
 from gatehouse.overview.router import router as overview_router
+from gatehouse.passkeys.router import login_router as passkey_login_router
+from gatehouse.passkeys.router import router as passkeys_router
 from gatehouse.privacy.router import router as privacy_router
 from gatehouse.ratelimit import RateLimitMiddleware
 from gatehouse.recovery.router import router as recovery_router
@@ -155,6 +157,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         users_router,
         sessions_router,
         privacy_router,
+        passkeys_router,
+        passkey_login_router,
         webhooks_router,
         clients_router,
         audit_router,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from enum import StrEnum
 from functools import lru_cache
@@ -552,6 +553,42 @@ class ObservabilitySettings(Section):
         return self
 
 
+class WebAuthnSettings(Section):
+    """Passkeys (WebAuthn): the relying party browsers bind credentials to.
+
+    Unset, each is derived from GATEHOUSE_PUBLIC_URL (gatehouse.passkeys.service.
+    relying_party): its host is the RP ID and its origin the one origin allowed.
+    """
+
+    webauthn_rp_id: str | None = None
+    webauthn_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webauthn_rp_name: str | None = None
+
+    _split = field_validator("webauthn_origins", mode="before")(_split_list)
+
+    @field_validator("webauthn_rp_id", "webauthn_rp_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webauthn_rp_id")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        # A registrable domain (or "localhost"): what the browser compares the page's
+        # host with; a scheme, port or path here would match no page at all.
+        if value is not None and not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", value):
+            raise ValueError("must be a bare host name such as example.com (no scheme or port)")
+        return value
+
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/?#\s]+", origin):
+                raise ValueError(f"{origin!r}: each origin is scheme://host[:port], without a path")
+        return value
+
+
 class Settings(BaseModel):
     """The root: every section, read from the environment once."""
 
@@ -568,6 +605,7 @@ class Settings(BaseModel):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     encryption: EncryptionSettings = Field(default_factory=EncryptionSettings)
+    webauthn: WebAuthnSettings = Field(default_factory=WebAuthnSettings)
 
     @property
     def is_production(self) -> bool:

@@ -225,6 +225,8 @@ def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
         }
     if code == "INVALID_MFA_CODE":  # a code that is not the new secret's
         return label == "POST /api/v1/users/me/mfa/totp/confirm"
+    if code == "INVALID_PASSKEY":  # a credential only an authenticator can make
+        return label == "POST /api/v1/users/me/passkeys"
     if code != "VALIDATION_ERROR":
         return False
     if label in MFA_PROOFS and list(details) == ["method"]:

@@ -147,6 +147,7 @@ def fill_path(path: str, world: World, variant: str) -> str:
     path = path.replace("{webhook_id}", str(world.webhook_id or uuid.UUID(int=0)))
     if path.startswith("/api/v1/clients/"):
         path = path.replace("{id}", str(world.client_id or uuid.UUID(int=0)))
+    path = path.replace("{passkey_id}", str(uuid.UUID(int=0)))
     return path.replace("{user_id}", str(who.id))
 
 
@@ -200,8 +201,26 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return CLIENT_BODY
     if (method, path) == ("PATCH", "/api/v1/clients/{id}"):
         return {"name": "Renamed App"}
+    if path == "/api/v1/auth/passkey/options":
+        return {}
+    if path in ("/api/v1/auth/passkey/verify", "/api/v1/users/me/passkeys"):
+        # Well-formed, but no authenticator made it: it never verifies.
+        body: dict[str, Any] = {"challenge_id": str(uuid.UUID(int=0)), "credential": {}}
+        return {**body, "name": "Laptop"} if path.startswith("/api/v1/users") else body
+    if path == "/api/v1/users/me/passkeys/registration-options":
+        return {"current_password": who.password}
+    if (method, path) == ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"):
+        return {"name": "Renamed key"}
     if path.endswith(
-        ("/rotate-secret", "/test", "/restore", "/disable", "/enable", "/recovery-codes")
+        (
+            "/rotate-secret",
+            "/test",
+            "/restore",
+            "/disable",
+            "/enable",
+            "/recovery-codes",
+            "/authentication-options",
+        )
     ):
         return None  # no body
     if method in WRITE_METHODS and method != "DELETE":

@@ -119,6 +119,14 @@ async def test_readonly_gets_403_on_every_write_to_other_resources(api: Api) -> 
         ("DELETE", "/api/v1/users/me"),
         ("DELETE", "/api/v1/users/me/sessions"),
         ("DELETE", "/api/v1/users/me/sessions/{session_id}"),
+        # Their own second factors: a readonly account is worth protecting too.
+        ("POST", "/api/v1/auth/passkey/options"),
+        ("POST", "/api/v1/auth/passkey/verify"),
+        ("POST", "/api/v1/users/me/passkeys/registration-options"),
+        ("POST", "/api/v1/users/me/passkeys"),
+        ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"),
+        ("DELETE", "/api/v1/users/me/passkeys/{passkey_id}"),
+        ("POST", "/api/v1/users/me/passkeys/authentication-options"),
     }
     writes = sorted(
         op for op in documented_operations(app) if op[0] in WRITE_METHODS and op not in own_business

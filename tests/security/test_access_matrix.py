@@ -124,6 +124,17 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("POST", "/api/v1/users/me/mfa/recovery-codes"): allow(401, 409, 409, 409),
     ("GET", "/api/v1/users/{user_id}/mfa"): allow(401, 200, 403, 200),
     ("DELETE", "/api/v1/users/{user_id}/mfa"): allow(401, 403, 403, 204),
+    # Passkeys: every role manages its own; the matrix's callers have no MFA, so a
+    # registration starts with the password. A made-up credential never verifies.
+    ("POST", "/api/v1/auth/passkey/options"): PUBLIC_200,
+    ("POST", "/api/v1/auth/passkey/verify"): allow(401, 401, 401, 401),
+    ("POST", "/api/v1/users/me/passkeys/registration-options"): allow(401, 200, 200, 200),
+    ("POST", "/api/v1/users/me/passkeys"): allow(401, 400, 400, 400),
+    ("GET", "/api/v1/users/me/passkeys"): allow(401, 200, 200, 200),
+    # Nobody's passkey: the caller has none, and another's id is as unknown.
+    ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"): allow(401, 404, 404, 404),
+    ("DELETE", "/api/v1/users/me/passkeys/{passkey_id}"): allow(401, 404, 404, 404),
+    ("POST", "/api/v1/users/me/passkeys/authentication-options"): allow(401, 200, 200, 200),
 }
 
 # An admin without a second factor when admins must have one: only these answer.

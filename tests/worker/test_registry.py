@@ -32,6 +32,7 @@ def test_steps_and_reactions_run_in_the_order_of_features() -> None:
         "gatehouse.emails.tasks",
         "gatehouse.webhooks.tasks",
         "gatehouse.auth.tasks",
+        "gatehouse.passkeys.tasks",
         "gatehouse.privacy.tasks",
         "gatehouse.users.tasks",
     ]

@@ -39,6 +39,8 @@ PASSWORD_RESET_PATH = "/api/v1/auth/password-reset/request"  # noqa: S105 (a pat
 VERIFY_EMAIL_REQUEST_PATH = "/api/v1/auth/verify-email/request"
 _OWN_BUCKETS: Mapping[str, Policy] = {
     "/api/v1/auth/token": Policy.login,
+    # A passwordless login is a login: the same per-IP budget, shared with the above.
+    "/api/v1/auth/passkey/verify": Policy.login,
     "/api/v1/auth/register": Policy.register,
     "/api/v1/auth/refresh": Policy.refresh,
     PASSWORD_RESET_PATH: Policy.password_reset,

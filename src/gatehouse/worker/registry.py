@@ -30,6 +30,7 @@ from gatehouse.events import tasks as events
 from gatehouse.kit import metrics
 from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
 from gatehouse.overview import tasks as overview
+from gatehouse.passkeys import tasks as passkeys
 from gatehouse.privacy import tasks as privacy
 from gatehouse.runtime import Runtime
 from gatehouse.users import tasks as users
@@ -45,6 +46,7 @@ FEATURES: tuple[FeatureTasks, ...] = (
     emails.TASKS,
     webhooks.TASKS,
     auth.TASKS,
+    passkeys.TASKS,
     privacy.TASKS,
     overview.TASKS,
     users.TASKS,

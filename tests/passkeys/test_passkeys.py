@@ -1,0 +1,416 @@
+"""Passkeys over HTTP, on SQLite and PostgreSQL, with a software authenticator:
+registration, management, passwordless login, and the second-factor check."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from gatehouse.auth.models import Session
+from gatehouse.kit.time import utcnow
+from gatehouse.mfa.models import MfaChallenge
+from gatehouse.passkeys import tasks
+from gatehouse.passkeys.errors import InvalidPasskey
+from gatehouse.passkeys.router import build_passkey_service
+from gatehouse.passkeys.service import PasskeyAssertions
+from tests.factories import Api, assert_envelope
+from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
+from tests.passkeys.support import (
+    MINE,
+    ORIGIN,
+    RP_ID,
+    SETTINGS,
+    VERIFY,
+    audit_of,
+    challenge_row,
+    login_options,
+    passwordless,
+    register,
+    registration_options,
+    stored_passkeys,
+    try_login,
+)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return SETTINGS
+
+
+async def test_register_list_rename_and_remove(api: Api) -> None:
+    user = await api.user()
+    laptop = SoftwareAuthenticator(ORIGIN)
+    phone = SoftwareAuthenticator(ORIGIN, synced=True)
+
+    # No second factor yet: the password proves it is the owner.
+    missing = await registration_options(api, user)
+    assert_envelope(missing, 403, "REAUTHENTICATION_REQUIRED")
+    wrong = await registration_options(api, user, "Not-The-Password-1")
+    assert_envelope(wrong, 403, "INVALID_CURRENT_PASSWORD")
+    started = await registration_options(api, user, user.password)
+    options = started.json()["options"]
+    assert options["rp"] == {"id": RP_ID, "name": "Example Login"}
+    assert options["user"]["id"] == b64url(user.id.bytes)
+    assert options["user"]["name"] == user.email
+    assert options["authenticatorSelection"]["residentKey"] == "required"
+    assert options["authenticatorSelection"]["userVerification"] == "preferred"
+    assert options["excludeCredentials"] == []
+
+    first = await register(api, user, laptop, "  Laptop  ", password=user.password)
+    assert first["recovery_codes"] == []
+    passkey = first["passkey"]
+    assert set(passkey) == {"id", "name", "created_at", "last_used_at", "backed_up", "transports"}
+    assert (passkey["name"], passkey["backed_up"], passkey["last_used_at"]) == (
+        "Laptop",
+        False,
+        None,
+    )
+    assert passkey["transports"] == ["hybrid", "internal"]
+
+    # MFA is on now: the password session must step up before adding another.
+    refused = await registration_options(api, user, user.password)
+    error = assert_envelope(refused, 403, "STEP_UP_REQUIRED")
+    assert error["details"] == {"methods": ["webauthn"], "step_up_url": "/api/v1/auth/mfa/step-up"}
+
+    # A passkey login is a fresh step-up.
+    stepped = await passwordless(api, user, laptop)
+    again = await registration_options(api, stepped)
+    excluded = again.json()["options"]["excludeCredentials"]
+    assert [c["id"] for c in excluded] == [b64url(laptop.only.id)]
+    with pytest.raises(CredentialExcluded):
+        laptop.create(again.json()["options"])
+    # A client that registers the same credential anyway is refused.
+    duplicate = await api.client.post(
+        MINE,
+        json={
+            "challenge_id": again.json()["challenge_id"],
+            "name": "Laptop again",
+            "credential": laptop.create(again.json()["options"], reuse=laptop.only),
+        },
+        headers=stepped.headers,
+    )
+    assert_envelope(duplicate, 409, "PASSKEY_ALREADY_REGISTERED")
+    second = await register(api, stepped, phone, "Phone")
+    assert second["passkey"]["backed_up"] is True
+
+    listed = await api.client.get(MINE, headers=user.headers)
+    assert [p["name"] for p in listed.json()] == ["Laptop", "Phone"]
+    assert listed.json()[0]["last_used_at"] is not None  # the login used it
+
+    renamed = await api.client.patch(
+        f"{MINE}/{passkey['id']}", json={"name": " Work laptop "}, headers=user.headers
+    )
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "Work laptop"
+    for bad in ("", "   ", "x" * 101, "tab\there"):
+        response = await api.client.patch(
+            f"{MINE}/{passkey['id']}", json={"name": bad}, headers=user.headers
+        )
+        assert_envelope(response, 400, "VALIDATION_ERROR")
+
+    # Someone else's passkey is not there for them, whatever they do.
+    stranger = await api.user()
+    for method, body in (("PATCH", {"name": "Mine now"}), ("DELETE", None)):
+        response = await api.client.request(
+            method, f"{MINE}/{passkey['id']}", json=body, headers=stranger.headers
+        )
+        assert_envelope(response, 404, "PASSKEY_NOT_FOUND")
+
+    # Removing one needs a step-up: the password session has none.
+    denied = await api.client.delete(f"{MINE}/{passkey['id']}", headers=user.headers)
+    assert_envelope(denied, 403, "STEP_UP_REQUIRED")
+    removed = await api.client.delete(f"{MINE}/{passkey['id']}", headers=stepped.headers)
+    assert removed.status_code == 204
+    listed = await api.client.get(MINE, headers=user.headers)
+    assert [p["name"] for p in listed.json()] == ["Phone"]
+
+    rows = [(r.action, r.outcome, r.reason) for r in await audit_of(api.runtime)]
+    assert rows == [
+        ("passkey.register", "failure", "wrong_password"),
+        ("passkey.register", "success", None),
+        ("passkey.login", "success", None),
+        ("passkey.register", "failure", "already_registered"),
+        ("passkey.register", "success", None),
+        ("passkey.rename", "success", None),
+        ("passkey.remove", "success", None),
+    ]
+
+
+async def test_passwordless_login_issues_a_token_pair(api: Api) -> None:
+    user = await api.user()
+    device = SoftwareAuthenticator(ORIGIN)
+    await register(api, user, device, "Laptop", password=user.password)
+
+    ceremony = await login_options(api)
+    options = ceremony["options"]
+    assert options["rpId"] == RP_ID
+    assert options["userVerification"] == "required"
+    assert options["allowCredentials"] == []
+    response = await api.client.post(
+        VERIFY,
+        json={"challenge_id": ceremony["challenge_id"], "credential": device.get(options)},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    me = await api.client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert me.status_code == 200
+    assert me.json()["email"] == user.email
+    refreshed = await api.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+
+    # Browser apps get the cookie-mode answer, as from /auth/token.
+    ceremony = await login_options(api)
+    cookie = await api.client.post(
+        VERIFY,
+        json={
+            "challenge_id": ceremony["challenge_id"],
+            "credential": device.get(ceremony["options"]),
+        },
+        headers={"X-Token-Transport": "cookie"},
+    )
+    assert cookie.status_code == 200, cookie.text
+    assert set(cookie.json()) == {"access_token", "token_type", "expires_in", "csrf_token"}
+    assert "gatehouse_refresh" in cookie.headers["set-cookie"]
+
+    async with api.runtime.db.session(write=False) as session:
+        logins = (
+            await session.scalars(
+                select(Session).where(Session.user_id == user.id, Session.amr.is_not(None))
+            )
+        ).all()
+    assert {s.amr for s in logins} == {"hwk user mfa"}
+    assert all(s.mfa_verified_at is not None for s in logins)
+    [stored] = await stored_passkeys(api.runtime)
+    assert stored.sign_count == device.only.sign_count == 2
+    assert [r.outcome for r in await audit_of(api.runtime, "passkey.login")] == ["success"] * 2
+
+
+async def test_the_second_factor_and_step_up_use_the_same_check(api: Api) -> None:
+    user, other = await api.user(), await api.user()
+    mine, theirs = SoftwareAuthenticator(ORIGIN, synced=True), SoftwareAuthenticator(ORIGIN)
+    await register(api, user, mine, "Phone", password=user.password)
+    await register(api, other, theirs, "Key", password=other.password)
+    token = "mfa-token-" + uuid.uuid4().hex
+    async with api.runtime.db.session() as session:
+        pending = MfaChallenge(
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(minutes=5),
+        )
+        session.add(pending)
+
+    ceremony = await login_options(api, {"mfa_token": token})
+    allowed = ceremony["options"]["allowCredentials"]
+    assert [c["id"] for c in allowed] == [b64url(mine.only.id)]
+    assert ceremony["options"]["userVerification"] == "preferred"
+    async with api.runtime.unit_of_work() as uow:
+        kind = await PasskeyAssertions(build_passkey_service(uow, api.runtime)).verify_assertion(
+            user_id=user.id,
+            challenge_id=ceremony["challenge_id"],
+            credential=mine.get(ceremony["options"]),
+            purpose="mfa",
+        )
+    assert kind == "swk"  # synced
+
+    # Another user's passkey cannot answer this user's second step.
+    ceremony = await login_options(api, {"mfa_token": token})
+    assert await refusal(
+        api, user.id, ceremony, theirs.get(ceremony["options"], credential=theirs.only), "mfa"
+    ) == ("credential_of_another_user")
+    # Nor can a challenge made for another purpose.
+    ceremony = await login_options(api, {"mfa_token": token})
+    answer = mine.get(ceremony["options"])
+    assert await refusal(api, user.id, ceremony, answer, "step_up") == "challenge_mismatch"
+
+    step_up = await api.client.post(f"{MINE}/authentication-options", headers=user.headers)
+    assert step_up.status_code == 200
+    assert [c["id"] for c in step_up.json()["options"]["allowCredentials"]] == [
+        b64url(mine.only.id)
+    ]
+    async with api.runtime.unit_of_work() as uow:
+        found, kind = await build_passkey_service(uow, api.runtime).verify_assertion(
+            user_id=user.id,
+            challenge_id=step_up.json()["challenge_id"],
+            credential=mine.get(step_up.json()["options"]),
+            purpose="step_up",
+        )
+    assert (found.name, kind) == ("Phone", "swk")
+
+    for bad in ("not-a-token", token + "x"):
+        response = await api.client.post("/api/v1/auth/passkey/options", json={"mfa_token": bad})
+        assert_envelope(response, 401, "MFA_TOKEN_INVALID")
+    with time_machine.travel(utcnow() + timedelta(minutes=6)):
+        response = await api.client.post("/api/v1/auth/passkey/options", json={"mfa_token": token})
+    assert_envelope(response, 401, "MFA_TOKEN_INVALID")
+
+
+async def refusal(
+    api: Api, user_id: uuid.UUID, ceremony: dict[str, Any], answer: dict[str, Any], purpose: Any
+) -> str:
+    """The reason the shared check refuses `answer` for `user_id` and `purpose`."""
+    with pytest.raises(InvalidPasskey) as refused:
+        async with api.runtime.unit_of_work() as uow:
+            await build_passkey_service(uow, api.runtime).verify_assertion(
+                user_id=user_id,
+                challenge_id=ceremony["challenge_id"],
+                credential=answer,
+                purpose=purpose,
+            )
+    row = await challenge_row(api.runtime, ceremony["challenge_id"])
+    assert row is not None
+    assert row.used_at is not None  # spent, though refused
+    return refused.value.reason
+
+
+async def test_refused_assertions(api: Api) -> None:
+    """Every way a passwordless login can be wrong: 401 INVALID_PASSKEY, a generic
+    message, the challenge spent, the counter untouched, the reason in the audit row."""
+    user, other = await api.user(), await api.user()
+    device = SoftwareAuthenticator(ORIGIN)
+    await register(api, user, device, "Laptop", password=user.password)
+    stranger = SoftwareAuthenticator(ORIGIN)
+    stranger.create(
+        {
+            "rp": {"id": RP_ID},
+            "user": {"id": b64url(other.id.bytes)},
+            "challenge": b64url(b"never registered"),
+        }
+    )
+    ok, _ = await try_login(api, device)
+    assert ok.status_code == 200
+    cases: list[tuple[str, dict[str, Any], SoftwareAuthenticator]] = [
+        ("origin_mismatch", {"origin": "https://evil.example.test"}, device),
+        ("rp_id_mismatch", {"rp_id": "example.test"}, device),
+        ("user_handle_mismatch", {"user_handle": other.id.bytes}, device),
+        ("bad_signature", {"break_signature": True}, device),
+        ("user_not_verified", {"uv": False}, device),
+        ("unknown_credential", {}, stranger),
+    ]
+    messages = set()
+    for reason, knobs, authenticator in cases:
+        before = device.only.sign_count
+        response, challenge_id = await try_login(api, authenticator, **knobs)
+        error = assert_envelope(response, 401, "INVALID_PASSKEY")
+        messages.add(error["message"])
+        newest = (await audit_of(api.runtime, "passkey.login"))[-1]
+        assert (newest.outcome, newest.reason) == ("failure", reason)
+        row = await challenge_row(api.runtime, challenge_id)
+        assert row is not None
+        assert row.used_at is not None, reason
+        if authenticator is device:
+            device.only.sign_count = before  # the server never saw it count
+    [stored] = await stored_passkeys(api.runtime)
+    assert stored.sign_count == 1  # only the one good login moved it
+
+    # Replay: the same challenge and answer, twice.
+    ceremony = await login_options(api)
+    answer = device.get(ceremony["options"])
+    body = {"challenge_id": ceremony["challenge_id"], "credential": answer}
+    assert (await api.client.post(VERIFY, json=body)).status_code == 200
+    assert_envelope(await api.client.post(VERIFY, json=body), 401, "INVALID_PASSKEY")
+
+    # A challenge answered after its 5 minutes.
+    ceremony = await login_options(api)
+    with time_machine.travel(utcnow() + timedelta(seconds=301)):
+        late = await api.client.post(
+            VERIFY,
+            json={
+                "challenge_id": ceremony["challenge_id"],
+                "credential": device.get(ceremony["options"]),
+            },
+        )
+    assert_envelope(late, 401, "INVALID_PASSKEY")
+    device.only.sign_count -= 1
+
+    # A counter that went backwards: a cloned authenticator. Refused and audited.
+    cloned, _ = await try_login(api, device, sign_count=1)
+    assert_envelope(cloned, 401, "INVALID_PASSKEY")
+    [stored] = await stored_passkeys(api.runtime)
+    assert stored.sign_count == 2
+
+    # A deleted account's passkey logs nobody in.
+    assert (await api.client.delete("/api/v1/users/me", headers=user.headers)).status_code == 204
+    gone, _ = await try_login(api, device)
+    assert_envelope(gone, 401, "INVALID_PASSKEY")
+
+    assert len(messages) == 1  # the client never learns which check failed
+    failures = [
+        r.reason or ""
+        for r in await audit_of(api.runtime, "passkey.login")
+        if r.outcome == "failure"
+    ]
+    expected = [reason for reason, _, _ in cases]
+    expected += ["challenge_unknown_or_used", "challenge_expired", "counter_regression"]
+    # (Sorted: the late answer's row was written in the travelled-to future.)
+    assert sorted(failures) == sorted([*expected, "user_deleted"])
+    [regression] = await audit_of(api.runtime, "passkey.counter_regression")
+    assert (regression.outcome, regression.target_id) == ("failure", str(user.id))
+    assert regression.details == {
+        "passkey_id": str(stored.id),
+        "stored": 2,
+        "presented": 1,
+        "purpose": "login",
+    }
+    print(f"\nPK-REFUSALS: {len(failures)} bad assertions, {len(failures)} refused with 401")
+
+
+async def test_registration_refuses_a_credential_that_does_not_verify(api: Api) -> None:
+    user = await api.user()
+    started = await registration_options(api, user, user.password)
+    elsewhere = SoftwareAuthenticator("https://evil.example.test")
+    body = {
+        "challenge_id": started.json()["challenge_id"],
+        "name": "Laptop",
+        "credential": elsewhere.create(started.json()["options"]),
+    }
+    response = await api.client.post(MINE, json=body, headers=user.headers)
+    assert_envelope(response, 400, "INVALID_PASSKEY")
+    # The challenge was spent by the failed attempt: a good answer to it is too late.
+    body["credential"] = SoftwareAuthenticator(ORIGIN).create(started.json()["options"])
+    response = await api.client.post(MINE, json=body, headers=user.headers)
+    assert_envelope(response, 400, "INVALID_PASSKEY")
+    assert await stored_passkeys(api.runtime) == []
+
+
+async def test_expired_challenges_are_deleted_by_the_cleanup(api: Api) -> None:
+    old = await login_options(api)
+    with time_machine.travel(utcnow() + timedelta(seconds=301)):
+        fresh = await login_options(api)
+        await tasks.cleanup(api.runtime)
+    assert await challenge_row(api.runtime, old["challenge_id"]) is None
+    assert await challenge_row(api.runtime, fresh["challenge_id"]) is not None
+
+
+class TestRateLimits:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {
+            **SETTINGS,
+            "rate_limit_enabled": True,
+            "rate_limit_login": "3/hour",
+            "rate_limit_anonymous": "1000/hour",
+        }
+
+    async def test_passwordless_logins_share_the_login_budget(self, api: Api) -> None:
+        user = await api.create_user()
+        await api.login(user)  # one of the three
+        device = SoftwareAuthenticator(ORIGIN)
+        await register(api, user, device, "Laptop", password=user.password)
+        first, _ = await try_login(api, device)
+        assert first.status_code == 200
+        bogus, _ = await try_login(api, device, break_signature=True)
+        assert_envelope(bogus, 401, "INVALID_PASSKEY")
+        over, _ = await try_login(api, device)
+        assert_envelope(over, 429, "RATE_LIMITED")

@@ -22,6 +22,7 @@ from gatehouse.kit.http import SAFE_METHODS, header_text
 from gatehouse.mfa.checks import enforce_policy, require_step_up
 from gatehouse.mfa.service import MfaService
 from gatehouse.mfa.throttle import MfaThrottle
+from gatehouse.passkeys.service import PasskeyAssertions, PasskeyService
 from gatehouse.runtime import Runtime
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.models import Role
@@ -84,16 +85,38 @@ def build_user_service(uow: UnitOfWork, runtime: Runtime) -> UserService:
     return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
-def build_mfa_service(uow: UnitOfWork, runtime: Runtime) -> MfaService:
-    """The MFA service as a request gets it (jobs and tests build it the same way)."""
+def build_mfa_service(uow: UnitOfWork, runtime: Runtime, *, passkeys: bool = True) -> MfaService:
+    """The MFA service as a request gets it (jobs and tests build it the same way).
+
+    `passkeys=False`: without the passkey check, for the passkey service's own use (it
+    only tells MFA that a factor came or went).
+    """
     limits = runtime.settings.rate_limit
-    return MfaService(
+    auth = build_auth_service(uow, runtime)
+    mfa = MfaService(
         uow,
         runtime.settings,
         encryption=runtime.encryption,
         hasher=runtime.hasher,
-        auth=build_auth_service(uow, runtime),
+        auth=auth,
         throttle=runtime.part(MfaThrottle) if limits.rate_limit_enabled else None,
+    )
+    if passkeys:
+        mfa.passkeys = PasskeyAssertions(_passkey_service(uow, runtime, auth, mfa))
+    return mfa
+
+
+def build_passkey_service(uow: UnitOfWork, runtime: Runtime) -> PasskeyService:
+    """The passkey service as a request gets it (tests build it the same way)."""
+    auth = build_auth_service(uow, runtime)
+    return _passkey_service(uow, runtime, auth, build_mfa_service(uow, runtime, passkeys=False))
+
+
+def _passkey_service(
+    uow: UnitOfWork, runtime: Runtime, auth: AuthService, mfa: MfaService
+) -> PasskeyService:
+    return PasskeyService(
+        uow, runtime.settings, runtime.hasher, auth, mfa, protection=runtime.protection
     )
 
 
@@ -112,6 +135,13 @@ async def get_mfa_service(uow: UowDep, runtime: RuntimeDep) -> MfaService:
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 MfaServiceDep = Annotated[MfaService, Depends(get_mfa_service)]
+
+
+async def get_passkey_service(uow: UowDep, runtime: RuntimeDep) -> PasskeyService:
+    return build_passkey_service(uow, runtime)
+
+
+PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
 
 
 async def get_principal(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gatehouse.audit.models import AuditEvent
+from gatehouse.auth.models import Session
+from gatehouse.kit.time import utcnow
 from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api
@@ -110,3 +113,13 @@ async def challenge_row(runtime: Runtime, challenge_id: str) -> WebAuthnChalleng
             select(WebAuthnChallenge).where(WebAuthnChallenge.id == uuid.UUID(challenge_id))
         )
         return found
+
+
+async def age_step_up(runtime: Runtime, account: Account) -> None:
+    """The account's login session checked its second factor long ago."""
+    async with runtime.db.session() as session:
+        await session.execute(
+            update(Session)
+            .where(Session.user_id == account.id, Session.mfa_verified_at.is_not(None))
+            .values(mfa_verified_at=utcnow() - timedelta(hours=1))
+        )

@@ -8,16 +8,17 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import jwt
 import pytest
 import time_machine
 from sqlalchemy import select
 
 from gatehouse.auth.models import Session
+from gatehouse.dependencies import build_passkey_service
 from gatehouse.kit.time import utcnow
 from gatehouse.mfa.models import MfaChallenge
 from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
-from gatehouse.passkeys.router import build_passkey_service
 from gatehouse.passkeys.service import PasskeyAssertions
 from tests.factories import Api, assert_envelope
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
@@ -27,6 +28,7 @@ from tests.passkeys.support import (
     RP_ID,
     SETTINGS,
     VERIFY,
+    age_step_up,
     audit_of,
     challenge_row,
     login_options,
@@ -63,7 +65,8 @@ async def test_register_list_rename_and_remove(api: Api) -> None:
     assert options["excludeCredentials"] == []
 
     first = await register(api, user, laptop, "  Laptop  ", password=user.password)
-    assert first["recovery_codes"] == []
+    # The first factor turned MFA on: recovery codes, shown this once.
+    assert len(first["recovery_codes"]) == 10
     passkey = first["passkey"]
     assert set(passkey) == {"id", "name", "created_at", "last_used_at", "backed_up", "transports"}
     assert (passkey["name"], passkey["backed_up"], passkey["last_used_at"]) == (
@@ -73,10 +76,15 @@ async def test_register_list_rename_and_remove(api: Api) -> None:
     )
     assert passkey["transports"] == ["hybrid", "internal"]
 
-    # MFA is on now: the password session must step up before adding another.
+    # Turning MFA on counted as this session's step-up; once that has aged, the
+    # password session must step up again before adding another.
+    await age_step_up(api.runtime, user)
     refused = await registration_options(api, user, user.password)
     error = assert_envelope(refused, 403, "STEP_UP_REQUIRED")
-    assert error["details"] == {"methods": ["webauthn"], "step_up_url": "/api/v1/auth/mfa/step-up"}
+    assert error["details"] == {
+        "methods": ["recovery_code", "webauthn"],
+        "step_up_url": "/api/v1/auth/mfa/step-up",
+    }
 
     # A passkey login is a fresh step-up.
     stepped = await passwordless(api, user, laptop)
@@ -190,7 +198,9 @@ async def test_passwordless_login_issues_a_token_pair(api: Api) -> None:
                 select(Session).where(Session.user_id == user.id, Session.amr.is_not(None))
             )
         ).all()
-    assert {s.amr for s in logins} == {"hwk user mfa"}
+    # The registering password session gained "mfa" when MFA went on; the two
+    # passwordless ones are the passkey alone, user-verified.
+    assert sorted(s.amr for s in logins) == ["hwk user mfa", "hwk user mfa", "pwd mfa"]
     assert all(s.mfa_verified_at is not None for s in logins)
     [stored] = await stored_passkeys(api.runtime)
     assert stored.sign_count == device.only.sign_count == 2
@@ -254,6 +264,41 @@ async def test_the_second_factor_and_step_up_use_the_same_check(api: Api) -> Non
     with time_machine.travel(utcnow() + timedelta(minutes=6)):
         response = await api.client.post("/api/v1/auth/passkey/options", json={"mfa_token": token})
     assert_envelope(response, 401, "MFA_TOKEN_INVALID")
+
+
+async def test_a_passkey_finishes_a_password_login_over_http(api: Api) -> None:
+    user = await api.user()
+    device = SoftwareAuthenticator(ORIGIN)
+    await register(api, user, device, "Laptop", password=user.password)
+    step = await api.client.post(
+        "/api/v1/auth/token", json={"username": user.email, "password": user.password}
+    )
+    details = assert_envelope(step, 401, "MFA_REQUIRED")["details"]
+    assert details["methods"] == ["recovery_code", "webauthn"]
+    second = "/api/v1/auth/mfa/verify"
+
+    # A made-up credential is a wrong second factor: one attempt of the mfa_token's five.
+    ceremony = await login_options(api, {"mfa_token": details["mfa_token"]})
+    forged = device.get(ceremony["options"], origin="https://evil.example.test")
+    body = {"mfa_token": details["mfa_token"], "method": "webauthn"}
+    wrong = await api.client.post(
+        second, json={**body, "challenge_id": ceremony["challenge_id"], "credential": forged}
+    )
+    assert assert_envelope(wrong, 401, "INVALID_MFA_CODE")["details"] == {"attempts_left": 4}
+
+    ceremony = await login_options(api, {"mfa_token": details["mfa_token"]})
+    answer = device.get(ceremony["options"])
+    done = await api.client.post(
+        second, json={**body, "challenge_id": ceremony["challenge_id"], "credential": answer}
+    )
+    assert done.status_code == 200, done.text
+    claims = jwt.decode(done.json()["access_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd", "hwk", "mfa"]
+    # The ceremony was bound to that mfa_token: spent, it finishes nothing again.
+    again = await api.client.post(
+        second, json={**body, "challenge_id": ceremony["challenge_id"], "credential": answer}
+    )
+    assert_envelope(again, 401, "MFA_TOKEN_INVALID")
 
 
 async def refusal(

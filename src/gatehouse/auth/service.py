@@ -6,7 +6,7 @@ import hashlib
 import math
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -284,13 +284,16 @@ class AuthService:
         *,
         second_factor: bool,
         pii: str | None = None,
+        action: str = "auth.login",
+        details: Mapping[str, str] | None = None,
     ) -> TokenPair:
         """A completed login: the session (with its `amr`, and the second factor's
         moment when one was checked), the login noted, audited `auth.login`, the pair.
 
         Every way of logging in ends here: the password alone, the password and a second
         factor (POST /auth/mfa/verify), a passkey alone. `pii`: what the client typed to
-        name the account (the audit row's `identifier`), if anything.
+        name the account (the audit row's `identifier`), if anything. `action` and
+        `details`: the audit row's, where the way of logging in has its own (a passkey's).
         """
         client = self.uow.actor
         now = utcnow()
@@ -309,12 +312,16 @@ class AuthService:
         )
         self.uow.audit.record(
             Entry(
-                "auth.login",
+                action,
                 actor_id=user.id,
                 actor_role=user.role,
                 target_type="user",
                 target_id=str(user.id),
-                details={"session_id": str(login.id), "amr": list(dict.fromkeys(amr))},
+                details={
+                    "session_id": str(login.id),
+                    "amr": list(dict.fromkeys(amr)),
+                    **(details or {}),
+                },
                 pii={"identifier": pii} if pii is not None else {},
             ),
         )

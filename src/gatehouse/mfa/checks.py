@@ -28,6 +28,7 @@ class PasskeyVerifier(Protocol):
 
     Returns "hwk" for a device-bound credential, "swk" for a synced one; raises its own
     401 error when the assertion fails (and records what it must, challenge spent).
+    `mfa_challenge_id`: the login's mfa_token row the ceremony must have been made for.
     """
 
     async def verify_assertion(
@@ -37,6 +38,7 @@ class PasskeyVerifier(Protocol):
         challenge_id: uuid.UUID,
         credential: dict[str, Any],
         purpose: Literal["mfa", "step_up"],
+        mfa_challenge_id: uuid.UUID | None = None,
     ) -> PasskeyAmr: ...
 
 

@@ -248,7 +248,7 @@ class MfaService:
             raise MfaTokenInvalid()
         await self._throttle(user, "mfa.verify", proof.method)
         try:
-            amr = await self._check(user, proof, "mfa")
+            amr = await self._check(user, proof, "mfa", challenge.id)
         except InvalidMfaCode:
             failures = await self.repo.fail_challenge(challenge.id)
             self._audit(
@@ -306,7 +306,11 @@ class MfaService:
         raise MfaThrottled(wait)
 
     async def _check(
-        self, user: User, proof: Proof, purpose: Literal["mfa", "step_up"]
+        self,
+        user: User,
+        proof: Proof,
+        purpose: Literal["mfa", "step_up"],
+        mfa_challenge_id: uuid.UUID | None = None,
     ) -> list[str]:
         """The amr a right proof adds to the password's; InvalidMfaCode when wrong."""
         if proof.method == "totp":
@@ -344,6 +348,7 @@ class MfaService:
                 challenge_id=proof.challenge_id,
                 credential=proof.credential,
                 purpose=purpose,
+                mfa_challenge_id=mfa_challenge_id,
             )
         except GatehouseError as exc:
             if exc.status != 401:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from gatehouse.errors import Conflict, Forbidden, GatehouseError, NotFound
+from gatehouse.errors import Conflict, GatehouseError, NotFound
 
 # What a 401 here asks of the client: log in again (RFC 9110 §11.6.1 wants a challenge).
 _LOG_IN_AGAIN = {"WWW-Authenticate": 'Bearer realm="gatehouse"'}
@@ -52,20 +51,3 @@ class PasskeyNotFound(NotFound):
 
     def __init__(self, passkey_id: object) -> None:
         super().__init__(f"Passkey with ID '{passkey_id}' not found")
-
-
-class StepUpRequired(Forbidden):
-    code = "STEP_UP_REQUIRED"
-    default_message = "Confirm it is you with a second factor first"
-
-    def __init__(self, methods: Sequence[str]) -> None:
-        super().__init__(details={"methods": list(methods), "step_up_url": STEP_UP_URL})
-
-
-class MfaTokenInvalid(GatehouseError):
-    status = 401
-    code = "MFA_TOKEN_INVALID"
-    default_message = "The login step has expired or was used up; log in again"
-
-    def __init__(self) -> None:
-        super().__init__(headers=_LOG_IN_AGAIN)

@@ -10,8 +10,6 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gatehouse.auth.models import Session
-from gatehouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
 from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
 from gatehouse.users.models import User
 
@@ -112,37 +110,3 @@ class ChallengeRepository:
             delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < before)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-class FactorReader:
-    """The second-factor state passkey rules read: whether the user has MFA, which
-    methods they can step up with, when this session last checked one."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def has_confirmed_totp(self, user_id: uuid.UUID) -> bool:
-        found = await self.session.scalar(
-            select(
-                exists().where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None))
-            )
-        )
-        return bool(found)
-
-    async def has_recovery_codes(self, user_id: uuid.UUID) -> bool:
-        found = await self.session.scalar(
-            select(exists().where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)))
-        )
-        return bool(found)
-
-    async def mfa_verified_at(self, session_id: uuid.UUID) -> datetime | None:
-        result: datetime | None = await self.session.scalar(
-            select(Session.mfa_verified_at).where(Session.id == session_id)
-        )
-        return result
-
-    async def mfa_challenge(self, token_hash: str) -> MfaChallenge | None:
-        result: MfaChallenge | None = await self.session.scalar(
-            select(MfaChallenge).where(MfaChallenge.token_hash == token_hash)
-        )
-        return result

@@ -4,18 +4,11 @@ ceremonies under /auth/passkey."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 
-from gatehouse.auth.cookies import TokenTransport
-from gatehouse.auth.router import (
-    AnyTokenResponse,
-    TransportHeader,
-    _cookie_response,
-    _token_response,
-)
-from gatehouse.dependencies import CurrentUser, RuntimeDep, UowDep
+from gatehouse.auth.router import AnyTokenResponse, TransportHeader, token_answer
+from gatehouse.dependencies import CurrentUser, PasskeyServiceDep, RuntimeDep
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
 from gatehouse.passkeys.schemas import (
     CeremonyOptions,
@@ -27,26 +20,12 @@ from gatehouse.passkeys.schemas import (
     PasskeyRename,
     RegistrationOptionsRequest,
 )
-from gatehouse.passkeys.service import Ceremony, PasskeyService
-from gatehouse.runtime import Runtime
-from gatehouse.uow import UnitOfWork
+from gatehouse.passkeys.service import Ceremony
 
 router = APIRouter(prefix="/api/v1/users", tags=["passkeys"], responses=errors(*AUTHED))
 # `{passkey_id:uuid}`: only an id matches, so `/me/passkeys/registration-options` with
 # another method is 405, not a malformed id.
 login_router = APIRouter(prefix="/api/v1/auth/passkey", tags=["auth"])
-
-
-def build_passkey_service(uow: UnitOfWork, runtime: Runtime) -> PasskeyService:
-    """The passkey service as a request gets it (tests build it the same way)."""
-    return PasskeyService(uow, runtime.settings, runtime.hasher, runtime.tokens, runtime.protection)
-
-
-async def get_passkey_service(uow: UowDep, runtime: RuntimeDep) -> PasskeyService:
-    return build_passkey_service(uow, runtime)
-
-
-PasskeyServiceDep = Annotated[PasskeyService, Depends(get_passkey_service)]
 
 
 def _ceremony(found: Ceremony, response: Response) -> CeremonyOptions:
@@ -151,6 +130,4 @@ async def passkey_login(
     cookie mode (`X-Token-Transport`). `401 INVALID_PASSKEY` for any assertion that
     does not verify (the challenge is spent all the same)."""
     pair = await passkeys.login(body.challenge_id, body.credential)
-    if transport is TokenTransport.cookie:
-        return _cookie_response(pair, request, response, runtime)
-    return _token_response(pair, response)
+    return token_answer(pair, request, response, runtime, transport)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, NoReturn, Protocol
+from typing import Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -37,38 +37,31 @@ from webauthn.helpers.structs import (
 )
 
 from gatehouse.audit.trail import Entry
-from gatehouse.auth.models import Session
 from gatehouse.auth.passwords import PasswordHasher
 from gatehouse.auth.principal import Principal
 from gatehouse.auth.protection import Attempt, LoginProtection
-from gatehouse.auth.repository import SessionRepository
-from gatehouse.auth.service import TokenPair
-from gatehouse.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from gatehouse.auth.service import AuthService, TokenPair, hash_mfa_token
 from gatehouse.config import Settings
 from gatehouse.errors import GatehouseError, UserNotFound
 from gatehouse.kit import metrics
 from gatehouse.kit.time import utcnow
+from gatehouse.mfa.checks import require_step_up
+from gatehouse.mfa.errors import MfaTokenInvalid
+from gatehouse.mfa.repository import MfaRepository
+from gatehouse.mfa.service import MfaService
 from gatehouse.passkeys.errors import (
     InvalidPasskey,
-    MfaTokenInvalid,
     PasskeyAlreadyRegistered,
     PasskeyNotFound,
     PasskeyRejected,
-    StepUpRequired,
 )
 from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
-from gatehouse.passkeys.repository import ChallengeRepository, FactorReader, PasskeyRepository
+from gatehouse.passkeys.repository import ChallengeRepository, PasskeyRepository
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
-from gatehouse.users.models import User
-from gatehouse.users.repository import UserRepository
 
 # A ceremony's challenge lives this long, and the browser is told the same timeout.
 CHALLENGE_SECONDS = 300
-# How recent a second-factor check must be for a sensitive change when MFA is on.
-STEP_UP_SECONDS = 300
-# An mfa_token dies after this many wrong second factors.
-MFA_TOKEN_MAX_FAILURES = 5
 
 Purpose = Literal["login", "mfa", "step_up"]
 AmrKind = Literal["hwk", "swk"]
@@ -105,39 +98,29 @@ class Ceremony:
     options: dict[str, Any]
 
 
-class AssertionVerifier(Protocol):
-    """What the login's second step and step-up need of passkeys."""
-
-    async def verify_assertion(
-        self,
-        *,
-        user_id: uuid.UUID,
-        challenge_id: uuid.UUID | str,
-        credential: Mapping[str, Any],
-        purpose: Literal["mfa", "step_up"],
-    ) -> AmrKind: ...
-
-
 class PasskeyService:
     def __init__(
         self,
         uow: UnitOfWork,
         settings: Settings,
         hasher: PasswordHasher,
-        tokens: TokenService,
+        auth: AuthService,
+        mfa: MfaService,
         protection: LoginProtection | None = None,
     ) -> None:
         self.uow = uow
         self.session = session = uow.session
         self.settings = settings
         self.hasher = hasher
-        self.tokens = tokens
+        # Sessions and tokens of a passwordless login; MFA going on and off.
+        self.auth = auth
+        self.mfa = mfa
         # None: no brute-force accounting of passwordless logins (limits switched off).
         self.protection = protection
         self.rp = relying_party(settings)
         self.passkeys = PasskeyRepository(session)
         self.challenges = ChallengeRepository(session)
-        self.factors = FactorReader(session)
+        self.factors = MfaRepository(session)
 
     # --- registration ---------------------------------------------------------------
 
@@ -147,11 +130,10 @@ class PasskeyService:
         """Options for `navigator.credentials.create()`. Without MFA the caller proves
         the account is theirs with the password; with MFA, by a recent step-up."""
         async with self.uow.reader() as reading:
-            readers = FactorReader(reading), PasskeyRepository(reading)
-            methods = await _methods(*readers, actor.user_id)
-            checked = await readers[1].live_owner(actor.user_id)
-        if "totp" in methods or "webauthn" in methods:
-            await self._require_step_up(actor, methods)
+            has_mfa = await MfaRepository(reading).has_mfa(actor.user_id)
+            checked = await PasskeyRepository(reading).live_owner(actor.user_id)
+        if has_mfa:
+            await require_step_up(self.uow, self.settings, actor)
         elif current_password is None:
             raise ReauthenticationRequired(
                 "Registering your first second factor needs your current password"
@@ -264,14 +246,9 @@ class PasskeyService:
                 pii={"name": name},
             )
         )
-        recovery_codes = await self._factor_added(user)
+        # MFA going on (other sessions end, recovery codes made, event) and the mail.
+        recovery_codes = await self.mfa.factor_added(user.id, "passkey", actor.session_id)
         return passkey, recovery_codes
-
-    async def _factor_added(self, user: User) -> list[str]:
-        """The one call site of "a second factor was added": MFA going on (other
-        sessions end, recovery codes made, event, mail) belongs to the MFA service,
-        which returns the new recovery codes, if it made any."""
-        return []
 
     def _audit_register_failure(self, user_id: uuid.UUID, reason: str) -> None:
         self.uow.audit.record(
@@ -313,8 +290,7 @@ class PasskeyService:
         if passkey is None:
             raise PasskeyNotFound(passkey_id)
         # The caller owns a passkey, so MFA is on: removing a factor needs a step-up.
-        methods = await _methods(self.factors, self.passkeys, actor.user_id)
-        await self._require_step_up(actor, methods)
+        await require_step_up(self.uow, self.settings, actor)
         await self.passkeys.delete(passkey)
         self.uow.audit.record(
             Entry(
@@ -325,11 +301,7 @@ class PasskeyService:
                 pii={"name": passkey.name},
             )
         )
-
-    async def _require_step_up(self, actor: Principal, methods: list[str]) -> None:
-        verified_at = await self.factors.mfa_verified_at(actor.session_id)
-        if verified_at is None or utcnow() - verified_at > timedelta(seconds=STEP_UP_SECONDS):
-            raise StepUpRequired(methods)
+        await self.mfa.factor_removed(actor.user_id, "passkey")
 
     # --- authentication ceremonies --------------------------------------------------
 
@@ -341,13 +313,12 @@ class PasskeyService:
             challenge = await self._challenge("login", None)
             return self._request_options(challenge, [], UserVerificationRequirement.REQUIRED)
         now = utcnow()
-        token_hash = hashlib.sha256(mfa_token.encode()).hexdigest()
-        pending = await self.factors.mfa_challenge(token_hash)
+        pending = await self.factors.challenge(hash_mfa_token(mfa_token))
         if (
             pending is None
             or pending.used_at is not None
             or pending.expires_at <= now
-            or pending.failures >= MFA_TOKEN_MAX_FAILURES
+            or pending.failures >= self.settings.mfa.mfa_token_max_failures
         ):
             raise MfaTokenInvalid()
         challenge = await self._challenge("mfa", pending.user_id, pending.id)
@@ -516,56 +487,12 @@ class PasskeyService:
         assert user is not None  # noqa: S101  (verify_assertion refuses a deleted owner)
         if attempt is not None and self.protection is not None:
             await self.protection.succeeded(attempt)
-        amr = [kind, "user", "mfa"]
-        pair = await self._start_session(user, amr)
-        self.uow.audit.record(
-            Entry(
-                "passkey.login",
-                actor_id=user.id,
-                actor_role=user.role,
-                target_type="user",
-                target_id=str(user.id),
-                details={
-                    "session_id": str(pair.session_id),
-                    "passkey_id": str(passkey.id),
-                    "amr": amr,
-                },
-            )
-        )
-        metrics.LOGINS.labels("success").inc()
-        return pair
-
-    async def _start_session(self, user: User, amr: list[str]) -> TokenPair:
-        # At merge: AuthService.start_session(user, amr, second_factor=True) replaces this.
-        now = utcnow()
-        auth = self.settings.auth
-        client = self.uow.actor
-        sessions = SessionRepository(self.session)
-        await UserRepository(self.session).touch_login(user.id, now)
-        login = await sessions.add(
-            Session(
-                user_id=user.id,
-                expires_at=now + timedelta(seconds=auth.refresh_token_idle_seconds),
-                absolute_expires_at=now + timedelta(seconds=auth.refresh_token_max_seconds),
-                user_agent=(client.user_agent or "")[:512] or None,
-                ip=client.ip,
-                amr=" ".join(amr),
-                # A login with a second factor counts as a step-up at that moment.
-                mfa_verified_at=now,
-            )
-        )
-        refresh_token = new_refresh_token()
-        await sessions.add_refresh_token(hash_refresh_token(refresh_token), login.id)
-        access_token = self.tokens.issue_access_token(
-            user_id=user.id, session_id=login.id, role=user.role, auth_version=user.auth_version
-        )
-        metrics.TOKENS_ISSUED.labels("access").inc()
-        metrics.TOKENS_ISSUED.labels("refresh").inc()
-        return TokenPair(
-            access_token=access_token,
-            refresh_token=refresh_token,
-            expires_in=self.tokens.ttl,
-            session_id=login.id,
+        return await self.auth.start_session(
+            user,
+            [kind, "user", "mfa"],
+            second_factor=True,
+            action="passkey.login",
+            details={"passkey_id": str(passkey.id)},
         )
 
     def _login_failed(self, reason: str, user_id: uuid.UUID | None) -> None:
@@ -584,7 +511,7 @@ class PasskeyService:
 
 
 class PasskeyAssertions:
-    """The passkey check as the MFA service calls it (its `AssertionVerifier`)."""
+    """The passkey check as the MFA service calls it (its `PasskeyVerifier`)."""
 
     def __init__(self, service: PasskeyService) -> None:
         self.service = service
@@ -593,12 +520,17 @@ class PasskeyAssertions:
         self,
         *,
         user_id: uuid.UUID,
-        challenge_id: uuid.UUID | str,
-        credential: Mapping[str, Any],
+        challenge_id: uuid.UUID,
+        credential: dict[str, Any],
         purpose: Literal["mfa", "step_up"],
+        mfa_challenge_id: uuid.UUID | None = None,
     ) -> AmrKind:
         _, kind = await self.service.verify_assertion(
-            user_id=user_id, challenge_id=challenge_id, credential=credential, purpose=purpose
+            user_id=user_id,
+            challenge_id=challenge_id,
+            credential=credential,
+            purpose=purpose,
+            mfa_challenge_id=mfa_challenge_id,
         )
         return kind
 
@@ -622,17 +554,3 @@ def _descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
         except ValueError:
             continue  # a transport this library does not know: the browser may, skip it
     return PublicKeyCredentialDescriptor(id=passkey.credential_id, transports=transports or None)
-
-
-async def _methods(
-    factors: FactorReader, passkeys: PasskeyRepository, user_id: uuid.UUID
-) -> list[str]:
-    """The second factors the user can step up with, in the contract's order."""
-    methods = []
-    if await factors.has_confirmed_totp(user_id):
-        methods.append("totp")
-    if await factors.has_recovery_codes(user_id):
-        methods.append("recovery_code")
-    if await passkeys.count_for_user(user_id):
-        methods.append("webauthn")
-    return methods

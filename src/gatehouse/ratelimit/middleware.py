@@ -6,7 +6,8 @@ body guard, so an over-limit caller is turned away before its body is read.
 
 Who is counted: a valid bearer token → its user (one budget across IPs); anything
 else → the client IP (an IPv6 client by its /64, `GATEHOUSE_RATE_LIMIT_IPV6_PREFIX`).
-The login (`POST /api/v1/auth/token`, both grants), registration, refresh and
+The login (`POST /api/v1/auth/token`, both grants, its second factor and the
+passkey login), registration, refresh and
 mail-sending (password-reset and verification requests) endpoints have buckets of
 their own, per client IP. Only `/api/` is limited, except the OpenAPI document;
 health, the JWKS, docs and static assets are not.
@@ -39,8 +40,10 @@ PASSWORD_RESET_PATH = "/api/v1/auth/password-reset/request"  # noqa: S105 (a pat
 VERIFY_EMAIL_REQUEST_PATH = "/api/v1/auth/verify-email/request"
 _OWN_BUCKETS: Mapping[str, Policy] = {
     "/api/v1/auth/token": Policy.login,
-    # A passwordless login is a login: the same per-IP budget, shared with the above.
+    # A passwordless login is a login, and a second factor the rest of one: the same
+    # per-IP budget, shared with the above (a login with MFA spends two of it).
     "/api/v1/auth/passkey/verify": Policy.login,
+    "/api/v1/auth/mfa/verify": Policy.login,
     "/api/v1/auth/register": Policy.register,
     "/api/v1/auth/refresh": Policy.refresh,
     PASSWORD_RESET_PATH: Policy.password_reset,

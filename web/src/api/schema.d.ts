@@ -107,6 +107,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/mfa/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Step Up
+         * @description Prove a second factor again, so the routes that need a recent one answer for a while.
+         */
+        post: operations["step_up_api_v1_auth_mfa_step_up_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Mfa
+         * @description Finish a login that answered `401 MFA_REQUIRED`: the mfa_token and a second factor give the same answer as `/auth/token`.
+         */
+        post: operations["verify_mfa_api_v1_auth_mfa_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Options
+         * @description A WebAuthn challenge: with an mfa_token, for that user's passkeys as a second factor; without, for a passwordless login.
+         */
+        post: operations["passkey_options_api_v1_auth_passkey_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Verify
+         * @description Log in with a passkey alone; the same answer as `/auth/token`.
+         */
+        post: operations["passkey_verify_api_v1_auth_passkey_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/password-reset": {
         parameters: {
             query?: never;
@@ -358,6 +438,178 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read My Mfa
+         * @description Your second factors and the policy for your role.
+         */
+        get: operations["read_my_mfa_api_v1_users_me_mfa_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate Recovery Codes
+         * @description Ten new recovery codes; the old ones stop working (needs a recent second factor).
+         */
+        post: operations["regenerate_recovery_codes_api_v1_users_me_mfa_recovery_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol Totp
+         * @description Start setting up an authenticator app: a new pending secret (replacing a pending one).
+         */
+        post: operations["enrol_totp_api_v1_users_me_mfa_totp_post"];
+        /**
+         * Remove Totp
+         * @description Remove the authenticator app (needs a recent second factor: `403 STEP_UP_REQUIRED`).
+         */
+        delete: operations["remove_totp_api_v1_users_me_mfa_totp_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Totp
+         * @description Confirm the pending secret with a code; the recovery codes when this turned MFA on.
+         */
+        post: operations["confirm_totp_api_v1_users_me_mfa_totp_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List My Passkeys
+         * @description Your passkeys.
+         */
+        get: operations["list_my_passkeys_api_v1_users_me_passkeys_get"];
+        put?: never;
+        /**
+         * Register Passkey
+         * @description Register the credential the browser created for a registration challenge.
+         */
+        post: operations["register_passkey_api_v1_users_me_passkeys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/authentication-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Authentication Options
+         * @description A challenge for your passkeys, for a step-up.
+         */
+        post: operations["passkey_authentication_options_api_v1_users_me_passkeys_authentication_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/registration-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Registration Options
+         * @description A registration challenge: `current_password` when you have no MFA yet, a recent second factor when you have.
+         */
+        post: operations["passkey_registration_options_api_v1_users_me_passkeys_registration_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/{passkey_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Passkey
+         * @description Remove one of your passkeys (needs a recent second factor).
+         */
+        delete: operations["remove_passkey_api_v1_users_me_passkeys__passkey_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename Passkey
+         * @description Rename one of your passkeys.
+         */
+        patch: operations["rename_passkey_api_v1_users_me_passkeys__passkey_id__patch"];
+        trace?: never;
+    };
     "/api/v1/users/me/password": {
         parameters: {
             query?: never;
@@ -471,6 +723,30 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read User Mfa
+         * @description A user's second factors (admin and readonly): kinds, names, dates, never a secret.
+         */
+        get: operations["read_user_mfa_api_v1_users__user_id__mfa_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Reset User Mfa
+         * @description Remove every second factor of a user (admin); their sessions end and they are mailed.
+         */
+        delete: operations["reset_user_mfa_api_v1_users__user_id__mfa_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1261,6 +1537,47 @@ export interface components {
             email: string;
         };
         /**
+         * MfaMethod
+         * @description A second factor.
+         * @enum {string}
+         */
+        MfaMethod: "totp" | "recovery_code" | "webauthn";
+        /**
+         * MfaStatus
+         * @description A user's second factors: their kinds, names and dates, never a secret.
+         */
+        MfaStatus: {
+            /**
+             * Enabled
+             * @description A confirmed TOTP or at least one passkey
+             */
+            enabled: boolean;
+            /** Passkeys */
+            passkeys: components["schemas"]["Passkey"][];
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /**
+             * Required
+             * @description The user's role must have MFA (GATEHOUSE_MFA_REQUIRED_ROLES)
+             */
+            required: boolean;
+            totp: components["schemas"]["TotpStatus"];
+        };
+        /** MfaVerifyRequest */
+        MfaVerifyRequest: {
+            /** Challenge Id */
+            challenge_id?: string | null;
+            /** Code */
+            code?: string | null;
+            /** Credential */
+            credential?: {
+                [key: string]: unknown;
+            } | null;
+            method: components["schemas"]["MfaMethod"];
+            /** Mfa Token */
+            mfa_token: string;
+        };
+        /**
          * OAuthForm
          * @description The OAuth2 form (RFC 6749 §4.3, §6) that OAuth2 clients send.
          */
@@ -1792,6 +2109,95 @@ export interface components {
             /** Total Pages */
             total_pages: number;
         };
+        /**
+         * Passkey
+         * @description A registered WebAuthn credential (never its key).
+         */
+        Passkey: {
+            /**
+             * Backed Up
+             * @description Synced by the platform (a multi-device passkey)
+             */
+            backed_up: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Transports */
+            transports: string[];
+        };
+        /** PasskeyCreate */
+        PasskeyCreate: {
+            /** Challenge Id */
+            challenge_id: string;
+            /**
+             * Credential
+             * @description The browser's PublicKeyCredential as JSON (`credential.toJSON()`)
+             */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** Name */
+            name: string;
+        };
+        /** PasskeyCreated */
+        PasskeyCreated: {
+            passkey: components["schemas"]["Passkey"];
+            /**
+             * Recovery Codes
+             * @description Made when this passkey turned MFA on; else empty
+             */
+            recovery_codes: string[];
+        };
+        /** PasskeyOptions */
+        PasskeyOptions: {
+            /** Challenge Id */
+            challenge_id: string;
+            /**
+             * Options
+             * @description PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON
+             */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        /** PasskeyOptionsRequest */
+        PasskeyOptionsRequest: {
+            /** Mfa Token */
+            mfa_token?: string | null;
+        };
+        /** PasskeyRegistrationOptionsRequest */
+        PasskeyRegistrationOptionsRequest: {
+            /** Current Password */
+            current_password?: string | null;
+        };
+        /** PasskeyRename */
+        PasskeyRename: {
+            /** Name */
+            name: string;
+        };
+        /** PasskeyVerifyRequest */
+        PasskeyVerifyRequest: {
+            /** Challenge Id */
+            challenge_id: string;
+            /**
+             * Credential
+             * @description The browser's PublicKeyCredential as JSON (`credential.toJSON()`)
+             */
+            credential: {
+                [key: string]: unknown;
+            };
+        };
         /** PasswordChange */
         PasswordChange: {
             /**
@@ -1875,6 +2281,14 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded" | "unavailable";
+        };
+        /**
+         * RecoveryCodes
+         * @description New recovery codes, shown this once; empty when none were made.
+         */
+        RecoveryCodes: {
+            /** Recovery Codes */
+            recovery_codes: string[];
         };
         /** RefreshGrant */
         RefreshGrant: {
@@ -1981,6 +2395,26 @@ export interface components {
          * @enum {string}
          */
         SortField: "created_at" | "updated_at" | "email" | "name" | "role";
+        /** StepUpRequest */
+        StepUpRequest: {
+            /** Challenge Id */
+            challenge_id?: string | null;
+            /** Code */
+            code?: string | null;
+            /** Credential */
+            credential?: {
+                [key: string]: unknown;
+            } | null;
+            method: components["schemas"]["MfaMethod"];
+        };
+        /** StepUpResult */
+        StepUpResult: {
+            /**
+             * Step Up Expires At
+             * Format: date-time
+             */
+            step_up_expires_at: string;
+        };
         /** TokenBody */
         TokenBody: {
             /**
@@ -2013,6 +2447,41 @@ export interface components {
          * @enum {string}
          */
         TokenTransport: "json" | "cookie";
+        /** TotpConfirmRequest */
+        TotpConfirmRequest: {
+            /** Code */
+            code: string;
+        };
+        /** TotpEnrolRequest */
+        TotpEnrolRequest: {
+            /** Current Password */
+            current_password: string;
+        };
+        /**
+         * TotpEnrolment
+         * @description A pending TOTP secret, until confirmed with a code.
+         */
+        TotpEnrolment: {
+            /** Otpauth Uri */
+            otpauth_uri: string;
+            /**
+             * Qr Svg
+             * @description The otpauth URI as a QR code (SVG)
+             */
+            qr_svg: string;
+            /**
+             * Secret
+             * @description Base32, for typing in by hand
+             */
+            secret: string;
+        };
+        /** TotpStatus */
+        TotpStatus: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Enabled */
+            enabled: boolean;
+        };
         /**
          * UserAdminRead
          * @description What admins and readonly users see in lists: also when the account was last used.
@@ -2987,6 +3456,641 @@ export interface operations {
             };
             /** @description Authenticated, but the role does not allow this */
             403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    step_up_api_v1_auth_mfa_step_up_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpResult"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verify_mfa_api_v1_auth_mfa_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieTokenResponse"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `INVALID_MFA_CODE` (details: attempts_left) or `MFA_TOKEN_INVALID` */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkey_options_api_v1_auth_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `MFA_TOKEN_INVALID` */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkey_verify_api_v1_auth_passkey_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieTokenResponse"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `INVALID_PASSKEY` */
+            401: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;
@@ -5512,6 +6616,1614 @@ export interface operations {
             };
         };
     };
+    read_my_mfa_api_v1_users_me_mfa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    regenerate_recovery_codes_api_v1_users_me_mfa_recovery_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    enrol_totp_api_v1_users_me_mfa_totp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpEnrolRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `MFA_ALREADY_ENABLED` */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_totp_api_v1_users_me_mfa_totp_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    confirm_totp_api_v1_users_me_mfa_totp_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description `INVALID_MFA_CODE` or `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `NO_PENDING_TOTP` */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_my_passkeys_api_v1_users_me_passkeys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"][];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    register_passkey_api_v1_users_me_passkeys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCreated"];
+                };
+            };
+            /** @description `INVALID_PASSKEY` or `VALIDATION_ERROR` */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkey_authentication_options_api_v1_users_me_passkeys_authentication_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkey_registration_options_api_v1_users_me_passkeys_registration_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistrationOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_passkey_api_v1_users_me_passkeys__passkey_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `PASSKEY_NOT_FOUND` */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rename_passkey_api_v1_users_me_passkeys__passkey_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRename"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `PASSKEY_NOT_FOUND` */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     change_password_api_v1_users_me_password_post: {
         parameters: {
             query?: never;
@@ -7118,6 +9830,272 @@ export interface operations {
             };
             /** @description Request body is not JSON */
             415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_user_mfa_api_v1_users__user_id__mfa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    reset_user_mfa_api_v1_users__user_id__mfa_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;

@@ -2,7 +2,9 @@
 // passkeys too) and the writes, each of which reads it again. Turning MFA on ends the
 // person's other sessions, so the sessions list is read again as well.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSyncExternalStore } from "react";
 import { api, type MfaStatus, type Passkey, type Schemas, unwrap } from "../api";
+import { enrolmentGate } from "../gates";
 import { meKeys } from "../me";
 import { createPasskey, signChallenge } from "../webauthn";
 
@@ -14,6 +16,14 @@ export function useMyMfa() {
     queryKey: meKeys.mfa(),
     queryFn: (): Promise<MfaStatus> => unwrap(api.GET("/api/v1/users/me/mfa")),
   });
+}
+
+/** Whether a request met 403 MFA_ENROLLMENT_REQUIRED (and MFA is not set up since). */
+export function useEnrolmentRequired(): boolean {
+  return useSyncExternalStore(
+    (listener) => enrolmentGate.subscribe(listener),
+    () => enrolmentGate.required,
+  );
 }
 
 /** Call after any change to a factor. */

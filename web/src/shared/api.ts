@@ -11,8 +11,11 @@ export type User = Schemas["UserRead"];
 export type AdminUser = Schemas["UserAdminRead"];
 export type Role = Schemas["Role"];
 export type LoginSession = Schemas["SessionRead"];
+// The MFA schemas' names, in one place: the rest of the code says only these.
 export type MfaStatus = Schemas["MfaStatus"];
 export type Passkey = Schemas["Passkey"];
+export type TotpEnrolment = Schemas["TotpEnrolment"];
+export type MfaVerifyRequest = Schemas["MfaVerifyRequest"];
 
 export type Api = ReturnType<typeof createApi>;
 

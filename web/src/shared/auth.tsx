@@ -12,14 +12,14 @@ import {
   useState,
   useSyncExternalStore,
 } from "react";
-import { type Schemas, session, type User } from "./api";
+import { type MfaVerifyRequest, session, type User } from "./api";
 import { describeError } from "./errors";
 import { enrolmentGate } from "./gates";
 import { fetchMe, storeSignedIn, useMe } from "./me";
 import { StepUpProvider } from "./mfa/StepUp";
 import type { Credentials } from "./session";
 
-export type MfaVerify = Schemas["MfaVerifyRequest"];
+export type MfaVerify = MfaVerifyRequest;
 
 type AuthState = {
   /** `loading` until the first refresh attempt has answered. */

@@ -111,7 +111,9 @@ function wrongCode(error: ApiError): string {
 export function describeError(error: unknown): string {
   if (error instanceof NetworkError) return error.message;
   if (!(error instanceof ApiError)) {
-    const prompt = error instanceof Error ? PASSKEY_PROMPT[error.name] : undefined;
+    // Not every DOMException is an Error (jsdom's, some older browsers'): read its name alone.
+    const name = typeof error === "object" && error !== null && "name" in error ? String(error.name) : "";
+    const prompt = Object.hasOwn(PASSKEY_PROMPT, name) ? PASSKEY_PROMPT[name] : undefined;
     if (prompt) return prompt;
     if (error instanceof Error && /WebAuthn is not supported/.test(error.message)) {
       return "This browser cannot use passkeys.";

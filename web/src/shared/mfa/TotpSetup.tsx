@@ -1,9 +1,10 @@
 import { Alert, Anchor, Button, Code, Collapse, Group, Image, Stack, Text, TextInput } from "@mantine/core";
 import { type FormEvent, useState } from "react";
+import type { TotpEnrolment } from "../api";
 import { ApiError, describeError, fieldErrors } from "../errors";
 import { PasswordField } from "../PasswordField";
 import { ErrorText } from "../ui";
-import { confirmTotp, startTotp, type TotpEnrolment } from "./queries";
+import { confirmTotp, startTotp } from "./queries";
 import { RecoveryCodesPanel } from "./RecoveryCodesPanel";
 
 type Props = {

@@ -3,12 +3,11 @@
 // person's other sessions, so the sessions list is read again as well.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSyncExternalStore } from "react";
-import { api, type MfaStatus, type Passkey, type Schemas, unwrap } from "../api";
+import { api, type MfaStatus, type Passkey, type TotpEnrolment, unwrap } from "../api";
 import { enrolmentGate } from "../gates";
 import { meKeys } from "../me";
 import { createPasskey, signChallenge } from "../webauthn";
 
-export type TotpEnrolment = Schemas["TotpEnrolment"];
 export type SecondFactor = { method: "totp" | "recovery_code"; code: string } | { method: "webauthn" };
 
 export function useMyMfa() {

@@ -32,7 +32,8 @@ export function createApi(session: Session) {
       const { code, details } = await apiErrorFrom(response.clone());
       if (code === "MFA_ENROLLMENT_REQUIRED") enrolmentGate.set(true);
       if (code !== "STEP_UP_REQUIRED" || STEP_UP_PATHS.includes(new URL(request.url).pathname)) return response;
-      const methods = Array.isArray(details.methods) ? details.methods.map(String) : [];
+      const offered = Array.isArray(details.methods) ? details.methods.map(String) : [];
+      const methods = offered.length ? offered : ["totp", "recovery_code"];
       // Proved: the same request once more. Closed: the caller gets the 403 and says so.
       return (await askStepUp(methods)) ? session.authorizedFetch(again) : response;
     },

@@ -130,6 +130,12 @@ export function SecondFactorForm({ methods, onSubmit, label, submitLabel = "Veri
             </Button>
           </>
         )}
+        {!typed && !passkey && (
+          <Alert color="orange" variant="light">
+            This account's only second factor is a passkey, and this browser cannot use passkeys. Try a current browser,
+            on an address served over HTTPS.
+          </Alert>
+        )}
         {footer}
       </Stack>
     </form>

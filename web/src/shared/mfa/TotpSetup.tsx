@@ -128,9 +128,7 @@ export function TotpSetup({ onDone, onCancel, onConfirmed }: Props) {
           <Collapse in={showKey}>
             <Stack gap={4}>
               <Text size="sm">Type this key into the app (a time-based key):</Text>
-              <Code fz="md" aria-label="Setup key">
-                {grouped(enrolment.secret)}
-              </Code>
+              <Code fz="md">{grouped(enrolment.secret)}</Code>
             </Stack>
           </Collapse>
           <ErrorText error={error} />

@@ -36,7 +36,7 @@ describe("an admin whose role requires MFA", () => {
     expect(screen.queryByRole("link", { name: "Users" })).not.toBeInTheDocument();
 
     await userEvent.click(screen.getByRole("button", { name: "Set up authenticator app" }));
-    await userEvent.type(screen.getByLabelText(/^Current password/), "admin password");
+    await userEvent.type(screen.getByLabelText(/^Current password/), "pw");
     await userEvent.click(screen.getByRole("button", { name: "Continue" }));
     await userEvent.type(await screen.findByLabelText(/^Authentication code/), "123456");
     await userEvent.click(screen.getByRole("button", { name: "Turn on" }));

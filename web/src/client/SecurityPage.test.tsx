@@ -59,10 +59,10 @@ describe("setting up an authenticator app", () => {
     });
     const clipboard = { writeText: vi.fn(async () => {}) };
     Object.defineProperty(navigator, "clipboard", { value: clipboard, configurable: true });
-    renderWithProviders(<SecurityPage />, { route: "/security", withNotifications: true });
+    renderWithProviders(<SecurityPage />, { route: "/security", withNotifications: true, mantineEnv: "test" });
 
     await userEvent.click(await screen.findByRole("button", { name: "Set up authenticator app" }));
-    await userEvent.type(screen.getByLabelText(/^Current password/), "my password");
+    await userEvent.type(screen.getByLabelText(/^Current password/), "pw");
     await userEvent.click(screen.getByRole("button", { name: "Continue" }));
 
     const qr = await screen.findByRole("img", { name: "QR code for your authenticator app" });
@@ -70,7 +70,7 @@ describe("setting up an authenticator app", () => {
     expect(atob(qr.getAttribute("src")!.split(",")[1]!)).toBe(QR);
     // The SVG is an image, not markup: its script is nowhere in the page.
     expect(document.querySelector("svg script")).toBeNull();
-    expect(server.callsTo("POST", "/api/v1/users/me/mfa/totp")[0]!.body).toEqual({ current_password: "my password" });
+    expect(server.callsTo("POST", "/api/v1/users/me/mfa/totp")[0]!.body).toEqual({ current_password: "pw" });
 
     await userEvent.click(screen.getByRole("button", { name: "Can't scan? Enter this key" }));
     expect(screen.getByText("JBSW Y3DP EHPK 3PXP")).toBeInTheDocument();
@@ -101,7 +101,7 @@ describe("setting up an authenticator app", () => {
     let enrol = apiError(403, "INVALID_CURRENT_PASSWORD");
     server.on("POST /api/v1/users/me/mfa/totp", () => enrol);
     server.on("POST /api/v1/users/me/mfa/totp/confirm", apiError(400, "INVALID_MFA_CODE"));
-    renderWithProviders(<SecurityPage />, { route: "/security" });
+    renderWithProviders(<SecurityPage />, { route: "/security", mantineEnv: "test" });
     await userEvent.click(await screen.findByRole("button", { name: "Set up authenticator app" }));
     await userEvent.type(screen.getByLabelText(/^Current password/), "wrong");
     await userEvent.click(screen.getByRole("button", { name: "Continue" }));
@@ -138,7 +138,7 @@ describe("step-up", () => {
       stepped = true;
       return { body: { step_up_expires_at: "2026-02-01T10:05:00Z" } };
     });
-    renderWithProviders(<SecurityPage />, { route: "/security", withNotifications: true });
+    renderWithProviders(<SecurityPage />, { route: "/security", withNotifications: true, mantineEnv: "test" });
     await userEvent.click(await screen.findByRole("button", { name: "Remove authenticator app" }));
     await userEvent.click(within(await screen.findByRole("dialog")).getByRole("button", { name: "Remove app" }));
 
@@ -191,17 +191,17 @@ describe("passkeys", () => {
       state.current = mfaStatus({ enabled: true, passkeys: [passkey], recovery_codes_left: 10 });
       return { status: 201, body: { passkey, recovery_codes: CODES } };
     });
-    renderWithProviders(<SecurityPage />, { route: "/security" });
+    renderWithProviders(<SecurityPage />, { route: "/security", mantineEnv: "test" });
     await userEvent.click(await screen.findByRole("button", { name: "Add a passkey" }));
     const name = screen.getByLabelText(/^Passkey name/);
     await userEvent.clear(name);
     await userEvent.type(name, "YubiKey");
-    await userEvent.type(screen.getByLabelText(/^Current password/), "my password");
+    await userEvent.type(screen.getByLabelText(/^Current password/), "pw");
     await userEvent.click(screen.getByRole("button", { name: "Create the passkey" }));
 
     expect(await screen.findByRole("list", { name: "Recovery codes" })).toBeInTheDocument();
     expect(server.callsTo("POST", "/api/v1/users/me/passkeys/registration-options")[0]!.body).toEqual({
-      current_password: "my password",
+      current_password: "pw",
     });
     expect(authenticator.create).toHaveLength(1);
     expect(server.callsTo("POST", "/api/v1/users/me/passkeys")[0]!.body).toMatchObject({
@@ -231,7 +231,7 @@ describe("passkeys", () => {
       state.current = mfaStatus();
       return { status: 204 };
     });
-    renderWithProviders(<SecurityPage />, { route: "/security" });
+    renderWithProviders(<SecurityPage />, { route: "/security", mantineEnv: "test" });
     const list = await screen.findByRole("list", { name: "Your passkeys" });
     expect(within(list).getByText("Synced")).toBeInTheDocument();
 

@@ -16,8 +16,8 @@ beforeEach(() => {
 });
 
 async function password() {
-  await userEvent.type(screen.getByLabelText(/^Email/), "jane@example.com");
-  await userEvent.type(screen.getByLabelText(/^Password/), "right password");
+  await userEvent.type(screen.getByLabelText(/^Email/), "j@e.co");
+  await userEvent.type(screen.getByLabelText(/^Password/), "pw");
   await userEvent.click(screen.getByRole("button", { name: "Log in" }));
   return screen.findByRole("form", { name: "Two-factor authentication" });
 }

@@ -19,7 +19,6 @@ from gatehouse.dependencies import (
 )
 from gatehouse.kit.openapi import AUTHED, COMMON, errors
 from gatehouse.mfa.schemas import (
-    MfaPasskey,
     MfaStatus,
     MfaVerifyRequest,
     RecoveryCodes,
@@ -31,6 +30,7 @@ from gatehouse.mfa.schemas import (
     TotpStatus,
 )
 from gatehouse.mfa.service import MfaState, Proof
+from gatehouse.passkeys.schemas import PasskeyRead
 
 router = APIRouter(prefix="/api/v1/auth/mfa", tags=["auth"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["mfa"], responses=errors(*AUTHED))
@@ -50,7 +50,7 @@ def _status(state: MfaState) -> MfaStatus:
         enabled=state.enabled,
         required=state.required,
         totp=TotpStatus(enabled=state.totp.enabled, confirmed_at=state.totp.confirmed_at),
-        passkeys=[MfaPasskey.model_validate(passkey) for passkey in state.passkeys],
+        passkeys=[PasskeyRead.model_validate(passkey) for passkey in state.passkeys],
         recovery_codes_left=state.recovery_codes_left,
     )
 

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from gatehouse.kit.fields import Password, Text
-from gatehouse.kit.schemas import RequestBody, Schema
+from gatehouse.kit.schemas import RequestBody
+from gatehouse.passkeys.schemas import PasskeyRead
 
 MethodName = Literal["totp", "recovery_code", "webauthn"]
 
@@ -29,7 +30,7 @@ _METHOD_NEEDS: JsonDict = {
             "properties": {
                 "method": {"const": "webauthn"},
                 "challenge_id": {"type": "string", "format": "uuid"},
-                "credential": {"type": "object"},
+                "credential": {"type": "object", "additionalProperties": True},
             },
             "required": ["method", "challenge_id", "credential"],
         },
@@ -104,20 +105,9 @@ class TotpStatus(BaseModel):
     confirmed_at: datetime | None
 
 
-class MfaPasskey(Schema):
-    """A passkey, as the MFA status lists it (never its key)."""
-
-    id: uuid.UUID
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    backed_up: bool
-    transports: list[str]
-
-
 class MfaStatus(BaseModel):
     enabled: bool = Field(description="A confirmed authenticator app or a passkey")
     required: bool = Field(description="Your role must have a second factor")
     totp: TotpStatus
-    passkeys: list[MfaPasskey]
+    passkeys: list[PasskeyRead]
     recovery_codes_left: int

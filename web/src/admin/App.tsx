@@ -1,7 +1,9 @@
 import { Navigate, Route, Routes } from "react-router";
 import { useAuth } from "../shared/auth";
+import { useEnrolmentRequired } from "../shared/mfa/queries";
 import { PageLoader } from "../shared/ui";
 import { AuditPage } from "./audit/AuditPage";
+import { ForcedEnrolmentPage } from "./ForcedEnrolmentPage";
 import { Layout } from "./Layout";
 import { LoginPage, NotAllowedPage } from "./LoginPage";
 import { NotFoundPage } from "./NotFoundPage";
@@ -14,10 +16,12 @@ import { WebhooksPage } from "./webhooks/WebhooksPage";
 
 export function App() {
   const { status, user } = useAuth();
+  const enrolmentRequired = useEnrolmentRequired();
   if (status === "loading") return <PageLoader />;
   // Logged out at any address: the login, then that same page.
   if (status === "signed-out" || !user) return <LoginPage />;
   if (!canUsePortal(user.role)) return <NotAllowedPage />;
+  if (enrolmentRequired) return <ForcedEnrolmentPage />;
   return <PortalRoutes />;
 }
 

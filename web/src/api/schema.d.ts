@@ -107,6 +107,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/mfa/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Step Up
+         * @description Confirm it is you with a second factor: for a few minutes this session may change
+         *     its factors, email and password (routes that answered `403 STEP_UP_REQUIRED`).
+         */
+        post: operations["step_up_api_v1_auth_mfa_step_up_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify
+         * @description Finish a login that answered `401 MFA_REQUIRED`: its `mfa_token` and a second
+         *     factor. The answer is /auth/token's (cookie mode with the same header).
+         *
+         *     `401 INVALID_MFA_CODE` (with `attempts_left`), `401 MFA_TOKEN_INVALID` (used,
+         *     expired or out of attempts: log in again), `429 RATE_LIMITED` (too many code checks
+         *     on the account).
+         */
+        post: operations["verify_api_v1_auth_mfa_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Login Options
+         * @description A challenge for `navigator.credentials.get()`.
+         *
+         *     `{}`: a passwordless login (any passkey of yours, user verification required), then
+         *     `POST /auth/passkey/verify`. `{"mfa_token"}`: the second step of a password login
+         *     (your passkeys), then `POST /auth/mfa/verify`; `401 MFA_TOKEN_INVALID` when the
+         *     token is unknown, used or expired.
+         */
+        post: operations["login_options_api_v1_auth_passkey_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Passkey Login
+         * @description Log in with a passkey alone: the same answer as `POST /auth/token`, in JSON or
+         *     cookie mode (`X-Token-Transport`). `401 INVALID_PASSKEY` for any assertion that
+         *     does not verify (the challenge is spent all the same).
+         */
+        post: operations["passkey_login_api_v1_auth_passkey_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/password-reset": {
         parameters: {
             query?: never;
@@ -471,6 +564,187 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Mfa
+         * @description Your second factors.
+         */
+        get: operations["my_mfa_api_v1_users_me_mfa_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate Recovery Codes
+         * @description Ten new recovery codes; the old ones stop working (needs a recent step-up).
+         */
+        post: operations["regenerate_recovery_codes_api_v1_users_me_mfa_recovery_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol Totp
+         * @description Start setting up an authenticator app: a new secret, pending until a code from
+         *     the app confirms it (calling again replaces a pending one).
+         */
+        post: operations["enrol_totp_api_v1_users_me_mfa_totp_post"];
+        /**
+         * Remove Totp
+         * @description Remove the authenticator app (needs a recent step-up).
+         */
+        delete: operations["remove_totp_api_v1_users_me_mfa_totp_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Totp
+         * @description Confirm the app with a code from it. When this is your first second factor, your
+         *     other sessions end and you get your recovery codes (shown once).
+         */
+        post: operations["confirm_totp_api_v1_users_me_mfa_totp_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Passkeys
+         * @description Your passkeys, oldest first.
+         */
+        get: operations["list_passkeys_api_v1_users_me_passkeys_get"];
+        put?: never;
+        /**
+         * Register Passkey
+         * @description Finish registering: the browser's new credential, under a name of your choice.
+         *
+         *     `recovery_codes` holds new recovery codes when this passkey turned MFA on (shown
+         *     once); else it is empty. `400 INVALID_PASSKEY` when the credential does not verify,
+         *     `409 PASSKEY_ALREADY_REGISTERED` when it is registered already.
+         */
+        post: operations["register_passkey_api_v1_users_me_passkeys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/authentication-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Step Up Options
+         * @description A challenge for stepping up with one of your passkeys (`POST /auth/mfa/step-up`).
+         */
+        post: operations["step_up_options_api_v1_users_me_passkeys_authentication_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/registration-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registration Options
+         * @description Start registering a passkey: pass `options` to `navigator.credentials.create()`.
+         *
+         *     Without a second factor yet, send `current_password`; with one, step up first
+         *     (`403 STEP_UP_REQUIRED` otherwise). The challenge is good once, for 5 minutes.
+         */
+        post: operations["registration_options_api_v1_users_me_passkeys_registration_options_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/passkeys/{passkey_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Passkey
+         * @description Remove one of your passkeys; needs a recent step-up (`403 STEP_UP_REQUIRED`).
+         */
+        delete: operations["remove_passkey_api_v1_users_me_passkeys__passkey_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename Passkey
+         * @description Rename one of your passkeys (1 to 100 characters, trimmed).
+         */
+        patch: operations["rename_passkey_api_v1_users_me_passkeys__passkey_id__patch"];
+        trace?: never;
+    };
     "/api/v1/users/me/password": {
         parameters: {
             query?: never;
@@ -584,6 +858,31 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Mfa
+         * @description A user's second factors (admin, readonly).
+         */
+        get: operations["user_mfa_api_v1_users__user_id__mfa_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Reset User Mfa
+         * @description Remove every second factor of a user, who lost their device: they are mailed and
+         *     logged out everywhere (admin).
+         */
+        delete: operations["reset_user_mfa_api_v1_users__user_id__mfa_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -988,6 +1287,24 @@ export interface components {
              * @description Pass as `cursor` for the next (older) page; null on the last page
              */
             next_cursor: string | null;
+        };
+        /**
+         * CeremonyOptions
+         * @description A WebAuthn challenge: pass `options` to the browser, send `challenge_id` back.
+         */
+        CeremonyOptions: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /**
+             * Options
+             * @description PublicKeyCredentialCreationOptionsJSON (registration) or PublicKeyCredentialRequestOptionsJSON (authentication)
+             */
+            options: {
+                [key: string]: unknown;
+            };
         };
         /** ClientCreate */
         ClientCreate: {
@@ -1456,6 +1773,32 @@ export interface components {
             timestamp: string;
         };
         /**
+         * ExportFactor
+         * @description A second factor of the user's: its kind, name and dates (never a secret, a key
+         *     or a code). `kind`: "totp" (an authenticator app; `confirmed_at` null while it is
+         *     pending), "passkey", or "recovery_code" (one row per code, `used_at` once used).
+         */
+        ExportFactor: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "totp" | "passkey" | "recovery_code";
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string | null;
+            /** Used At */
+            used_at: string | null;
+        };
+        /**
          * ExportProfile
          * @description The account as stored (never the password hash).
          */
@@ -1563,6 +1906,14 @@ export interface components {
             /** Keys */
             keys: components["schemas"]["JWK"][];
         };
+        /** LoginOptionsRequest */
+        LoginOptionsRequest: {
+            /**
+             * Mfa Token
+             * @description The second step of a password login (from 401 MFA_REQUIRED); omit it for a passwordless login
+             */
+            mfa_token?: string | null;
+        };
         /** LogoutRequest */
         LogoutRequest: {
             /**
@@ -1588,6 +1939,67 @@ export interface components {
         } | {
             email: string;
         };
+        /** MfaStatus */
+        MfaStatus: {
+            /**
+             * Enabled
+             * @description A confirmed authenticator app or a passkey
+             */
+            enabled: boolean;
+            /** Passkeys */
+            passkeys: components["schemas"]["PasskeyRead"][];
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /**
+             * Required
+             * @description Your role must have a second factor
+             */
+            required: boolean;
+            totp: components["schemas"]["TotpStatus"];
+        };
+        /** MfaVerifyRequest */
+        MfaVerifyRequest: {
+            /**
+             * Challenge Id
+             * @description `webauthn`: from the authentication options
+             */
+            challenge_id?: string | null;
+            /**
+             * Code
+             * @description `totp`: the app's 6 digits; `recovery_code`: one of your codes
+             * @example 123456
+             */
+            code?: string | null;
+            /**
+             * Credential
+             * @description `webauthn`: the browser's PublicKeyCredential as JSON (`credential.toJSON()`)
+             */
+            credential?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "totp" | "recovery_code" | "webauthn";
+            /**
+             * Mfa Token
+             * @description From the `401 MFA_REQUIRED` answer
+             */
+            mfa_token: string;
+        } & ({
+            code: string;
+            /** @enum {unknown} */
+            method: "totp" | "recovery_code";
+        } | {
+            /** Format: uuid */
+            challenge_id: string;
+            credential: {
+                [key: string]: unknown;
+            };
+            /** @constant */
+            method: "webauthn";
+        });
         /**
          * OAuthForm
          * @description The OAuth2 form (RFC 6749 §4.3, §6) that OAuth2 clients send.
@@ -2120,6 +2532,82 @@ export interface components {
             /** Total Pages */
             total_pages: number;
         };
+        /** PasskeyCreate */
+        PasskeyCreate: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /**
+             * Credential
+             * @description The PublicKeyCredential as JSON, as `credential.toJSON()` returns it
+             */
+            credential: {
+                [key: string]: unknown;
+            };
+            /**
+             * Name
+             * @example Work laptop
+             */
+            name: string;
+        };
+        /** PasskeyCreated */
+        PasskeyCreated: {
+            passkey: components["schemas"]["PasskeyRead"];
+            /**
+             * Recovery Codes
+             * @description New recovery codes when this passkey turned MFA on; else empty
+             */
+            recovery_codes: string[];
+        };
+        /** PasskeyLogin */
+        PasskeyLogin: {
+            /**
+             * Challenge Id
+             * Format: uuid
+             */
+            challenge_id: string;
+            /**
+             * Credential
+             * @description The PublicKeyCredential as JSON, as `credential.toJSON()` returns it
+             */
+            credential: {
+                [key: string]: unknown;
+            };
+        };
+        /** PasskeyRead */
+        PasskeyRead: {
+            /**
+             * Backed Up
+             * @description Synced to the user's other devices (a cloud passkey)
+             */
+            backed_up: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Transports */
+            transports: string[];
+        };
+        /** PasskeyRename */
+        PasskeyRename: {
+            /**
+             * Name
+             * @example Work laptop
+             */
+            name: string;
+        };
         /** PasswordChange */
         PasswordChange: {
             /**
@@ -2204,6 +2692,14 @@ export interface components {
              */
             status: "ok" | "degraded" | "unavailable";
         };
+        /** RecoveryCodes */
+        RecoveryCodes: {
+            /**
+             * Recovery Codes
+             * @description Shown once: each works once; [] when none were made
+             */
+            recovery_codes: string[];
+        };
         /** RefreshGrant */
         RefreshGrant: {
             /**
@@ -2241,6 +2737,14 @@ export interface components {
              * @example correct horse battery staple
              */
             password: string;
+        };
+        /** RegistrationOptionsRequest */
+        RegistrationOptionsRequest: {
+            /**
+             * Current Password
+             * @description Needed while you have no second factor
+             */
+            current_password?: string | null;
         };
         /**
          * Role
@@ -2314,6 +2818,53 @@ export interface components {
          * @enum {string}
          */
         SortField: "created_at" | "updated_at" | "email" | "name" | "role";
+        /** StepUpRequest */
+        StepUpRequest: {
+            /**
+             * Challenge Id
+             * @description `webauthn`: from the authentication options
+             */
+            challenge_id?: string | null;
+            /**
+             * Code
+             * @description `totp`: the app's 6 digits; `recovery_code`: one of your codes
+             * @example 123456
+             */
+            code?: string | null;
+            /**
+             * Credential
+             * @description `webauthn`: the browser's PublicKeyCredential as JSON (`credential.toJSON()`)
+             */
+            credential?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "totp" | "recovery_code" | "webauthn";
+        } & ({
+            code: string;
+            /** @enum {unknown} */
+            method: "totp" | "recovery_code";
+        } | {
+            /** Format: uuid */
+            challenge_id: string;
+            credential: {
+                [key: string]: unknown;
+            };
+            /** @constant */
+            method: "webauthn";
+        });
+        /** StepUpResponse */
+        StepUpResponse: {
+            /**
+             * Step Up Expires At
+             * Format: date-time
+             * @description Until then this session may change its factors, email and password
+             */
+            step_up_expires_at: string;
+        };
         /** TokenBody */
         TokenBody: {
             /**
@@ -2346,6 +2897,44 @@ export interface components {
          * @enum {string}
          */
         TokenTransport: "json" | "cookie";
+        /** TotpConfirmRequest */
+        TotpConfirmRequest: {
+            /**
+             * Code
+             * @example 123456
+             */
+            code: string;
+        };
+        /** TotpEnrolRequest */
+        TotpEnrolRequest: {
+            /**
+             * Current Password
+             * @example correct horse battery staple
+             */
+            current_password: string;
+        };
+        /** TotpEnrolment */
+        TotpEnrolment: {
+            /** Otpauth Uri */
+            otpauth_uri: string;
+            /**
+             * Qr Svg
+             * @description The otpauth URI as an inline `<svg>` QR code
+             */
+            qr_svg: string;
+            /**
+             * Secret
+             * @description Base32, for typing into an app that cannot scan
+             */
+            secret: string;
+        };
+        /** TotpStatus */
+        TotpStatus: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Enabled */
+            enabled: boolean;
+        };
         /**
          * UserAdminRead
          * @description What admins and readonly users see in lists: also when the account was last used.
@@ -2425,6 +3014,8 @@ export interface components {
              * Format: date-time
              */
             exported_at: string;
+            /** Factors */
+            factors: components["schemas"]["ExportFactor"][];
             /**
              * Format
              * @default gatehouse.user-export/1
@@ -2573,7 +3164,7 @@ export interface components {
              *       "*"
              *     ]
              */
-            event_types: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
+            event_types: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_reset" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
             /**
              * Url
              * @description http:// or https://, without credentials; the host must resolve to public addresses unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE_TARGETS=true
@@ -2610,7 +3201,7 @@ export interface components {
              *       "*"
              *     ]
              */
-            event_types?: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
+            event_types?: "*"[] | ("user.created" | "user.updated" | "user.deleted" | "user.restored" | "user.erased" | "user.password_changed" | "user.mfa_enabled" | "user.mfa_disabled" | "user.mfa_reset" | "webhook.disabled" | "webhook.test" | "client.created" | "client.updated" | "client.deleted")[];
             /**
              * Url
              * @description http:// or https://, without credentials; the host must resolve to public addresses unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE_TARGETS=true
@@ -3320,6 +3911,641 @@ export interface operations {
             };
             /** @description Authenticated, but the role does not allow this */
             403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    step_up_api_v1_auth_mfa_step_up_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUpRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpResponse"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verify_api_v1_auth_mfa_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieTokenResponse"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    login_options_api_v1_auth_passkey_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOptions"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkey_login_api_v1_auth_passkey_verify_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `cookie`: the refresh token goes in the HttpOnly `gatehouse_refresh` cookie, not in the body (browser apps); `json` (default): in the body */
+                "X-Token-Transport"?: components["schemas"]["TokenTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLogin"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieTokenResponse"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
                 headers: {
                     /** @description Requests allowed in the current window (absent when limits are off) */
                     "X-RateLimit-Limit"?: number;
@@ -7400,6 +8626,1954 @@ export interface operations {
             };
         };
     };
+    my_mfa_api_v1_users_me_mfa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    regenerate_recovery_codes_api_v1_users_me_mfa_recovery_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    enrol_totp_api_v1_users_me_mfa_totp_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpEnrolRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_totp_api_v1_users_me_mfa_totp_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    confirm_totp_api_v1_users_me_mfa_totp_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_passkeys_api_v1_users_me_passkeys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRead"][];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    register_passkey_api_v1_users_me_passkeys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCreated"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Stale `If-Match` version, or a rule such as the last admin */
+            409: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    step_up_options_api_v1_users_me_passkeys_authentication_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOptions"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    registration_options_api_v1_users_me_passkeys_registration_options_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RegistrationOptionsRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CeremonyOptions"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_passkey_api_v1_users_me_passkeys__passkey_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rename_passkey_api_v1_users_me_passkeys__passkey_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                passkey_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRename"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRead"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     change_password_api_v1_users_me_password_post: {
         parameters: {
             query?: never;
@@ -8918,6 +12092,374 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UserExport"];
                 };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    user_mfa_api_v1_users__user_id__mfa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
+            400: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this */
+            403: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body over the size limit */
+            413: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body is not JSON */
+            415: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying (at least the time to the reset) */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unexpected error; quote the request id */
+            500: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing service (the database) is unavailable */
+            503: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    reset_user_mfa_api_v1_users__user_id__mfa_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    /** @description Requests allowed in the current window (absent when limits are off) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in the current window, after this one; never below 0 */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description When the window ends and the budget is whole again (epoch seconds) */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description The request id, echoed or generated; quote it when reporting a problem */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input (`VALIDATION_ERROR`, field paths in `details`) */
             400: {

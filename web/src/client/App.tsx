@@ -1,5 +1,5 @@
 import { Route, Routes } from "react-router";
-import { PublicOnly, RequireAuth } from "./guards";
+import { EnrolmentRedirect, PublicOnly, RequireAuth } from "./guards";
 import { AccountDeletedPage } from "./pages/AccountDeletedPage";
 import { DataPage } from "./pages/DataPage";
 import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
@@ -8,6 +8,7 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { ProfilePage } from "./pages/ProfilePage";
 import { ResetPasswordPage } from "./pages/ResetPasswordPage";
+import { SecurityPage } from "./pages/SecurityPage";
 import { SessionsPage } from "./pages/SessionsPage";
 import { SignupPage } from "./pages/SignupPage";
 import { UndoEmailChangePage } from "./pages/UndoEmailChangePage";
@@ -28,11 +29,14 @@ export function App() {
       <Route path="undo-email-change" element={<UndoEmailChangePage />} />
       <Route path="account-deleted" element={<AccountDeletedPage />} />
       <Route element={<RequireAuth />}>
-        <Route element={<SignedInLayout />}>
-          <Route index element={<ProfilePage />} />
-          <Route path="password" element={<PasswordPage />} />
-          <Route path="sessions" element={<SessionsPage />} />
-          <Route path="data" element={<DataPage />} />
+        <Route element={<EnrolmentRedirect />}>
+          <Route element={<SignedInLayout />}>
+            <Route index element={<ProfilePage />} />
+            <Route path="password" element={<PasswordPage />} />
+            <Route path="sessions" element={<SessionsPage />} />
+            <Route path="data" element={<DataPage />} />
+            <Route path="security" element={<SecurityPage />} />
+          </Route>
         </Route>
       </Route>
       <Route path="*" element={<NotFoundPage />} />

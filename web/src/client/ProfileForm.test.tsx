@@ -1,4 +1,4 @@
-import { screen, waitFor } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { User } from "../shared/api";
 import { apiError, fakeFetch, renderWithProviders } from "../shared/test-utils";
@@ -78,6 +78,34 @@ it("puts a wrong current password on its field", async () => {
     email: "jane@example.org",
     current_password: "not it",
   });
+});
+
+it("asks for the second factor when the email change needs it, then saves the same change", async () => {
+  let stepped = false;
+  const calls = fakeFetch((call) => {
+    if (call.path === "/api/v1/auth/mfa/step-up") {
+      stepped = true;
+      return { body: { step_up_expires_at: "2026-11-25T10:05:00Z" } };
+    }
+    if (call.method !== "PATCH") return undefined;
+    if (!stepped) return apiError(403, "STEP_UP_REQUIRED", { methods: ["totp"] });
+    return { body: { ...jane, email: "jane@example.org" }, headers: { ETag: '"4"' } };
+  });
+  renderForm();
+  const email = screen.getByLabelText(/^Email/);
+  await userEvent.clear(email);
+  await userEvent.type(email, "jane@example.org");
+  await userEvent.type(screen.getByLabelText(/^Current password/), "my password");
+  await userEvent.click(save());
+  const modal = await screen.findByRole("dialog", { name: "Confirm it's you" });
+  expect(within(modal).queryByRole("switch", { name: "Use a recovery code" })).not.toBeInTheDocument();
+  await userEvent.type(within(modal).getByLabelText(/^Authentication code/), "123456");
+  await userEvent.click(within(modal).getByRole("button", { name: "Confirm" }));
+  expect(await screen.findByText("Profile saved")).toBeInTheDocument();
+  const patches = calls.filter((c) => c.method === "PATCH");
+  expect(patches).toHaveLength(2);
+  expect(patches[1]!.body).toEqual(patches[0]!.body);
+  expect(patches[1]!.headers.get("If-Match")).toBe('"3"');
 });
 
 it("explains a change made meanwhile elsewhere", async () => {

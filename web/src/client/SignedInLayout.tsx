@@ -10,6 +10,7 @@ import { notifyFailure } from "../shared/notify";
 const LINKS = [
   { to: "/", label: "Profile" },
   { to: "/password", label: "Password" },
+  { to: "/security", label: "Security" },
   { to: "/sessions", label: "Sessions" },
   { to: "/data", label: "Your data" },
 ] as const;

@@ -2,6 +2,7 @@
 // which brings them back there afterwards; a signed-in one skips the login and sign-up.
 import { type Location, Navigate, Outlet, useLocation } from "react-router";
 import { useAuth } from "../shared/auth";
+import { useEnrolmentRequired } from "../shared/mfa/queries";
 import { PageLoader } from "../shared/ui";
 
 type FromState = { from?: Pick<Location, "pathname" | "search" | "hash"> } | null;
@@ -26,5 +27,16 @@ export function PublicOnly() {
   const target = useReturnPath();
   if (status === "loading") return <PageLoader />;
   if (status === "signed-in") return <Navigate to={target} replace />;
+  return <Outlet />;
+}
+
+/**
+ * A role that requires MFA, without MFA set up, meets 403 MFA_ENROLLMENT_REQUIRED on
+ * every page but the security settings: it goes there, and the page says why.
+ */
+export function EnrolmentRedirect() {
+  const required = useEnrolmentRequired();
+  const { pathname } = useLocation();
+  if (required && pathname !== "/security") return <Navigate to="/security" replace />;
   return <Outlet />;
 }

@@ -12,16 +12,24 @@ import {
   useState,
   useSyncExternalStore,
 } from "react";
-import { session, type User } from "./api";
+import { type MfaVerifyRequest, session, type User } from "./api";
 import { describeError } from "./errors";
+import { enrolmentGate } from "./gates";
 import { fetchMe, storeSignedIn, useMe } from "./me";
+import { StepUpProvider } from "./mfa/StepUp";
 import type { Credentials } from "./session";
+
+export type MfaVerify = MfaVerifyRequest;
 
 type AuthState = {
   /** `loading` until the first refresh attempt has answered. */
   status: "loading" | "signed-out" | "signed-in";
   user: User | null;
   login: (credentials: Credentials) => Promise<User>;
+  /** Finish a login that answered 401 MFA_REQUIRED, with the second factor. */
+  verifyMfa: (body: MfaVerify) => Promise<User>;
+  /** Log in with a passkey alone (the assertion the browser made for a passwordless challenge). */
+  passkeyLogin: (body: { challenge_id: string; credential: unknown }) => Promise<User>;
   logout: (all?: boolean) => Promise<void>;
 };
 
@@ -50,19 +58,28 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     // Logged out (here, or the API refused the session): nothing cached may outlive it.
-    if (!signedIn) queryClient.removeQueries();
+    if (!signedIn) {
+      queryClient.removeQueries();
+      enrolmentGate.set(false);
+    }
   }, [signedIn, queryClient]);
 
   const me = useMe(signedIn);
 
-  const login = useCallback(
-    async (credentials: Credentials) => {
-      await session.login(credentials);
+  const signedInBy = useCallback(
+    async (step: () => Promise<void>) => {
+      await step();
       const user = await fetchMe();
       storeSignedIn(queryClient, user);
       return user;
     },
     [queryClient],
+  );
+  const login = useCallback((credentials: Credentials) => signedInBy(() => session.login(credentials)), [signedInBy]);
+  const verifyMfa = useCallback((body: MfaVerify) => signedInBy(() => session.verifyMfa(body)), [signedInBy]);
+  const passkeyLogin = useCallback(
+    (body: { challenge_id: string; credential: unknown }) => signedInBy(() => session.passkeyLogin(body)),
+    [signedInBy],
   );
 
   const logout = useCallback(
@@ -78,11 +95,15 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     if (!started) status = "loading";
     else if (!signedIn) status = "signed-out";
     else status = me.data ? "signed-in" : me.isError ? "signed-out" : "loading";
-    return { status, user: signedIn ? (me.data ?? null) : null, login, logout };
-  }, [started, signedIn, me.data, me.isError, login, logout]);
+    return { status, user: signedIn ? (me.data ?? null) : null, login, verifyMfa, passkeyLogin, logout };
+  }, [started, signedIn, me.data, me.isError, login, verifyMfa, passkeyLogin, logout]);
 
   if (startError) return <StartProblem error={startError} onRetry={start} />;
-  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+  return (
+    <AuthContext.Provider value={value}>
+      <StepUpProvider>{children}</StepUpProvider>
+    </AuthContext.Provider>
+  );
 }
 
 function StartProblem({ error, onRetry }: { error: unknown; onRetry: () => void }) {

@@ -47,6 +47,20 @@ describe("describeError", () => {
     expect(describeError(error)).toBe("Email already exists");
   });
 
+  it("counts the attempts left after a wrong second factor", () => {
+    const wrong = (details: Record<string, unknown>) =>
+      new ApiError(401, envelope("INVALID_MFA_CODE", "", details).error);
+    expect(describeError(wrong({ attempts_left: 3 }))).toBe("That code is not right. 3 attempts left.");
+    expect(describeError(wrong({ attempts_left: 1 }))).toBe("That code is not right. 1 attempt left.");
+    expect(describeError(wrong({ attempts_left: 0 }))).toMatch(/No attempts left: log in again/);
+    expect(describeError(wrong({}))).toBe("That code is not right.");
+  });
+
+  it("explains a passkey prompt the browser ended", () => {
+    expect(describeError(new DOMException("x", "NotAllowedError"))).toMatch(/closed or timed out/);
+    expect(describeError(new DOMException("x", "InvalidStateError"))).toMatch(/already holds a passkey/);
+  });
+
   it("never shows a raw server failure", () => {
     expect(describeError(new ApiError(500, null))).toMatch(/went wrong on our side/);
     expect(describeError(new Error("TypeError: x is undefined"))).toBe("Something went wrong. Please try again.");

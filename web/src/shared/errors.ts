@@ -79,14 +79,48 @@ const MESSAGES: Record<string, string> = {
   USER_NOT_DELETED: "This account is not deleted, so there is nothing to restore.",
   WEBHOOK_DISABLED: "This webhook is disabled. Enable it first.",
   INTERNAL_ERROR: "Something went wrong on our side. Please try again in a moment.",
+  MFA_REQUIRED: "Enter the code from your authenticator app to finish logging in.",
+  MFA_TOKEN_INVALID: "Your login was not finished in time, or had too many wrong codes. Log in again.",
+  INVALID_PASSKEY: "That passkey was not accepted. Try again, or use another way in.",
+  MFA_ALREADY_ENABLED: "An authenticator app is already set up. Remove it first to set up another.",
+  NO_PENDING_TOTP: "That setup is no longer waiting for a code. Start it again.",
+  PASSKEY_NOT_FOUND: "That passkey no longer exists.",
+  STEP_UP_REQUIRED: "This change needs your second factor first. Nothing was changed.",
+  MFA_ENROLLMENT_REQUIRED: "Your role requires two-factor authentication. Set it up first.",
 };
+
+/** What the browser says when a passkey prompt ends without a passkey (DOMException names). */
+const PASSKEY_PROMPT: Record<string, string> = {
+  NotAllowedError: "The passkey prompt was closed or timed out. Nothing was sent.",
+  AbortError: "The passkey prompt was closed or timed out. Nothing was sent.",
+  InvalidStateError: "This device already holds a passkey for your account.",
+  SecurityError: "This browser refused the passkey for this address.",
+  NotSupportedError: "This device cannot make or use a passkey here.",
+};
+
+/** "That code is not right. 2 attempts left." */
+function wrongCode(error: ApiError): string {
+  const left = error.details.attempts_left;
+  const base = "That code is not right.";
+  if (typeof left !== "number") return base;
+  if (left <= 0) return `${base} No attempts left: log in again.`;
+  return `${base} ${left === 1 ? "1 attempt" : `${left} attempts`} left.`;
+}
 
 /** One sentence for a person, for any error a request can end with. */
 export function describeError(error: unknown): string {
   if (error instanceof NetworkError) return error.message;
   if (!(error instanceof ApiError)) {
+    // Not every DOMException is an Error (jsdom's, some older browsers'): read its name alone.
+    const name = typeof error === "object" && error !== null && "name" in error ? String(error.name) : "";
+    const prompt = Object.hasOwn(PASSKEY_PROMPT, name) ? PASSKEY_PROMPT[name] : undefined;
+    if (prompt) return prompt;
+    if (error instanceof Error && /WebAuthn is not supported/.test(error.message)) {
+      return "This browser cannot use passkeys.";
+    }
     return "Something went wrong. Please try again.";
   }
+  if (error.code === "INVALID_MFA_CODE") return wrongCode(error);
   if (error.code === "RATE_LIMITED" || error.status === 429) {
     const wait = error.retryAfter ?? 60;
     return `Too many attempts. Try again in ${describeWait(wait)}.`;

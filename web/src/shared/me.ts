@@ -14,6 +14,8 @@ export const meKeys = {
   /** The profile with its ETag, for the profile form. */
   versioned: () => [...meKeys.all, "versioned"] as const,
   sessions: () => [...meKeys.all, "sessions"] as const,
+  /** Second factors: the authenticator app, passkeys, recovery codes left. */
+  mfa: () => [...meKeys.all, "mfa"] as const,
 };
 
 export type VersionedUser = { user: User; etag: string | null };

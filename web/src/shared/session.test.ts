@@ -179,6 +179,35 @@ describe("Session", () => {
     ]);
   });
 
+  it("does not send a wrong second factor again: its 401 is not an expired token", async () => {
+    const server = fakeServer({
+      "POST /api/v1/auth/token": tokenAnswer("t1"),
+      "POST /api/v1/auth/mfa/step-up": () =>
+        json(401, { error: { code: "INVALID_MFA_CODE", message: "", details: { attempts_left: 4 } } }),
+    });
+    const { session } = makeSession(server);
+    await session.login({ email: "a@b.co", password: "pw" });
+    const response = await session.authorizedFetch(
+      new Request("http://app/api/v1/auth/mfa/step-up", { method: "POST", body: '{"method":"totp","code":"1"}' }),
+    );
+    expect(response.status).toBe(401);
+    expect(server.calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      "POST /api/v1/auth/token",
+      "POST /api/v1/auth/mfa/step-up",
+    ]);
+    expect(session.signedIn).toBe(true);
+  });
+
+  it("finishes an MFA login in cookie mode, like the password login", async () => {
+    const server = fakeServer({ "POST /api/v1/auth/mfa/verify": tokenAnswer("t-mfa") });
+    const { session } = makeSession(server);
+    await session.verifyMfa({ mfa_token: "m", method: "totp", code: "123456" });
+    expect(session.accessToken).toBe("t-mfa");
+    const call = server.calls[0]!;
+    expect(call.headers.get("X-Token-Transport")).toBe("cookie");
+    expect(JSON.parse(call.body!)).toEqual({ mfa_token: "m", method: "totp", code: "123456" });
+  });
+
   it("gives the 401 back when the session cannot be refreshed", async () => {
     const server = fakeServer({
       "POST /api/v1/auth/token": tokenAnswer("old"),

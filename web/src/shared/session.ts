@@ -15,6 +15,9 @@ const EARLY_SECONDS = 10;
 
 export type Credentials = { email: string; password: string };
 
+/** A 401 that is about the proof sent (a wrong code or passkey), not about the access token. */
+const WRONG_PROOF = new Set(["INVALID_MFA_CODE", "INVALID_PASSKEY", "MFA_TOKEN_INVALID", "INVALID_CREDENTIALS"]);
+
 type TokenBody = { access_token: string; expires_in: number };
 
 export type SessionDeps = {
@@ -115,10 +118,25 @@ export class Session {
   }
 
   async login({ email, password }: Credentials): Promise<void> {
-    const response = await this.send(`${AUTH_PATH}/token`, {
+    await this.issue(`${AUTH_PATH}/token`, { grant_type: "password", username: email, password });
+  }
+
+  /** Finish a login that asked for a second factor (401 MFA_REQUIRED): the same answer as a login. */
+  async verifyMfa(body: Record<string, unknown>): Promise<void> {
+    await this.issue(`${AUTH_PATH}/mfa/verify`, body);
+  }
+
+  /** Log in with a passkey alone. */
+  async passkeyLogin(body: { challenge_id: string; credential: unknown }): Promise<void> {
+    await this.issue(`${AUTH_PATH}/passkey/verify`, body);
+  }
+
+  /** Every way in answers alike: an access token here, the refresh token in the HttpOnly cookie. */
+  private async issue(url: string, body: unknown): Promise<void> {
+    const response = await this.send(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-Token-Transport": "cookie" },
-      body: JSON.stringify({ grant_type: "password", username: email, password }),
+      body: JSON.stringify(body),
     });
     if (!response.ok) throw await apiErrorFrom(response);
     this.set((await response.json()) as TokenBody);
@@ -161,6 +179,10 @@ export class Session {
     const token = await this.validToken();
     const first = await this.sendWith(request, token);
     if (first.status !== 401 || !token) return first;
+    // A wrong second factor is not an expired token: sending it again would only spend
+    // another of the few attempts the server allows.
+    const { code } = await apiErrorFrom(first.clone());
+    if (WRONG_PROOF.has(code)) return first;
     const fresh = await this.refresh();
     if (!fresh) return first;
     return this.sendWith(retry, fresh);

@@ -14,8 +14,9 @@ import { act, render } from "@testing-library/react";
 import type { ReactElement, ReactNode } from "react";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { afterEach, vi } from "vitest";
-import { type AdminUser, type Role, session, type User } from "./api";
+import { type AdminUser, type MfaStatus, type Role, session, type User } from "./api";
 import { AuthProvider, useAuth } from "./auth";
+import { enrolmentGate } from "./gates";
 import { AUTH_PATH, CSRF_COOKIE } from "./session";
 import { theme } from "./ui";
 
@@ -62,7 +63,7 @@ export function fakeFetch(handler: Handler): Call[] {
 export function apiError(
   status: number,
   code: string,
-  details: Record<string, string[]> = {},
+  details: Record<string, unknown> = {},
   message: string = code,
 ): Answer {
   return { status, body: { error: { code, message, details, timestamp: "2026-01-15T10:30:00Z", request_id: "test" } } };
@@ -170,6 +171,87 @@ function AuthSettled({ children }: { children: ReactNode }) {
   return useAuth().status === "loading" ? null : children;
 }
 
+/** A user's second factors as GET /users/me/mfa (and /users/{id}/mfa) answer them. */
+export function mfaStatus(overrides: Partial<MfaStatus> = {}): MfaStatus {
+  return {
+    enabled: false,
+    required: false,
+    totp: { enabled: false, confirmed_at: null },
+    passkeys: [],
+    recovery_codes_left: 0,
+    ...overrides,
+  };
+}
+
+const bytes = (text: string) => new TextEncoder().encode(text).buffer as ArrayBuffer;
+
+/**
+ * A browser with WebAuthn and an authenticator that says yes: `navigator.credentials`
+ * answers with a credential the real @simplewebauthn/browser turns into JSON. The
+ * options the page passed are kept, so a test can check the challenge went through.
+ */
+export function fakeAuthenticator({ credentialId = "cred-1", refuse = false } = {}) {
+  const seen = { get: [] as CredentialRequestOptions[], create: [] as CredentialCreationOptions[] };
+  const refusal = () =>
+    Promise.reject(new DOMException("The operation either timed out or was not allowed.", "NotAllowedError"));
+  vi.stubGlobal("PublicKeyCredential", class PublicKeyCredential {});
+  Object.defineProperty(navigator, "credentials", {
+    configurable: true,
+    value: {
+      get: (options: CredentialRequestOptions) => {
+        seen.get.push(options);
+        if (refuse) return refusal();
+        return Promise.resolve({
+          id: credentialId,
+          rawId: bytes(credentialId),
+          type: "public-key",
+          authenticatorAttachment: "platform",
+          getClientExtensionResults: () => ({}),
+          response: {
+            authenticatorData: bytes("authenticator-data"),
+            clientDataJSON: bytes('{"type":"webauthn.get"}'),
+            signature: bytes("signature"),
+            userHandle: bytes("user-handle"),
+          },
+        });
+      },
+      create: (options: CredentialCreationOptions) => {
+        seen.create.push(options);
+        if (refuse) return refusal();
+        return Promise.resolve({
+          id: credentialId,
+          rawId: bytes(credentialId),
+          type: "public-key",
+          authenticatorAttachment: "cross-platform",
+          getClientExtensionResults: () => ({}),
+          response: {
+            attestationObject: bytes("attestation"),
+            clientDataJSON: bytes('{"type":"webauthn.create"}'),
+            getTransports: () => ["usb"],
+          },
+        });
+      },
+    },
+  });
+  return seen;
+}
+
+/** WebAuthn options as the API hands them out (base64url challenge and ids). */
+export const requestOptions = {
+  challenge: "Y2hhbGxlbmdl",
+  rpId: "localhost",
+  allowCredentials: [],
+  userVerification: "preferred",
+};
+export const creationOptions = {
+  challenge: "Y2hhbGxlbmdl",
+  rp: { id: "localhost", name: "Gatehouse" },
+  user: { id: "dXNlcg", name: "jane@example.com", displayName: "Jane" },
+  pubKeyCredParams: [{ type: "public-key", alg: -7 }],
+  excludeCredentials: [],
+  authenticatorSelection: { residentKey: "required", userVerification: "preferred" },
+};
+
 type Options = {
   route?: string;
   /** The route pattern the screen sits at, when it reads URL params; other addresses show "Elsewhere". */
@@ -230,6 +312,9 @@ export function renderWithProviders(
 
 afterEach(() => {
   vi.unstubAllGlobals();
+  // jsdom's navigator has no credentials of its own: only fakeAuthenticator's goes.
+  Reflect.deleteProperty(navigator, "credentials");
+  act(() => enrolmentGate.set(false));
   signedIn = null;
   // One module-wide session, as in the browser: no token may outlive its test.
   act(() => session.clear());

@@ -22,6 +22,14 @@ const session = {
   current: false,
 };
 
+const noMfa = {
+  enabled: false,
+  required: false,
+  totp: { enabled: false, confirmed_at: null },
+  passkeys: [],
+  recovery_codes_left: 0,
+};
+
 function serve(user: ReturnType<typeof person>) {
   const { last_login_at: _login, deleted_at: _deleted, ...read } = user;
   server.on("GET /api/v1/users/:id", { body: read, headers: { ETag: '"3"' } });
@@ -29,6 +37,7 @@ function serve(user: ReturnType<typeof person>) {
     body: { data: [user], meta: { page: 1, page_size: 100, total_count: 1, total_pages: 1 } },
   });
   server.on("GET /api/v1/users/:id/sessions", { body: [session] });
+  server.on("GET /api/v1/users/:id/mfa", { body: noMfa });
   server.on("GET /api/v1/audit-events", { body: { items: [], next_cursor: null } });
 }
 

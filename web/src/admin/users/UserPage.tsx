@@ -17,6 +17,7 @@ import { useDeleteUser, useExportUser, useRestoreUser, useUser, useUserRow } fro
 import { RoleBadge } from "./RoleBadge";
 import { RoleControl } from "./RoleControl";
 import { UserAudit } from "./UserAudit";
+import { UserMfa } from "./UserMfa";
 import { UserSessions } from "./UserSessions";
 
 function Section({ title, children }: { title: string; children: ReactNode }) {
@@ -144,6 +145,10 @@ function LiveUserView({ current }: { current: Versioned<User> }) {
           <RoleControl current={current} isSelf={isSelf} />
         </Section>
       )}
+
+      <Section title="Two-factor authentication">
+        <UserMfa user={user} canWrite={canWrite} isSelf={isSelf} />
+      </Section>
 
       <Section title="Sessions">
         <UserSessions user={user} canWrite={canWrite} isSelf={isSelf} />

@@ -14,6 +14,7 @@ export const usersKeys = {
   row: (id: string, email: string) => [...usersKeys.lists(), "row", id, email] as const,
   detail: (id: string) => [...usersKeys.all, "detail", id] as const,
   sessions: (id: string) => [...usersKeys.all, "sessions", id] as const,
+  mfa: (id: string) => [...usersKeys.all, "mfa", id] as const,
 };
 
 type After<T, V = void> = { onSuccess?: (data: T, variables: V) => void; onError?: (error: Error) => void };
@@ -184,6 +185,29 @@ export function useEndAllUserSessions(userId: string, after: After<void> = {}) {
   return useMutation({
     mutationFn: () => unwrap(api.DELETE("/api/v1/users/{user_id}/sessions", { params: { path: { user_id: userId } } })),
     onSuccess: () => {
+      ended();
+      after.onSuccess?.();
+    },
+    onError: after.onError,
+  });
+}
+
+/** A user's second factors: kinds, names, dates and codes left, never a secret. */
+export function useUserMfa(id: string) {
+  return useQuery({
+    queryKey: usersKeys.mfa(id),
+    queryFn: () => unwrap(api.GET("/api/v1/users/{user_id}/mfa", { params: { path: { user_id: id } } })),
+  });
+}
+
+/** Remove every factor: the user's sessions end as well, and the trail records it. */
+export function useResetUserMfa(userId: string, after: After<void> = {}) {
+  const queryClient = useQueryClient();
+  const ended = useSessionsEnded(userId);
+  return useMutation({
+    mutationFn: () => unwrap(api.DELETE("/api/v1/users/{user_id}/mfa", { params: { path: { user_id: userId } } })),
+    onSuccess: () => {
+      queryClient.invalidateQueries({ queryKey: usersKeys.mfa(userId) });
       ended();
       after.onSuccess?.();
     },

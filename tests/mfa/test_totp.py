@@ -3,6 +3,8 @@ once, in its time step or one either side."""
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pyotp
 from sqlalchemy import text
 
@@ -47,6 +49,9 @@ async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
         assert "issuer=Gatehouse" in body["otpauth_uri"]
         assert body["qr_svg"].startswith("<svg")
         assert "<?xml" not in body["qr_svg"]
+        # A document of its own, as an <img> shows it: the SVG namespace on the root.
+        root = ElementTree.fromstring(body["qr_svg"])  # noqa: S314 (our own output)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
         pending = (await api.client.get(MFA, headers=user.headers)).json()
         assert pending["enabled"] is False
         assert pending["totp"]["enabled"] is False

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
-from tests.processes import ROOT, serve, stop
+from tests.processes import ROOT, ServerProcess, serve, stop
 from tests.redis_server import free_port
 from tests.smtp import SmtpServer
 
@@ -30,6 +30,7 @@ WEB = ROOT / "web"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "river stone lantern 42"
+MFA_ADMIN_EMAIL = "mfa-admin@example.com"
 ACCESS_TTL = 30  # the shortest the settings allow; the expired-token scenario waits it out
 RUN_LIMIT = 300
 
@@ -139,15 +140,32 @@ async def _run_scenarios(env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode or 0, output.decode(errors="replace")
 
 
+async def _policy_server(tmp_path: Path, smtp: SmtpServer) -> tuple[ServerProcess, str]:
+    """A second server whose policy requires MFA of admins (the portal's enrolment
+    screen), on a database of its own; its URL and its first admin's email."""
+    port = free_port()
+    directory = tmp_path / "policy"
+    directory.mkdir()
+    env = _server_env(directory, f"http://localhost:{port}", smtp)
+    env |= {"GATEHOUSE_ADMIN_EMAIL": MFA_ADMIN_EMAIL, "GATEHOUSE_MFA_REQUIRED_ROLES": "admin"}
+    await _migrate(env)
+    return await serve(env, directory / "server.log", port), f"http://localhost:{port}"
+
+
 async def test_web_apps_end_to_end(browser_ready: None, smtp: SmtpServer, tmp_path: Path) -> None:
     port = free_port()
-    env = _server_env(tmp_path, f"http://127.0.0.1:{port}", smtp)
+    # localhost, not 127.0.0.1: WebAuthn needs a domain as the relying party's id.
+    url = f"http://localhost:{port}"
+    env = _server_env(tmp_path, url, smtp)
     await _migrate(env)
     server = await serve(env, tmp_path / "server.log", port)
+    policy, policy_url = await _policy_server(tmp_path, smtp)
     try:
         node_env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
         node_env |= {
-            "E2E_BASE_URL": server.url,
+            "E2E_BASE_URL": url,
+            "E2E_MFA_BASE_URL": policy_url,
+            "E2E_MFA_ADMIN_EMAIL": MFA_ADMIN_EMAIL,
             "E2E_ADMIN_EMAIL": ADMIN_EMAIL,
             "E2E_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "E2E_ACCESS_TTL": str(ACCESS_TTL),
@@ -159,4 +177,5 @@ async def test_web_apps_end_to_end(browser_ready: None, smtp: SmtpServer, tmp_pa
         print(report)
         assert status == 0, f"{report}\n--- server log ---\n{server.output()[-6000:]}"
     finally:
+        await stop(policy)
         await stop(server)

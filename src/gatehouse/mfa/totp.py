@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import re
 import secrets
 
@@ -37,9 +38,16 @@ def otpauth_uri(secret: str, *, email: str, issuer: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The URI as an inline `<svg …>` element (no XML prolog), for an app to scan."""
-    svg: str = segno.make(uri, error="m").svg_inline(scale=4, border=2)
-    return svg
+    """The URI as an `<svg …>` element (no XML prolog), for an app to scan.
+
+    With its namespace: an SVG shown as an image (a `data:` URL, as the web apps do)
+    renders nothing without it, where markup inlined into HTML would not need it.
+    """
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(
+        out, kind="svg", xmldecl=False, svgns=True, scale=4, border=2, nl=False
+    )
+    return out.getvalue().decode()
 
 
 def step_at(unix_time: float) -> int:

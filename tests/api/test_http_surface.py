@@ -28,7 +28,24 @@ async def test_head_answers_every_get_like_get_without_a_body(api: Api) -> None:
         headers=admin.headers,
     )
     assert hook.status_code == 201, hook.text
-    ids = {"{user_id}": str(admin.id), "{webhook_id}": hook.json()["id"]}
+    client = await api.client.post(
+        "/api/v1/clients",
+        json={
+            "name": "Reports",
+            "type": "public",
+            "redirect_uris": ["https://reports.example.com/callback"],
+            "scopes": ["openid"],
+            "grant_types": ["authorization_code"],
+            "trusted": False,
+        },
+        headers=admin.headers,
+    )
+    assert client.status_code == 201, client.text
+    ids = {
+        "{user_id}": str(admin.id),
+        "{webhook_id}": hook.json()["id"],
+        "{id}": client.json()["id"],
+    }
     document = (await api.client.get("/openapi.json")).json()
     paths = [path for path, item in document["paths"].items() if "get" in item]
     paths += ["/openapi.json", "/api/v1/openapi.json", "/docs", "/redoc", "/"]

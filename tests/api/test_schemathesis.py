@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatehouse.app import create_app
 from gatehouse.audit.cursor import INVALID as CURSOR_INVALID
+from gatehouse.clients.rules import CROSS_FIELD_RULES
 from gatehouse.config import Environment, ServerSettings, Settings
 from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.runtime import Runtime
@@ -258,6 +259,15 @@ def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
             or m.startswith("cannot resolve the host")
             or m == "must be an absolute http:// or https:// URL"
             for m in details["url"]
+        )
+    if label in {"POST /api/v1/clients", "PATCH /api/v1/clients/{id}"}:
+        # Rules across a client's fields (grants, type, scopes, redirect URIs); and a
+        # URL the pattern lets through that is none (a port past 65535, a host that is
+        # no name), which no pattern can say.
+        return all(
+            m in CROSS_FIELD_RULES or m == "is not a valid URL"
+            for messages in details.values()
+            for m in messages
         )
     field = NEW_PASSWORD_WRITES.get(label)
     if field is not None and list(details) == [field]:

@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import Session
 from gatehouse.emails.models import EmailMessage
-from gatehouse.events.models import OutboxEvent
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api
 
@@ -127,15 +126,5 @@ async def mails_of(runtime: Runtime, user_id: uuid.UUID) -> list[str]:
             select(EmailMessage.kind)
             .where(EmailMessage.user_id == user_id)
             .order_by(EmailMessage.created_at)
-        )
-        return list(rows.all())
-
-
-async def events_of(runtime: Runtime, user_id: uuid.UUID) -> list[str]:
-    async with runtime.db.session(write=False) as session:
-        rows = await session.scalars(
-            select(OutboxEvent.event_type)
-            .where(OutboxEvent.aggregate_id == user_id)
-            .order_by(OutboxEvent.id)
         )
         return list(rows.all())

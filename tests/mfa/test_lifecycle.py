@@ -34,11 +34,11 @@ from tests.mfa.support import (
     audit_of,
     claims,
     enrol,
-    events_of,
     mails_of,
     password_step,
     step_start,
 )
+from tests.privacy.support import outbox_types
 
 
 async def test_mfa_going_on_ends_the_other_sessions_and_upgrades_this_one(api: Api) -> None:
@@ -177,7 +177,7 @@ async def test_an_admin_resets_a_users_factors(api: Api, runtime: Runtime) -> No
         "challenges": 0,
         "sessions_ended": 1,
     }
-    assert (await events_of(runtime, enrolled.account.id))[-1] == "user.mfa_reset"
+    assert (await outbox_types(runtime, enrolled.account.id))[-1] == "user.mfa_reset"
     assert "mfa_reset" in await mails_of(runtime, enrolled.account.id)
     missing = await api.client.get(f"/api/v1/users/{uuid.uuid4()}/mfa", headers=admin.headers)
     assert_envelope(missing, 404, "USER_NOT_FOUND")

@@ -19,12 +19,12 @@ from tests.mfa.support import (
     claims,
     count_sessions,
     enrol,
-    events_of,
     mails_of,
     mfa_login,
     password_step,
     step_start,
 )
+from tests.privacy.support import outbox_types
 
 
 async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
@@ -104,7 +104,7 @@ async def test_enrol_confirm_and_remove(api: Api, runtime: Runtime) -> None:
         "success",
     ]
     assert len(await audit_of(runtime, "mfa.totp_remove", user.id)) == 1
-    assert await events_of(runtime, user.id) == [
+    assert await outbox_types(runtime, user.id) == [
         "user.created",
         "user.mfa_enabled",
         "user.mfa_disabled",

@@ -200,7 +200,7 @@ async def test_passwordless_login_issues_a_token_pair(api: Api) -> None:
         ).all()
     # The registering password session gained "mfa" when MFA went on; the two
     # passwordless ones are the passkey alone, user-verified.
-    assert sorted(s.amr for s in logins) == ["hwk user mfa", "hwk user mfa", "pwd mfa"]
+    assert sorted(s.amr or "" for s in logins) == ["hwk user mfa", "hwk user mfa", "pwd mfa"]
     assert all(s.mfa_verified_at is not None for s in logins)
     [stored] = await stored_passkeys(api.runtime)
     assert stored.sign_count == device.only.sign_count == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from gatehouse.clients.models import OAuthClient
 from gatehouse.clients.schemas import (
@@ -20,7 +20,7 @@ from gatehouse.clients.schemas import (
 from gatehouse.clients.service import ClientService
 from gatehouse.dependencies import AdminUser, StaffUser, UowDep
 from gatehouse.kit.http import etag, parse_if_match
-from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.kit.openapi import AUTHED, ETAG_HEADER, IfMatch, errors
 from gatehouse.kit.schemas import PageMeta
 
 router = APIRouter(prefix="/api/v1/clients", tags=["clients"], responses=errors(*AUTHED))
@@ -31,14 +31,6 @@ async def get_client_service(uow: UowDep) -> ClientService:
 
 
 ClientServiceDep = Annotated[ClientService, Depends(get_client_service)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The ETag you read; a stale one answers 409 instead of overwriting",
-    ),
-]
-ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}
 
 
 def _read(client: OAuthClient, response: Response) -> ClientRead:

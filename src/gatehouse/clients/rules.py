@@ -8,6 +8,17 @@ from collections.abc import Sequence
 from gatehouse.clients.schemas import ClientType, GrantType, Scope
 from gatehouse.errors import ValidationFailed
 
+# Every message `check_client` can give: rules across fields, which no JSON Schema of one
+# field can say (the API tests accept exactly these as refusals of well-formed bodies).
+CROSS_FIELD_RULES = frozenset(
+    {
+        "client_credentials needs a confidential client",
+        "refresh_token needs authorization_code",
+        "offline_access needs the refresh_token grant",
+        "authorization_code needs at least one redirect URI",
+    }
+)
+
 
 def check_client(
     *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -26,14 +25,12 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
-from gatehouse.kit.fields import Text
+from gatehouse.kit.fields import ShortName, Text
 from gatehouse.kit.schemas import PageMeta, RequestBody, Schema, not_nullable
 
 MAX_URI_LENGTH = 2048
 MAX_URIS = 20
-NAME_MAX = 100
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 8252 §7.3: a native app listens on the loopback interface, on a port it picks at
 # run time, so these hosts may use http and any port.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -107,24 +104,18 @@ def check_logo_url(value: str) -> str:
     return value
 
 
-def _clean_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    value = unicodedata.normalize("NFC", value).strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > NAME_MAX:
-        raise ValueError(f"must be at most {NAME_MAX} characters")
-    return value
-
-
 def _distinct(values: list[str]) -> list[str]:
     if len(set(values)) != len(values):
         raise ValueError("must not repeat a value")
     return values
 
 
-_URI_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@*\x00-\x20\x7f]+([/?][^#*\x00-\x20\x7f]*)?$"
+# https anywhere; http only on a loopback host, written as the validator knows it.
+_URI_PATTERN = (
+    r"^([Hh][Tt][Tt][Pp][Ss]://[^/?#@*\x00-\x20\x7f]+"
+    r"|[Hh][Tt][Tt][Pp]://(127\.0\.0\.1|\[::1\]|localhost)(:[0-9]{1,5})?)"
+    r"([/?][^#*\x00-\x20\x7f]*)?$"
+)
 RedirectUri = Annotated[
     Text,
     StringConstraints(min_length=1, max_length=MAX_URI_LENGTH),
@@ -153,15 +144,7 @@ GrantTypes = Annotated[
     Field(min_length=1, max_length=len(GrantType), json_schema_extra={"uniqueItems": True}),
     AfterValidator(_distinct),
 ]
-ClientName = Annotated[
-    Text,
-    StringConstraints(min_length=1, max_length=NAME_MAX),
-    AfterValidator(_clean_name),
-    Field(
-        examples=["Acme CRM"],
-        json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"},
-    ),
-]
+ClientName = Annotated[ShortName, Field(examples=["Acme CRM"])]
 LogoUrl = Annotated[
     Text,
     StringConstraints(min_length=1, max_length=MAX_URI_LENGTH),
@@ -169,7 +152,9 @@ LogoUrl = Annotated[
     Field(
         description="An https URL of the logo the consent screen shows",
         examples=["https://app.example.com/logo.png"],
-        json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\x00-\x20\x7f]+.*$"},
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\x00-\x20\x7f]+([/?#][^\x00-\x20\x7f]*)?$"
+        },
     ),
 ]
 

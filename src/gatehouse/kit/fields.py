@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import partial
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
@@ -36,14 +37,16 @@ def normalise_email(value: str) -> str:
     return info.normalized.lower()
 
 
-def _clean_name(value: str) -> str:
+def clean_name(value: str, max_length: int = MAX_LENGTH) -> str:
+    """A name as people type it (a user's, a passkey's, a client's): no control
+    character, NFC, trimmed, not blank, at most `max_length` characters then."""
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be empty")
-    if len(value) > MAX_LENGTH:
-        raise ValueError(f"must be at most {MAX_LENGTH} characters once normalised")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters once normalised")
     return value
 
 
@@ -69,7 +72,7 @@ Name = Annotated[
     str,
     BeforeValidator(_strict_str),
     StringConstraints(min_length=1, max_length=MAX_LENGTH),
-    AfterValidator(_clean_name),
+    AfterValidator(clean_name),
     Field(examples=["Jane Doe"]),
 ]
 # Length and strength rules live in the password policy, which knows the settings;
@@ -113,3 +116,14 @@ NAME_SCHEMA: JsonDict = {
         r"[^\x00-\x1f\x7f]*$"
     )
 }
+SHORT_NAME_MAX = 100
+# A thing's name as its owner types it (a passkey's, an OAuth client's): at most 100
+# characters once trimmed; the bound before trimming only keeps absurd input away, and
+# the schema says what the validators check.
+ShortName = Annotated[
+    str,
+    BeforeValidator(_strict_str),
+    StringConstraints(min_length=1, max_length=4 * SHORT_NAME_MAX),
+    AfterValidator(partial(clean_name, max_length=SHORT_NAME_MAX)),
+    Field(json_schema_extra={**NAME_SCHEMA, "maxLength": SHORT_NAME_MAX}),
+]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -166,3 +166,14 @@ def install(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# Conditional writes (optimistic locking): the version a client read, sent back.
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag you read; a stale one answers 409 instead of overwriting",
+    ),
+]
+ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}

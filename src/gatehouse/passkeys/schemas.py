@@ -1,47 +1,16 @@
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-from gatehouse.kit.fields import NAME_SCHEMA, Password, Text
+from gatehouse.kit.fields import Password, ShortName, Text
 from gatehouse.kit.schemas import RequestBody, Schema
 
-NAME_MAX = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _string(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    return value
-
-
-def _clean_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    value = unicodedata.normalize("NFC", value).strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > NAME_MAX:
-        raise ValueError(f"must be at most {NAME_MAX} characters once trimmed")
-    return value
-
-
-# What the user calls the passkey ("Work laptop"), trimmed; the bound before trimming
-# only keeps absurd input away.
-PasskeyName = Annotated[
-    str,
-    BeforeValidator(_string),
-    StringConstraints(min_length=1, max_length=4 * NAME_MAX),
-    AfterValidator(_clean_name),
-    # The schema says what the validator checks: no control character, not blank.
-    Field(examples=["Work laptop"], json_schema_extra={**NAME_SCHEMA, "maxLength": NAME_MAX}),
-]
+# What the user calls the passkey ("Work laptop").
+PasskeyName = Annotated[ShortName, Field(examples=["Work laptop"])]
 # The browser's PublicKeyCredential as JSON (`credential.toJSON()`); its parts are
 # checked by the WebAuthn verification, which answers INVALID_PASSKEY for any flaw.
 Credential = Annotated[

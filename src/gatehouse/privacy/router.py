@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Response
 
 from gatehouse.dependencies import AdminUser, CurrentUser, RuntimeDep, UowDep
 from gatehouse.kit.http import etag
-from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.kit.openapi import AUTHED, ETAG_HEADER, errors
 from gatehouse.privacy.schemas import UserExport
 from gatehouse.privacy.service import PrivacyService
-from gatehouse.users.router import ETAG_HEADER
 from gatehouse.users.schemas import UserAdminRead
 
 router = APIRouter(prefix="/api/v1/users", tags=["privacy"], responses=errors(*AUTHED))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from gatehouse.cache.store import CachedUser
 from gatehouse.dependencies import AdminUser, CurrentUser, SelfReader, StaffUser, UserServiceDep
 from gatehouse.kit.http import etag, parse_if_match
-from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.kit.openapi import AUTHED, ETAG_HEADER, IfMatch, errors
 from gatehouse.kit.schemas import PageMeta
 from gatehouse.users.schemas import (
     ListParams,
@@ -26,15 +26,6 @@ from gatehouse.users.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=errors(*AUTHED))
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The ETag you read; a stale one answers 409 instead of overwriting",
-    ),
-]
-ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}
 
 
 def _user_response(found: CachedUser) -> Response:

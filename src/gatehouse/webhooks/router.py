@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from gatehouse.auth.principal import Principal
 from gatehouse.dependencies import AdminUser, RuntimeDep, StaffUser, UowDep
 from gatehouse.kit.http import etag, parse_if_match
-from gatehouse.kit.openapi import AUTHED, errors
+from gatehouse.kit.openapi import AUTHED, ETAG_HEADER, IfMatch, errors
 from gatehouse.kit.schemas import PageMeta
 from gatehouse.webhooks.models import WebhookDelivery, WebhookSubscription
 from gatehouse.webhooks.repository import PENDING
@@ -36,14 +36,6 @@ async def get_webhook_service(uow: UowDep, runtime: RuntimeDep) -> WebhookServic
 
 
 WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The ETag you read; a stale one answers 409 instead of overwriting",
-    ),
-]
-ETAG_HEADER = {"ETag": {"description": "The resource version", "schema": {"type": "string"}}}
 
 
 def _with_secret(issued: WithSecret, response: Response) -> WebhookWithSecret:

@@ -45,7 +45,7 @@ async function logOut(page) {
 async function keepRecoveryCodes(page, screenshot) {
   const panel = page.getByRole("region", { name: "Your recovery codes" });
   await panel.waitFor();
-  const text = await panel.getByRole("list", { name: "Recovery codes" }).innerText();
+  const text = await panel.getByRole("list", { name: "Recovery codes" }).textContent();
   const codes = text.match(/[a-z0-9]{5}-[a-z0-9]{5}/g) ?? [];
   expect(codes.length === 10, `ten recovery codes shown, got ${codes.length}`);
   await assertUsable(page);
@@ -70,7 +70,7 @@ async function setUpAuthenticatorApp(page, screenshots = {}, password = PASSWORD
   );
   expect(drawn > 0, "the QR code is drawn");
   await page.getByRole("button", { name: "Can't scan? Enter this key" }).click();
-  const shown = await page.locator("form[aria-label='Confirm your authenticator app'] code").innerText();
+  const shown = await page.locator("form[aria-label='Confirm your authenticator app'] code").textContent();
   const secret = shown.replace(/\s+/g, "");
   expect(/^[A-Z2-7]{16,}$/.test(secret), `a base32 key is shown: ${shown}`);
   await assertUsable(page);
@@ -244,7 +244,12 @@ export const scenarios = [
         const created = await fetch(new URL("/api/v1/users", base), {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${pair.access_token}` },
-          body: JSON.stringify({ name: "Dorothy Vaughan", email: `${unique("dorothy")}@example.com`, password: PASSWORD, role: "user" }),
+          body: JSON.stringify({
+            name: "Dorothy Vaughan",
+            email: `${unique("dorothy")}@example.com`,
+            password: PASSWORD,
+            role: "user",
+          }),
         });
         const user = await created.json();
         expect(created.status === 201, `create a user: ${JSON.stringify(user)}`);

@@ -85,15 +85,25 @@ def build_user_service(uow: UnitOfWork, runtime: Runtime) -> UserService:
     return UserService(uow, runtime.settings.auth, runtime.hasher, mail=runtime.settings)
 
 
-def build_mfa_service(uow: UnitOfWork, runtime: Runtime, *, passkeys: bool = True) -> MfaService:
-    """The MFA service as a request gets it (jobs and tests build it the same way).
-
-    `passkeys=False`: without the passkey check, for the passkey service's own use (it
-    only tells MFA that a factor came or went).
-    """
-    limits = runtime.settings.rate_limit
+def build_mfa_service(uow: UnitOfWork, runtime: Runtime) -> MfaService:
+    """The MFA service as a request gets it (jobs and tests build it the same way), with
+    the passkey check behind its "webauthn" method."""
     auth = build_auth_service(uow, runtime)
-    mfa = MfaService(
+    mfa = _mfa_service(uow, runtime, auth)
+    mfa.passkeys = PasskeyAssertions(_passkey_service(uow, runtime, auth, mfa))
+    return mfa
+
+
+def build_passkey_service(uow: UnitOfWork, runtime: Runtime) -> PasskeyService:
+    """The passkey service as a request gets it (tests build it the same way); its MFA
+    service only hears that a factor came or went, so it needs no passkey check."""
+    auth = build_auth_service(uow, runtime)
+    return _passkey_service(uow, runtime, auth, _mfa_service(uow, runtime, auth))
+
+
+def _mfa_service(uow: UnitOfWork, runtime: Runtime, auth: AuthService) -> MfaService:
+    limits = runtime.settings.rate_limit
+    return MfaService(
         uow,
         runtime.settings,
         encryption=runtime.encryption,
@@ -101,15 +111,6 @@ def build_mfa_service(uow: UnitOfWork, runtime: Runtime, *, passkeys: bool = Tru
         auth=auth,
         throttle=runtime.part(MfaThrottle) if limits.rate_limit_enabled else None,
     )
-    if passkeys:
-        mfa.passkeys = PasskeyAssertions(_passkey_service(uow, runtime, auth, mfa))
-    return mfa
-
-
-def build_passkey_service(uow: UnitOfWork, runtime: Runtime) -> PasskeyService:
-    """The passkey service as a request gets it (tests build it the same way)."""
-    auth = build_auth_service(uow, runtime)
-    return _passkey_service(uow, runtime, auth, build_mfa_service(uow, runtime, passkeys=False))
 
 
 def _passkey_service(

@@ -50,7 +50,7 @@ async def methods(repo: MfaRepository, user_id: uuid.UUID) -> list[Method]:
         found.append("totp")
     if await repo.recovery_codes_left(user_id):
         found.append("recovery_code")
-    if await repo.passkey_count(user_id):
+    if await repo.passkeys.count_for_user(user_id):
         found.append("webauthn")
     return found
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
 from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
+from gatehouse.passkeys.repository import PasskeyRepository
 
 
 def _rowcount(result: object) -> int:
@@ -22,6 +23,8 @@ def _rowcount(result: object) -> int:
 class MfaRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # A user's passkeys are factors too; their reads are the passkeys feature's.
+        self.passkeys = PasskeyRepository(session)
 
     # --- what a user has ------------------------------------------------------------------
 
@@ -46,7 +49,7 @@ class MfaRepository:
             .select_from(TotpFactor)
             .where(TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None))
         )
-        return int(totp or 0) + await self.passkey_count(user_id)
+        return int(totp or 0) + await self.passkeys.count_for_user(user_id)
 
     async def totp(self, user_id: uuid.UUID) -> TotpFactor | None:
         # Fresh from the database: the conditional updates below bypass the ORM.
@@ -56,18 +59,6 @@ class MfaRepository:
             .execution_options(populate_existing=True)
         )
         return found
-
-    async def passkeys(self, user_id: uuid.UUID) -> Sequence[Passkey]:
-        rows = await self.session.scalars(
-            select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at)
-        )
-        return rows.all()
-
-    async def passkey_count(self, user_id: uuid.UUID) -> int:
-        count = await self.session.scalar(
-            select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)
-        )
-        return int(count or 0)
 
     async def recovery_codes_left(self, user_id: uuid.UUID) -> int:
         count = await self.session.scalar(

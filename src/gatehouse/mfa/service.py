@@ -141,7 +141,7 @@ class MfaService:
             raise UserNotFound(user_id)
         found = await self.repo.totp(user_id)
         confirmed = found.confirmed_at if found is not None else None
-        passkeys = await self.repo.passkeys(user_id)
+        passkeys = await self.repo.passkeys.list_for_user(user_id)
         return MfaState(
             enabled=confirmed is not None or bool(passkeys),
             required=user.role in self.settings.mfa_required_roles,
@@ -336,7 +336,7 @@ class MfaService:
             )
             await self._mail(user, Kind.recovery_code_used)
             return ["pwd", "otp", "mfa"]
-        if not await self.repo.passkey_count(user.id):
+        if not await self.repo.passkeys.count_for_user(user.id):
             raise MethodNotEnrolled("webauthn")
         if self.passkeys is None:
             raise NoPasskeyVerifier()

@@ -111,7 +111,7 @@ async def _factors(mfa: MfaRepository, user_id: uuid.UUID) -> list[ExportFactor]
             last_used_at=passkey.last_used_at,
             used_at=None,
         )
-        for passkey in await mfa.passkeys(user_id)
+        for passkey in await mfa.passkeys.list_for_user(user_id)
     )
     found.extend(
         ExportFactor(

@@ -7,6 +7,7 @@ from gatehouse.db.base import Base
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
 from gatehouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
+from gatehouse.oidc.models import OAuthBrowserSession, OAuthGrant, OAuthRefreshToken
 from gatehouse.overview.models import AuditActivityHour, AuditActivityRollup
 from gatehouse.passkeys.models import Passkey, WebAuthnChallenge
 from gatehouse.recovery.models import ActionToken
@@ -21,8 +22,11 @@ __all__ = [
     "Base",
     "EmailMessage",
     "MfaChallenge",
+    "OAuthBrowserSession",
     "OAuthClient",
     "OAuthConsent",
+    "OAuthGrant",
+    "OAuthRefreshToken",
     "OutboxEvent",
     "Passkey",
     "RecoveryCode",

@@ -59,7 +59,7 @@ _DOCS_CSP = (
 )
 _DOCS_PATHS = ("/docs", "/redoc")
 # The API's own paths; every other path belongs to the web apps (gatehouse.web).
-_API_PATHS = ("/api", "/health", "/.well-known", "/openapi.json", "/metrics")
+_API_PATHS = ("/api", "/health", "/.well-known", "/oauth2", "/openapi.json", "/metrics")
 
 
 # Paths longer than this are not remembered (a scan of random long paths must not fill

@@ -40,7 +40,7 @@ class OAuthGrant(Base):
     # moves it, and every token of the grant stops working.
     auth_version: Mapped[int | None] = mapped_column(Integer, default=None)
     auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # RFC 8176 methods of the login, comma-separated (as sessions keep them).
+    # RFC 8176 methods of the login, space-separated (as sessions keep them).
     amr: Mapped[str | None] = mapped_column(String(100), default=None)
     # The authorization code: only its SHA-256, single use, short-lived, bound to the
     # redirect URI and the PKCE challenge it was issued with.

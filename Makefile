@@ -76,6 +76,25 @@ nginx: ## Install nginx from Debian's nginx-light for tests/deploy (as root; the
 		&& if [ -d /run/systemd/system ]; then systemctl disable --now nginx >/dev/null 2>&1 || true; \
 		else /usr/sbin/invoke-rc.d nginx stop >/dev/null 2>&1 || /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi; }
 
+# tests/oidc/test_relying_parties.py runs real relying parties against the OpenID
+# provider: Apache's mod_auth_openidc (Debian's packages; only the binary and the module
+# are wanted, so the system apache2 the package starts on port 80 is stopped at once and
+# kept from starting at boot) and the npm ones below.
+oidc-rp-tools: ## Install Apache and mod_auth_openidc from Debian's packages for tests/oidc (as root; the system Apache is not left running)
+	@test -x /usr/sbin/apache2 -a -f /usr/lib/apache2/modules/mod_auth_openidc.so || { \
+		{ apt-get install -y -q --no-install-recommends apache2 libapache2-mod-auth-openidc >/dev/null \
+		|| (apt-get update -q && apt-get install -y -q --no-install-recommends apache2 libapache2-mod-auth-openidc >/dev/null); } \
+		&& if [ -d /run/systemd/system ]; then systemctl disable --now apache2 >/dev/null 2>&1 || true; \
+		else /usr/sbin/invoke-rc.d apache2 stop >/dev/null 2>&1 || /etc/init.d/apache2 stop >/dev/null 2>&1 || true; fi; }
+
+# The npm relying parties (openid-client, oidc-client-ts), from their own lock file.
+OIDC_RP := tests/oidc/rp
+$(OIDC_RP)/node_modules/.installed: $(OIDC_RP)/package.json $(OIDC_RP)/package-lock.json
+	cd $(OIDC_RP) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+oidc-rp-install: $(OIDC_RP)/node_modules/.installed ## Install the npm relying parties of tests/oidc (from their package-lock.json)
+
 web-install: $(WEB)/node_modules/.installed ## Install the web apps' node packages (from package-lock.json)
 
 web: $(WEB)/dist/.built ## Build the client app and the admin portal into web/dist
@@ -105,7 +124,7 @@ makemigration: install ## New migration from model changes: make makemigration m
 # rest is spread as before.
 PYTEST_WORKERS ?= auto
 
-test: install web ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium when there), Vitest
+test: install web oidc-rp-install ## Whole test suite: pytest (SQLite; PostgreSQL, Redis, RabbitMQ, Chromium, Apache when there), Vitest
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	cd $(WEB) && npm test --silent
 
@@ -139,4 +158,4 @@ seed: install migrate ## Sample users of every role
 clean: ## Remove the virtualenvs, node packages, the apps' build and the embedded data dir
 	rm -rf $(VENV) $(TOOLS) .gatehouse $(WEB)/node_modules $(WEB)/dist
 
-.PHONY: help install browser promtool wrk log-tools nginx web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean
+.PHONY: help install browser promtool wrk log-tools nginx oidc-rp-tools oidc-rp-install web-install web api-client screenshots run worker beat migrate makemigration test lint format schemas bench seed clean

@@ -96,6 +96,7 @@ async def test_export_holds_every_inventoried_field_and_nothing_about_others(
         "emails",
         "action_tokens",
         "factors",
+        "applications",
         "audit_events",
         "events",
     }
@@ -130,6 +131,7 @@ async def test_export_holds_every_inventoried_field_and_nothing_about_others(
     assert tokens[0]["email"] == subject.email
 
     assert document["factors"] == []  # no second factor (tests/mfa export them)
+    assert document["applications"] == []  # no OpenID client (tests/oidc export them)
 
     events = document["events"]
     assert all(set(e) == EVENT for e in events)

@@ -46,6 +46,8 @@ class Erased:
     sessions: int
     # TOTP secrets, recovery codes, passkeys and pending MFA ceremonies.
     factors: int
+    # Consents and grants given to OpenID clients (with their refresh tokens).
+    applications: int
     emails: int
     action_tokens: int
     events_deleted: int
@@ -109,6 +111,7 @@ async def erase(
     await session.flush()
     invalidate_user(session, user.id)
 
+    applications = await repo.delete_applications(user.id)
     sessions = await repo.delete_sessions(user.id)
     factors = sum((await MfaRepository(session).delete_all(user.id)).values())
     action_tokens = await repo.delete_action_tokens(user.id)
@@ -170,6 +173,7 @@ async def erase(
     return Erased(
         sessions=sessions,
         factors=factors,
+        applications=applications,
         emails=len(emails),
         action_tokens=action_tokens,
         events_deleted=len(done),

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.audit.models import AuditEvent
 from gatehouse.auth.models import RefreshToken, Session
+from gatehouse.clients.models import OAuthClient, OAuthConsent
 from gatehouse.emails.models import EmailMessage
 from gatehouse.events.models import OutboxEvent
+from gatehouse.oidc.models import OAuthBrowserSession, OAuthGrant, OAuthRefreshToken
 from gatehouse.recovery.models import ActionToken
 from gatehouse.users.models import User
 from gatehouse.webhooks.models import WebhookDelivery
@@ -138,6 +140,54 @@ class PrivacyRepository:
         return rows.all()
 
     # --- erasure ---------------------------------------------------------------------------
+
+    async def applications(
+        self, user_id: uuid.UUID
+    ) -> tuple[
+        Sequence[tuple[OAuthConsent, OAuthClient]], Sequence[tuple[OAuthGrant, OAuthClient]]
+    ]:
+        """The user's consents and grants, each with its client, oldest first."""
+        consents = await self.session.execute(
+            select(OAuthConsent, OAuthClient)
+            .join(OAuthClient, OAuthClient.id == OAuthConsent.oauth_client_id)
+            .where(OAuthConsent.user_id == user_id)
+            .order_by(OAuthConsent.granted_at)
+        )
+        grants = await self.session.execute(
+            select(OAuthGrant, OAuthClient)
+            .join(OAuthClient, OAuthClient.id == OAuthGrant.oauth_client_id)
+            .where(OAuthGrant.user_id == user_id)
+            .order_by(OAuthGrant.created_at)
+        )
+        return [(c, k) for c, k in consents.all()], [(g, k) for g, k in grants.all()]
+
+    async def delete_applications(self, user_id: uuid.UUID) -> int:
+        """Every consent, grant, refresh token and provider browser session of the user
+        (children first, as with sessions); the number of grants and consents."""
+        grants = select(OAuthGrant.id).where(OAuthGrant.user_id == user_id)
+        await self.session.execute(
+            delete(OAuthRefreshToken)
+            .where(OAuthRefreshToken.grant_id.in_(grants))
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            delete(OAuthBrowserSession)
+            .where(
+                OAuthBrowserSession.session_id.in_(
+                    select(Session.id).where(Session.user_id == user_id)
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+        removed = 0
+        for model in (OAuthGrant, OAuthConsent):
+            result = await self.session.execute(
+                delete(model)
+                .where(model.user_id == user_id)
+                .execution_options(synchronize_session=False)
+            )
+            removed += _rowcount(result)
+        return removed
 
     async def delete_sessions(self, user_id: uuid.UUID) -> int:
         """Every session and refresh token of the user (the tokens first: the foreign

@@ -75,6 +75,25 @@ class ExportActionToken(_Part):
     used_at: datetime | None
 
 
+class ExportGrant(BaseModel):
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class ExportApplication(BaseModel):
+    """An application the user logged in to with Gatehouse (an OpenID client): the
+    scopes they consented to (`consented_at` null for a first-party app, never asked)
+    and each authorization it holds or held (never a code or token)."""
+
+    client_id: str
+    name: str
+    consented_scopes: list[str]
+    consented_at: datetime | None
+    grants: list[ExportGrant]
+
+
 class ExportFactor(BaseModel):
     """A second factor of the user's: its kind, name and dates (never a secret, a key
     or a code). `kind`: "totp" (an authenticator app; `confirmed_at` null while it is
@@ -159,5 +178,6 @@ class UserExport(BaseModel):
     emails: list[ExportEmail]
     action_tokens: list[ExportActionToken]
     factors: list[ExportFactor]
+    applications: list[ExportApplication]
     audit_events: list[ExportAuditEvent]
     events: list[ExportEvent]

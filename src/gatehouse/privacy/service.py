@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gatehouse.audit import trail
 from gatehouse.auth.principal import Principal
+from gatehouse.clients.models import OAuthClient
 from gatehouse.config import Settings
 from gatehouse.errors import (
     EmailTaken,
@@ -38,10 +39,12 @@ from gatehouse.privacy.errors import (
 from gatehouse.privacy.repository import PrivacyRepository, is_erased
 from gatehouse.privacy.schemas import (
     ExportActionToken,
+    ExportApplication,
     ExportAuditEvent,
     ExportEmail,
     ExportEvent,
     ExportFactor,
+    ExportGrant,
     ExportProfile,
     ExportSession,
     UserExport,
@@ -76,6 +79,7 @@ async def _export_document(repo: PrivacyRepository, user_id: uuid.UUID) -> UserE
             ExportActionToken.model_validate(t) for t in await repo.action_tokens(user.id)
         ],
         factors=await _factors(MfaRepository(repo.session), user.id),
+        applications=await _applications(repo, user.id),
         audit_events=[ExportAuditEvent.of(r, user.id) for r in await repo.audit_about(user.id)],
         events=[
             ExportEvent(
@@ -86,6 +90,36 @@ async def _export_document(repo: PrivacyRepository, user_id: uuid.UUID) -> UserE
             for e in await repo.events_about(user.id)
         ],
     )
+
+
+async def _applications(repo: PrivacyRepository, user_id: uuid.UUID) -> list[ExportApplication]:
+    consents, grants = await repo.applications(user_id)
+    found: dict[uuid.UUID, ExportApplication] = {}
+
+    def of(client: OAuthClient) -> ExportApplication:
+        if client.id not in found:
+            found[client.id] = ExportApplication(
+                client_id=client.client_id,
+                name=client.name,
+                consented_scopes=[],
+                consented_at=None,
+                grants=[],
+            )
+        return found[client.id]
+
+    for consent, client in consents:
+        app = of(client)
+        app.consented_scopes, app.consented_at = list(consent.scopes), consent.granted_at
+    for grant, client in grants:
+        of(client).grants.append(
+            ExportGrant(
+                scopes=list(grant.scopes),
+                created_at=grant.created_at,
+                revoked_at=grant.revoked_at,
+                revoked_reason=grant.revoked_reason,
+            )
+        )
+    return list(found.values())
 
 
 async def _factors(mfa: MfaRepository, user_id: uuid.UUID) -> list[ExportFactor]:

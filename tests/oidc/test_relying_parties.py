@@ -240,7 +240,13 @@ def provider(request: pytest.FixtureRequest) -> Provider:
 # --- running the Node relying parties ----------------------------------------------------
 
 
-async def _node(script: str, *args: str, provider: Provider) -> dict[str, Any]:
+async def _node(
+    script: str, scenario: str | None, config: dict[str, Any], provider: Provider
+) -> dict[str, Any]:
+    """Run a Node relying party with its JSON config; its JSON result, or the test fails
+    with what it saw and the server's log (never the config: it holds secrets)."""
+    args = [*([scenario] if scenario else []), json.dumps(config)]
+    name = f"{script} {scenario}" if scenario else script
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
     env["CHROMIUM"] = CHROMIUM
     proc = await asyncio.create_subprocess_exec(
@@ -252,18 +258,18 @@ async def _node(script: str, *args: str, provider: Provider) -> dict[str, Any]:
     except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
-        pytest.fail(f"{script} did not finish in {NODE_LIMIT}s:\n{out.decode()}\n{err.decode()}")
+        pytest.fail(f"{name} did not finish in {NODE_LIMIT}s:\n{out.decode()}\n{err.decode()}")
     lines = out.decode(errors="replace").strip().splitlines()
     try:
         result: dict[str, Any] = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         pytest.fail(
-            f"{script} printed no result (exit {proc.returncode}):\n{out.decode()}\n"
+            f"{name} printed no result (exit {proc.returncode}):\n{out.decode()}\n"
             f"{err.decode()}\n--- server log ---\n{provider.log_tail()}"
         )
     if not result.get("ok"):
         pytest.fail(
-            f"{script} {' '.join(args[:1])} failed at step {result.get('step')!r}: "
+            f"{name} failed at step {result.get('step')!r}: "
             f"{json.dumps(result.get('error'), indent=2)}\nwhat it saw: "
             f"{json.dumps({k: v for k, v in result.items() if k != 'error'}, indent=2)[:6000]}\n"
             f"{err.decode(errors='replace')[-3000:]}\n--- server log ---\n{provider.log_tail()}"
@@ -301,19 +307,18 @@ async def test_openid_client(provider: Provider) -> None:
     issuer = provider.url
     run = await _node(
         "openid_client.mjs",
-        json.dumps(
-            {
-                "issuer": issuer,
-                "client_id": web["client_id"],
-                "client_secret": web["client_secret"],
-                "redirect_uri": redirect_uri,
-                "post_logout_redirect_uri": logged_out,
-                "email": USER_EMAIL,
-                "password": USER_PASSWORD,
-                "cc_client_id": service["client_id"],
-                "cc_client_secret": service["client_secret"],
-            }
-        ),
+        None,
+        {
+            "issuer": issuer,
+            "client_id": web["client_id"],
+            "client_secret": web["client_secret"],
+            "redirect_uri": redirect_uri,
+            "post_logout_redirect_uri": logged_out,
+            "email": USER_EMAIL,
+            "password": USER_PASSWORD,
+            "cc_client_id": service["client_id"],
+            "cc_client_secret": service["client_secret"],
+        },
         provider=provider,
     )
     user = provider.user
@@ -597,15 +602,13 @@ async def test_oidc_client_ts_spa(sqlite_provider: Provider, tmp_path: Path) -> 
         run = await _node(
             "browser.mjs",
             "spa",
-            json.dumps(
-                {
-                    "issuer": provider.url,
-                    "spa_url": f"{origin}/",
-                    "email": USER_EMAIL,
-                    "password": USER_PASSWORD,
-                    "artifacts": str(tmp_path),
-                }
-            ),
+            {
+                "issuer": provider.url,
+                "spa_url": f"{origin}/",
+                "email": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "artifacts": str(tmp_path),
+            },
             provider=provider,
         )
     assert run["initial_status"] == "Not signed in"
@@ -657,17 +660,15 @@ async def test_mod_auth_openidc(sqlite_provider: Provider, tmp_path: Path) -> No
         run = await _node(
             "browser.mjs",
             "apache",
-            json.dumps(
-                {
-                    "issuer": provider.url,
-                    "protected_url": site.protected_url,
-                    "logout_url": site.logout_url,
-                    "logged_out_url": site.logged_out_url,
-                    "email": USER_EMAIL,
-                    "password": USER_PASSWORD,
-                    "artifacts": str(tmp_path),
-                }
-            ),
+            {
+                "issuer": provider.url,
+                "protected_url": site.protected_url,
+                "logout_url": site.logout_url,
+                "logged_out_url": site.logged_out_url,
+                "email": USER_EMAIL,
+                "password": USER_PASSWORD,
+                "artifacts": str(tmp_path),
+            },
             provider=provider,
         )
     except BaseException:

@@ -119,6 +119,24 @@ async function main() {
   const metadata = config.serverMetadata();
   result.discovery = metadata;
 
+  // client_credentials: a service acting as itself.
+  const service = await step("discovery (service client)", () =>
+    client.discovery(issuer, input.cc_client_id, undefined, client.ClientSecretPost(input.cc_client_secret), insecure),
+  );
+  const cc = await step("client_credentials", () => client.clientCredentialsGrant(service, { scope: "roles" }));
+  result.client_credentials = {
+    token_type: cc.token_type,
+    scope: cc.scope,
+    has_refresh_token: Boolean(cc.refresh_token),
+    has_id_token: Boolean(cc.id_token),
+    access_token: decodeJwt(cc.access_token),
+    introspection: await step("introspection (service client)", () => client.tokenIntrospection(service, cc.access_token)),
+  };
+  // Another client's token is not this one's to introspect.
+  result.client_credentials.introspection_by_other = await step("introspection by another client", () =>
+    client.tokenIntrospection(config, cc.access_token),
+  );
+
   const browser = await step("browser login", browserLogin);
   result.op_cookie = browser.setCookie;
 
@@ -241,24 +259,6 @@ async function main() {
     );
     return { params: Object.fromEntries(back.searchParams), error };
   });
-
-  // client_credentials: a service acting as itself.
-  const service = await step("discovery (service client)", () =>
-    client.discovery(issuer, input.cc_client_id, undefined, client.ClientSecretPost(input.cc_client_secret), insecure),
-  );
-  const cc = await step("client_credentials", () => client.clientCredentialsGrant(service, { scope: "roles" }));
-  result.client_credentials = {
-    token_type: cc.token_type,
-    scope: cc.scope,
-    has_refresh_token: Boolean(cc.refresh_token),
-    has_id_token: Boolean(cc.id_token),
-    access_token: decodeJwt(cc.access_token),
-    introspection: await step("introspection (service client)", () => client.tokenIntrospection(service, cc.access_token)),
-  };
-  // Another client's token is not this one's to introspect.
-  result.client_credentials.introspection_by_other = await step("introspection by another client", () =>
-    client.tokenIntrospection(config, cc.access_token),
-  );
 
   result.ok = true;
 }

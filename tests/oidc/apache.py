@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +201,3 @@ async def stop(running: RunningApache | None) -> None:
     except TimeoutError:
         running.proc.kill()
         await running.proc.wait()
-
-
-def available() -> bool:
-    return missing() is None and shutil.which("node") is not None

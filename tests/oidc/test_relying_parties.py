@@ -111,7 +111,7 @@ class Provider:
 
     async def register(self, **fields: Any) -> dict[str, Any]:
         """A client through the admin API: its fields, with `client_secret` if any."""
-        body = {"name": f"RP {uuid.uuid4().hex[:8]}", **fields}
+        body = {"name": f"RP {uuid.uuid4().hex[:8]}"} | fields
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
             answer = await http.post(
                 "/api/v1/clients",
@@ -592,6 +592,7 @@ async def test_oidc_client_ts_spa(sqlite_provider: Provider, tmp_path: Path) -> 
     provider = sqlite_provider
     origin = f"http://127.0.0.1:{provider.spa_port}"
     spa = await provider.register(
+        name="Dashboard SPA",
         type="public",
         redirect_uris=[f"{origin}/"],
         post_logout_redirect_uris=[f"{origin}/signed-out"],
@@ -613,7 +614,10 @@ async def test_oidc_client_ts_spa(sqlite_provider: Provider, tmp_path: Path) -> 
         )
     assert run["initial_status"] == "Not signed in"
     assert run["login_page"]["return_to"].startswith("/oauth2/authorize?")
-    assert "consent_page" in run, "a client that is not trusted asks the person"
+    # Not trusted: the person is asked, on the consent page, in plain words.
+    consent = run.get("consent_page", "")
+    assert "Allow Dashboard SPA?" in consent, consent
+    assert "See your email address" in consent, consent
     assert run["signed_in_status"] == "Signed in"
     profile = run["profile"]
     assert profile["sub"] == provider.user["id"]

@@ -63,6 +63,7 @@ async function spa(page) {
     await logInWithForm(page, input.email, input.password);
     const next = await landOn(page, (url) => fromSpa(url) || url.pathname === "/consent");
     if (next.pathname === "/consent") {
+      await page.getByRole("heading", { name: /^Allow / }).waitFor();
       result.consent_page = (await page.locator("body").innerText()).slice(0, 2000);
       await page.getByRole("button", { name: /^(Allow|Accept|Authori[sz]e|Continue)\b/ }).click();
       await landOn(page, fromSpa);
@@ -124,6 +125,10 @@ const problems = [];
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 page.on("console", (message) => {
   if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+});
+// Which requests failed (the console names no address).
+page.on("response", (response) => {
+  if (response.status() >= 400) problems.push(`${response.status()} ${response.request().method()} ${response.url()}`);
 });
 try {
   await scenarios[scenario](page);

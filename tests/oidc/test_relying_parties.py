@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 from gatehouse.db import migrate
 from tests import services
 from tests.oidc import apache
-from tests.processes import GATEHOUSE, ROOT, ServerProcess, serve, stop
+from tests.processes import ROOT, ServerProcess, serve, stop
 from tests.redis_server import free_port
 from tests.smtp import SmtpServer
 
@@ -152,22 +152,13 @@ def _server_env(
     return env
 
 
-async def _migrate(env: dict[str, str]) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        GATEHOUSE, "migrate", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await proc.communicate()
-    assert proc.returncode == 0, output.decode(errors="replace")
-
-
 async def _start_provider(
     directory: Path, database_url: str, store: str, smtp: SmtpServer
 ) -> Provider:
     port, spa_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = _server_env(directory, url, database_url, smtp, spa_port)
-    await _migrate(env)
+    await asyncio.to_thread(migrate.upgrade, database_url)
     server = await serve(env, directory / "server.log", port)
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
@@ -219,7 +210,6 @@ async def postgres_provider(
     provider: Provider | None = None
     try:
         directory = tmp_path_factory.mktemp("op-postgres")
-        await asyncio.to_thread(migrate.upgrade, url.render_as_string(hide_password=False))
         provider = await _start_provider(
             directory, url.render_as_string(hide_password=False), "postgres", smtp
         )

@@ -584,7 +584,7 @@ async def test_oidc_client_ts_spa(sqlite_provider: Provider, tmp_path: Path) -> 
     spa = await provider.register(
         name="Dashboard SPA",
         type="public",
-        redirect_uris=[f"{origin}/"],
+        redirect_uris=[f"{origin}/", f"{origin}/silent"],
         post_logout_redirect_uris=[f"{origin}/signed-out"],
         scopes=["openid", "profile", "email", "roles"],
         grant_types=["authorization_code"],
@@ -618,6 +618,9 @@ async def test_oidc_client_ts_spa(sqlite_provider: Provider, tmp_path: Path) -> 
     assert profile["role"] == "user"
     # The callback's code and state are gone from the address bar.
     assert run["spa_url_after_callback"] == f"{origin}/"
+    # Renewal in a hidden iframe: the provider's cookie answers prompt=none, no login.
+    assert run["renewal"]["status"] == "Renewed", run["renewal"]
+    assert run["renewal"]["profile"]["sub"] == provider.user["id"]
     assert run["signed_out_status"] == "Signed out"
     assert run["login_after_signout"]["path"] == "/login"
 

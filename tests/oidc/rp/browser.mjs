@@ -75,6 +75,15 @@ async function spa(page) {
     result.profile = text ? JSON.parse(text) : null;
     result.spa_url_after_callback = page.url();
   });
+  result.renewal = await step("Renew: a silent sign-in in a hidden iframe (prompt=none)", async () => {
+    await page.getByRole("button", { name: "Renew" }).click();
+    await page.waitForFunction(() => {
+      const text = document.getElementById("status")?.textContent ?? "";
+      return text === "Renewed" || text.startsWith("Error");
+    });
+    const text = await page.locator("#profile").textContent();
+    return { status: await page.locator("#status").textContent(), profile: text ? JSON.parse(text) : null };
+  });
   await step("Sign out: Gatehouse's end_session, back to the SPA", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     const back = await landOn(page, (url) => fromSpa(url) && url.pathname === "/signed-out");

@@ -1,0 +1,13 @@
+// What each scope lets an application do, in the words a person reads on the consent
+// screen and under "Connected apps" (docs/oidc.md lists the scopes).
+const WORDS: Record<string, string> = {
+  openid: "Sign you in",
+  profile: "See your name",
+  email: "See your email address",
+  offline_access: "Keep access while you are away",
+  roles: "See your role",
+};
+
+export function describeScope(scope: string): string {
+  return Object.hasOwn(WORDS, scope) ? (WORDS[scope] as string) : scope;
+}

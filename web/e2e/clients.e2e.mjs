@@ -2,6 +2,7 @@
 // "Log in with Gatehouse" (the login that leads back to /oauth2/authorize, the consent
 // page, Security → Connected apps). Fixtures are made through the API.
 import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import {
   apiLogIn,
   assertUsable,
@@ -68,6 +69,23 @@ async function copyable(scope, label) {
 async function providerServed() {
   const answer = await call("POST", "/api/v1/oauth2/session");
   return answer.status !== 404;
+}
+
+/** A stand-in for the application's server: it answers every request with a line of text. */
+async function listen() {
+  const server = createServer((_, response) => {
+    response.writeHead(200, { "Content-Type": "text/plain" });
+    response.end("the application");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    origin: `http://127.0.0.1:${server.address().port}`,
+    close: () => {
+      // The browser may keep a connection open: it must not hold the scenario up.
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 function pkce() {
@@ -259,8 +277,10 @@ export const scenarios = [
         console.log("  skip clients › consent and connected apps: this server has no /api/v1/oauth2 yet");
         return;
       }
-      const callback = "http://127.0.0.1:8765/callback";
-      const person = { name: "Jane Doe", email: `${unique("jane")}@example.com`, role: "user" };
+      // The application's callback: a page of its own on loopback, as a native app's would be.
+      const application = await listen();
+      const callback = `${application.origin}/callback`;
+      const person = { name: "Jane Doe", email: "jane.doe@example.com", role: "user" };
       const page = await newPage(browser, DESKTOP);
       const client = await step(page, "a client that asks for consent, and a person, through the API", async () => {
         await createUser(person);
@@ -272,8 +292,6 @@ export const scenarios = [
           grant_types: ["authorization_code"],
         });
       });
-      // The application's callback: nothing listens there; the browser's arrival is the answer.
-      await page.route(`${callback}**`, (route) => route.fulfill({ status: 200, body: "the application" }));
       const { challenge } = pkce();
       const state = unique("state");
       const authorize = `/oauth2/authorize?${new URLSearchParams({
@@ -343,6 +361,7 @@ export const scenarios = [
         expect(back.searchParams.get("state") === state, `state in ${back}`);
       });
       await page.context().close();
+      await application.close();
     },
   },
 ];

@@ -13,7 +13,7 @@ const crm = {
   granted_at: "2026-03-01T09:00:00Z",
   updated_at: "2026-03-01T09:00:00Z",
 };
-const wiki = { ...crm, client_id: "gh_wiki", name: "Team Wiki", scopes: ["openid", "profile", "offline_access"] };
+const wiki = { ...crm, client_id: "gh_wiki", name: "Team Wiki", scopes: ["offline_access", "profile", "openid"] };
 
 beforeEach(() => {
   server.reset();
@@ -36,7 +36,8 @@ describe("connected apps", () => {
     expect(items[0]).toHaveTextContent("Acme CRM");
     expect(items[0]).toHaveTextContent("Sign you in");
     expect(items[0]).toHaveTextContent("See your email address");
-    expect(items[1]).toHaveTextContent("Keep access while you are away");
+    // Sign-in first, whatever order the API gave.
+    expect(items[1]).toHaveTextContent("Sign you inSee your nameKeep access while you are away");
   });
 
   it("removes an application's access after a confirmation", async () => {

@@ -5,7 +5,7 @@ import { notifyFailure, notifySuccess } from "../../shared/notify";
 import { confirmAction, ErrorText } from "../../shared/ui";
 import { AppLogo } from "./AppLogo";
 import { type ConnectedApp, useConnectedApps, useRemoveConnectedApp } from "./api";
-import { describeScope } from "./scopes";
+import { describeScope, orderScopes } from "./scopes";
 
 /** The Security page's card: applications that may use the account, and a way to stop each. */
 export function ConnectedApps() {
@@ -62,7 +62,7 @@ export function ConnectedApps() {
                       Since {formatDateTime(app.granted_at)}
                     </Text>
                     <Group gap={4}>
-                      {app.scopes.map((scope) => (
+                      {orderScopes(app.scopes).map((scope) => (
                         <Badge key={scope} size="sm" variant="light" color="gray" tt="none">
                           {describeScope(scope)}
                         </Badge>

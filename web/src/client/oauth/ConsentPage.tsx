@@ -8,7 +8,7 @@ import { CenteredCard } from "../CenteredCard";
 import { AppLogo } from "./AppLogo";
 import { type ConsentRequest, useAnswerConsent, useConsentRequest } from "./api";
 import { browser, loginFor } from "./returnTo";
-import { describeScope } from "./scopes";
+import { describeScope, orderScopes } from "./scopes";
 
 /**
  * /consent?<the authorize request>: /oauth2/authorize sends a person here when an
@@ -97,7 +97,7 @@ function ConsentForm({ query, request }: { query: string; request: ConsentReques
         {client.name} asks to use your Gatehouse account{user ? ` (${user.email})` : ""}. It will be able to:
       </Text>
       <List spacing="xs" aria-label="What the application asks for" listStyleType="none" p={0}>
-        {request.scopes.map((scope) => (
+        {orderScopes(request.scopes).map((scope) => (
           <List.Item
             key={scope}
             icon={

@@ -5,7 +5,7 @@
 import { rm } from "node:fs/promises";
 import { env, launch } from "./harness.mjs";
 
-const files = ["./client.e2e.mjs", "./admin.e2e.mjs", "./mfa.e2e.mjs"];
+const files = ["./client.e2e.mjs", "./admin.e2e.mjs", "./mfa.e2e.mjs", "./clients.e2e.mjs"];
 // `node e2e/run.mjs admin` or E2E_ONLY=admin,client: only the scenarios whose names match.
 const only = [...process.argv.slice(2), ...(process.env.E2E_ONLY ?? "").split(",")].filter(Boolean);
 

@@ -3,6 +3,9 @@ import { useAuth } from "../shared/auth";
 import { useEnrolmentRequired } from "../shared/mfa/queries";
 import { PageLoader } from "../shared/ui";
 import { AuditPage } from "./audit/AuditPage";
+import { ClientPage } from "./clients/ClientPage";
+import { ClientsPage } from "./clients/ClientsPage";
+import { NewClientPage } from "./clients/NewClientPage";
 import { ForcedEnrolmentPage } from "./ForcedEnrolmentPage";
 import { Layout } from "./Layout";
 import { LoginPage, NotAllowedPage } from "./LoginPage";
@@ -40,6 +43,9 @@ export function PortalRoutes() {
         <Route path="users" element={<UsersPage />} />
         <Route path="users/:id" element={<UserPage />} />
         <Route path="audit" element={<AuditPage />} />
+        <Route path="clients" element={<ClientsPage />} />
+        <Route path="clients/new" element={<NewClientPage />} />
+        <Route path="clients/:id" element={<ClientPage />} />
         <Route path="webhooks" element={<WebhooksPage />} />
         <Route path="webhooks/:id" element={<WebhookPage />} />
         <Route path="*" element={<NotFoundPage />} />

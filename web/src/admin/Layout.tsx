@@ -12,6 +12,7 @@ const SECTIONS: { to: string; label: string; shownTo?: (role: Role | undefined) 
   // A readonly admin may not see it: the section is left out, not refused on click.
   { to: "/", label: "Overview", shownTo: canReadOverview },
   { to: "/users", label: "Users" },
+  { to: "/clients", label: "Clients" },
   { to: "/audit", label: "Audit trail" },
   { to: "/webhooks", label: "Webhooks" },
 ];

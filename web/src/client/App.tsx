@@ -1,5 +1,6 @@
 import { Route, Routes } from "react-router";
 import { EnrolmentRedirect, PublicOnly, RequireAuth } from "./guards";
+import { ConsentPage } from "./oauth/ConsentPage";
 import { AccountDeletedPage } from "./pages/AccountDeletedPage";
 import { DataPage } from "./pages/DataPage";
 import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
@@ -18,10 +19,13 @@ import { SignedInLayout } from "./SignedInLayout";
 export function App() {
   return (
     <Routes>
+      {/* The login decides itself: an application's login (return_to) may be shown to someone logged in. */}
+      <Route path="login" element={<LoginPage />} />
       <Route element={<PublicOnly />}>
-        <Route path="login" element={<LoginPage />} />
         <Route path="signup" element={<SignupPage />} />
       </Route>
+      {/* Signed in or not: signed out, it sends the person to the application's login. */}
+      <Route path="consent" element={<ConsentPage />} />
       {/* Open whether or not someone is logged in: they come from an email. */}
       <Route path="forgot-password" element={<ForgotPasswordPage />} />
       <Route path="reset-password" element={<ResetPasswordPage />} />

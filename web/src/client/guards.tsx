@@ -1,5 +1,6 @@
 // Who may see which route. A signed-out visitor to a private page goes to the login,
 // which brings them back there afterwards; a signed-in one skips the login and sign-up.
+import type { ReactNode } from "react";
 import { type Location, Navigate, Outlet, useLocation } from "react-router";
 import { useAuth } from "../shared/auth";
 import { useEnrolmentRequired } from "../shared/mfa/queries";
@@ -22,12 +23,12 @@ export function RequireAuth() {
   return <Outlet />;
 }
 
-export function PublicOnly() {
+export function PublicOnly({ children }: { children?: ReactNode }) {
   const { status } = useAuth();
   const target = useReturnPath();
   if (status === "loading") return <PageLoader />;
   if (status === "signed-in") return <Navigate to={target} replace />;
-  return <Outlet />;
+  return children ?? <Outlet />;
 }
 
 /**

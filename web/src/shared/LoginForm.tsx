@@ -13,6 +13,8 @@ import { passkeysSupported, signChallenge } from "./webauthn";
 type Props = {
   onLoggedIn?: (user: User) => void;
   submitLabel?: string;
+  /** The email to start with (an application's login_hint). */
+  initialEmail?: string;
 };
 
 /** What a right password answers for an account with MFA (401 MFA_REQUIRED's details). */
@@ -31,14 +33,14 @@ type AsCredential = Record<string, unknown>;
  * The login of both apps: email and password; then, for an account with MFA, a second
  * step (a code, a recovery code or a passkey). A passkey alone also logs in.
  */
-export function LoginForm({ onLoggedIn, submitLabel = "Log in" }: Props) {
+export function LoginForm({ onLoggedIn, submitLabel = "Log in", initialEmail = "" }: Props) {
   const { login, verifyMfa, passkeyLogin } = useAuth();
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<"password" | "passkey" | null>(null);
   const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
   const form = useForm({
-    initialValues: { email: "", password: "" },
+    initialValues: { email: initialEmail, password: "" },
     validate: {
       email: (value) => (/^\S+@\S+$/.test(value.trim()) ? null : "Enter your email address"),
       password: (value) => (value ? null : "Enter your password"),

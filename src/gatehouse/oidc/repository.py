@@ -112,7 +112,18 @@ class GrantRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    # --- token side: cleanup ----------------------------------------------------------------
+    # --- token side -----------------------------------------------------------------------
+
+    async def revoke_for_user(self, user_id: uuid.UUID, now: datetime, reason: str) -> int:
+        """Revoke every live grant of a person (a password change or reset: whoever
+        knew the old password may have authorized a client)."""
+        result = await self.session.execute(
+            update(OAuthGrant)
+            .where(OAuthGrant.user_id == user_id, OAuthGrant.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def delete_finished(
         self,

@@ -203,7 +203,7 @@ async def _form(request: Request) -> dict[str, str]:
         raise invalid_request(f"Send the request body as {FORM}")
     try:
         text = (await request.body()).decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise invalid_request("The request body is not a valid form") from None
     form: dict[str, str] = {}

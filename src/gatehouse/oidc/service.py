@@ -84,7 +84,8 @@ class Issued:
 def pkce_matches(verifier: str, challenge: str) -> bool:
     """RFC 7636 §4.6, S256: BASE64URL(SHA256(verifier)) equals the challenge."""
     computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest())
-    return hmac.compare_digest(computed.rstrip(b"=").decode(), challenge)
+    # Bytes: compare_digest refuses str with anything but ASCII in it.
+    return hmac.compare_digest(computed.rstrip(b"="), challenge.encode())
 
 
 def profile_claims(user: User, scopes: Sequence[str]) -> dict[str, Any]:
@@ -531,7 +532,7 @@ class OAuthService:
                 action,
                 outcome=outcome,
                 reason=reason,
-                target_type="client",
+                target_type="client" if client is not None else None,
                 target_id=str(client.id) if client is not None else None,
                 details=details or {},
             ),

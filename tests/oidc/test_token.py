@@ -373,3 +373,44 @@ async def test_a_code_of_a_revoked_grant_is_refused(api: Api) -> None:
     async with api.runtime.unit_of_work() as uow:
         await GrantRepository(uow.session).revoke(code.grant_id, utcnow(), "test")
     await _refused(api, rp, code_form(code))
+
+
+GARBAGE_BODIES = [
+    b"",
+    b"token",
+    b"token=",
+    b"=x&&&==",
+    b"token=%zz&grant_type=%",
+    b"\xff\xfe\xfd",
+    b"grant_type=refresh_token&refresh_token=" + b"A" * 5000,
+    b"grant_type=authorization_code&code=ghac_x&redirect_uri=x&code_verifier=" + b"~" * 43,
+    b"grant_type=client_credentials&scope=" + "ü".encode() * 50,
+    b'{"token": 1}',
+]
+GARBAGE_AUTH = [
+    None,
+    "Basic",
+    "Basic =",
+    "Basic " + base64.b64encode(b":").decode(),
+    "Basic " + base64.b64encode(b"\xff:\xfe").decode(),
+    "Basic " + base64.b64encode(("x" * 5000 + ":y").encode()).decode(),
+    "Bearer eyJhbGciOiJub25lIn0.e30.",
+    "Negotiate abc",
+]
+
+
+async def test_garbage_at_every_endpoint_is_answered_in_oauth_json(api: Api) -> None:
+    paths = [TOKEN, protocol.REVOCATION_PATH, protocol.INTROSPECTION_PATH, protocol.USERINFO_PATH]
+    answered = 0
+    for path in paths:
+        for body in GARBAGE_BODIES:
+            for auth in GARBAGE_AUTH:
+                headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                if auth is not None:
+                    headers["Authorization"] = auth
+                response = await api.client.post(path, content=body, headers=headers)
+                where = (path, body[:40], auth and auth[:40])
+                assert 400 <= response.status_code < 500, (*where, response.text)
+                assert set(response.json()) == {"error", "error_description"}, where
+                answered += 1
+    assert answered == len(paths) * len(GARBAGE_BODIES) * len(GARBAGE_AUTH)

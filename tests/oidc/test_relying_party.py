@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.jose import JsonWebKey
+from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+from authlib.jose import JsonWebKey  # type: ignore[import-untyped]
 from authlib.jose import jwt as authlib_jwt
-from authlib.oidc.core import CodeIDToken
+from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
 
 from gatehouse.app import create_app
 from gatehouse.oidc import protocol

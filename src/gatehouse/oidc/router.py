@@ -159,7 +159,8 @@ async def revoke(request: Request, uow: UowDep, runtime: RuntimeDep) -> Response
         form = await _form(request)
         service = OAuthService(uow, runtime.settings, runtime.tokens.key)
         client = await _authenticated(request, runtime, service, form, "revoke")
-        await service.revoke(client, _required(form, "token"), form.get("token_type_hint"))
+        # token_type_hint is not needed: our tokens say what they are.
+        await service.revoke(client, _required(form, "token"))
         return Response(status_code=200, headers=NO_STORE)
 
     return await _answer(run)
@@ -173,9 +174,7 @@ async def introspect(request: Request, uow: UowDep, runtime: RuntimeDep) -> Resp
         form = await _form(request)
         service = OAuthService(uow, runtime.settings, runtime.tokens.key)
         client = await _authenticated(request, runtime, service, form, "introspect")
-        answer = await service.introspect(
-            client, _required(form, "token"), form.get("token_type_hint")
-        )
+        answer = await service.introspect(client, _required(form, "token"))
         return JSONResponse(answer, headers=NO_STORE)
 
     return await _answer(run)

@@ -426,12 +426,12 @@ class OAuthService:
             )
         return {"sub": str(user.id), **profile_claims(user, claims.scopes)}
 
-    async def revoke(self, client: OAuthClient, token: str, hint: str | None) -> None:
+    async def revoke(self, client: OAuthClient, token: str) -> None:
         """RFC 7009: the client's own refresh or access token ends its grant (and every
         other token of it). Another client's or an unknown token: nothing, and the same
         answer, so nobody learns which tokens exist."""
         now = utcnow()
-        grant = await self._own_grant(client, token, hint)
+        grant = await self._own_grant(client, token)
         if grant is None:
             return
         revoked = await self.grants.revoke(grant.id, now, "client_revoked")
@@ -446,39 +446,24 @@ class OAuthService:
                 },
             )
 
-    async def _own_grant(
-        self, client: OAuthClient, token: str, hint: str | None
-    ) -> OAuthGrant | None:
+    async def _own_grant(self, client: OAuthClient, token: str) -> OAuthGrant | None:
         """The grant behind one of this client's tokens, whichever kind it is."""
-        kinds = (
-            (REFRESH_TOKEN, ACCESS_TOKEN)
-            if hint == REFRESH_TOKEN or _looks_refresh(token)
-            else (
-                ACCESS_TOKEN,
-                REFRESH_TOKEN,
-            )
-        )
-        for kind in kinds:
-            grant: OAuthGrant | None = None
-            if kind == REFRESH_TOKEN:
-                stored = await self.grants.refresh_token(protocol.digest(token))
-                if stored is not None:
-                    grant = await self.grants.get(stored.grant_id)
-            else:
-                claims = tokens.verify_access_token(
-                    self.settings, self.key, token, verify_exp=False
-                )
-                if claims is not None and claims.client_id == client.client_id:
-                    grant = await self.grants.get(claims.grant_id)
-            if grant is not None:
-                return grant if grant.oauth_client_id == client.id else None
-        return None
+        grant: OAuthGrant | None = None
+        if _looks_refresh(token):
+            stored = await self.grants.refresh_token(protocol.digest(token))
+            if stored is not None:
+                grant = await self.grants.get(stored.grant_id)
+        else:
+            claims = tokens.verify_access_token(self.settings, self.key, token, verify_exp=False)
+            if claims is not None and claims.client_id == client.client_id:
+                grant = await self.grants.get(claims.grant_id)
+        return grant if grant is not None and grant.oauth_client_id == client.id else None
 
-    async def introspect(self, client: OAuthClient, token: str, hint: str | None) -> dict[str, Any]:
+    async def introspect(self, client: OAuthClient, token: str) -> dict[str, Any]:
         """RFC 7662: what one of this client's live tokens is; `{"active": false}` for
         everything else (another client's, expired, revoked, unknown)."""
         inactive: dict[str, Any] = {"active": False}
-        if hint == REFRESH_TOKEN or _looks_refresh(token):
+        if _looks_refresh(token):
             return await self._introspect_refresh(client, token) or inactive
         found = await self.live_access(token)
         if found is None or found[0].client_id != client.client_id:
@@ -541,6 +526,9 @@ class OAuthService:
 
 
 def _looks_refresh(token: str) -> bool:
+    """Our tokens say what they are (refresh tokens by their prefix, access tokens are
+    JWTs), so `token_type_hint` is accepted and needs no reading (RFC 7009 §2.1 and RFC
+    7662 §2.1 make it a hint only)."""
     return token.startswith(protocol.REFRESH_PREFIX)
 
 

@@ -30,6 +30,7 @@ from gatehouse.clients.models import OAuthClient
 from gatehouse.clients.schemas import ClientType, GrantType, Scope
 from gatehouse.clients.service import AuthMethod
 from gatehouse.dependencies import RuntimeDep, UowDep
+from gatehouse.kit import metrics
 from gatehouse.kit.http import address_key
 from gatehouse.oidc import protocol, tokens
 from gatehouse.oidc.errors import OAuthError, invalid_request
@@ -320,6 +321,7 @@ async def _within_limit(
             headers={"Retry-After": retry},
         ) from None
     if not decision.allowed:
+        metrics.RATE_LIMIT_REJECTIONS.labels(Policy.oauth_token.value).inc()
         retry = str(decision.retry_after())
         headers = {name.decode(): value.decode() for name, value in decision.headers()}
         raise OAuthError(

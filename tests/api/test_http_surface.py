@@ -69,7 +69,9 @@ async def test_head_answers_every_get_like_get_without_a_body(api: Api) -> None:
     assert checked >= 18
 
 
-@pytest.mark.parametrize("path", ["/health", "/.well-known/jwks.json"])
+@pytest.mark.parametrize(
+    "path", ["/health", "/.well-known/jwks.json", "/.well-known/openid-configuration"]
+)
 async def test_head_on_public_reads_has_gets_length(api: Api, path: str) -> None:
     got = await api.client.get(path)
     head = await api.client.head(path)

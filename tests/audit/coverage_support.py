@@ -10,6 +10,7 @@ tokens, webhook secrets) for the no-secrets scan.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
 from tests.factories import PASSWORD, Account, Api
 from tests.mfa.support import step_start
+from tests.oidc import token_support as oidc
 from tests.service_support import seal
 
 AGENT = "AuditProbe/2.5 (coverage)"
@@ -937,6 +939,111 @@ async def mfa_flow(s: Scenario) -> None:
         )
 
 
+async def oauth_flow(s: Scenario) -> None:
+    """The OpenID provider's token side: an exchange, a replayed code, a failed client
+    authentication, a refresh and its replay, a revocation."""
+    user = await s.logged_in()
+    rp = await oidc.make_client(s.runtime)
+    assert rp.secret is not None
+    s.secrets.add(rp.secret)
+
+    def on_rp(action: str, outcome: str = "success", **kwargs: Any) -> Row:
+        return Row(action, outcome, target_type="client", target_id=rp.pk, **kwargs)
+
+    code = await oidc.issue_code(s.api, rp, user)
+    s.secrets.add(code.code)
+    issued = {"grant_type": "authorization_code", "client_id": rp.client_id}
+    granted = {**issued, "grant_id": str(code.grant_id), "user_id": str(user.id)}
+    first = await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.token", details=granted),
+        status=200,
+        data=oidc.code_form(code),
+        headers=rp.basic,
+    )
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.code_reused", "failure", reason="code_reused"),
+        status=400,
+        data=oidc.code_form(code),
+        headers=rp.basic,
+    )
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:x".encode()).decode()}
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        Row("oauth.token", "failure", "invalid_client", details={"method": "client_secret_basic"}),
+        status=401,
+        data=oidc.code_form(code),
+        headers=wrong,
+    )
+    assert first.json()["refresh_token"]
+    fresh = await oidc.issue_code(s.api, rp, user)
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.token", "failure", reason="redirect_uri_mismatch", details=issued),
+        status=400,
+        data=oidc.code_form(fresh, redirect_uri="https://elsewhere.example.com/"),
+        headers=rp.basic,
+    )
+    body = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details={**issued, "grant_id": str(fresh.grant_id)}),
+            status=200,
+            data=oidc.code_form(fresh),
+            headers=rp.basic,
+        )
+    ).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    rotated = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details={"grant_type": "refresh_token"}),
+            status=200,
+            data=refresh,
+            headers=rp.basic,
+        )
+    ).json()
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.refresh_reused", "failure", reason="refresh_reused"),
+        status=400,
+        data=refresh,
+        headers=rp.basic,
+    )
+    third = await oidc.issue_code(s.api, rp, user)
+    tokens = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details=issued),
+            status=200,
+            data=oidc.code_form(third),
+            headers=rp.basic,
+        )
+    ).json()
+    assert rotated["access_token"]
+    await s.send(
+        "POST",
+        oidc.REVOKE,
+        on_rp("oauth.revoke", details={"grant_id": str(third.grant_id)}),
+        status=200,
+        data={"token": tokens["refresh_token"]},
+        headers=rp.basic,
+    )
+    # Revoked already: nothing more to audit.
+    await s.send(
+        "POST", oidc.REVOKE, status=200, data={"token": tokens["refresh_token"]}, headers=rp.basic
+    )
+
+
 FLOWS: dict[str, Flow] = {
     "mfa": mfa_flow,
     "login": login_flow,
@@ -950,4 +1057,5 @@ FLOWS: dict[str, Flow] = {
     "webhooks": webhook_flow,
     "clients": client_flow,
     "recovery": recovery_flow,
+    "oauth": oauth_flow,
 }

@@ -55,6 +55,11 @@ ACTIONS = {
     "webhook.test",
     "webhook.rotate_secret",
     "webhook.delete",
+    "oauth.authorize",
+    "oauth.consent",
+    "oauth.consent_denied",
+    "oauth.consent_revoke",
+    "oauth.logout",
 }
 
 

@@ -196,6 +196,17 @@ async def test_without_a_session_the_browser_goes_to_the_login_page(api: Api, rp
     assert await audit_rows(api.runtime, "oauth.authorize") == []
 
 
+async def test_a_parameter_without_a_value_is_as_if_omitted(api: Api, rp: Client) -> None:
+    params = authorize_params(rp, prompt="", max_age="", login_hint="", nonce="")
+    base, query = location(await authorize(api, params))
+    assert (base, set(query)) == ("/login", {"return_to"})
+    assert "max_age" not in query["return_to"]
+    too_many = {**params, **{f"x{i}": "1" for i in range(60)}}
+    response = await authorize(api, too_many)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
 async def test_prompt_none_without_a_session_is_login_required(api: Api, rp: Client) -> None:
     params = authorize_params(rp, prompt="none")
     base, query = location(await authorize(api, params))

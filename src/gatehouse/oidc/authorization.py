@@ -438,7 +438,8 @@ class AuthorizationService:
     async def checked(self, query: str) -> AuthorizeRequest:
         """An authorize query checked as /oauth2/authorize checks it, or
         OAuthRequestInvalid naming the OAuth error."""
-        pairs = parse_qsl(query, keep_blank_values=True)
+        # RFC 6749 §3.1: a parameter without a value is as if omitted.
+        pairs = parse_qsl(query)
         try:
             client, redirect_uri = await self._target(pairs)
         except UntrustedRequest as exc:

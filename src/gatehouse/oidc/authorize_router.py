@@ -80,8 +80,9 @@ def _browser_cookie(request: Request, runtime: Runtime, value: str, max_age: int
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]] | None:
+    """The parameters in order; one without a value is as if omitted (RFC 6749 §3.1)."""
     try:
-        return parse_qsl(query, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+        return parse_qsl(query, max_num_fields=_MAX_FIELDS)
     except ValueError:
         return None
 

@@ -40,7 +40,11 @@ async def test_a_signed_in_person_who_consented_gets_a_code_bound_to_the_request
 ) -> None:
     user = await api.user()
     params = authorize_params(rp, scope="openid email offline_access")
-    query = await code_for(api, user, params)
+    await sign_in_browser(api, user)
+    await consent(api, user, params)
+    response = await authorize(api, params)
+    assert response.headers["cache-control"] == "no-store"
+    _, query = location(response)
     assert set(query) == {"code", "state", "iss"}
     assert query["state"] == params["state"]
     assert query["iss"] == ISSUER

@@ -7,9 +7,11 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 
 from gatehouse.clients.repository import ConsentRepository
+from gatehouse.kit.time import utcnow
 from gatehouse.oidc import protocol
 from tests.factories import Api, assert_envelope
 from tests.oidc.conftest import (
@@ -71,6 +73,34 @@ async def test_the_provider_cookie_is_secure_when_cookies_are(api: Api) -> None:
 
 async def test_the_provider_cookie_needs_a_first_party_bearer(api: Api) -> None:
     assert_envelope(await api.client.post(SESSION), 401, "UNAUTHORIZED")
+    assert await browser_sessions(api.runtime) == []
+
+
+async def test_an_oauth_access_token_is_no_first_party_bearer(api: Api, rp: Client) -> None:
+    """A token issued to a client (audience: the client, no session) opens none of the
+    client app's routes."""
+    user = await api.user()
+    key = api.runtime.tokens.key
+    now = int(utcnow().timestamp())
+    claims = {
+        "iss": ISSUER,
+        "sub": str(user.id),
+        "aud": rp["client_id"],
+        "client_id": rp["client_id"],
+        "scope": "openid",
+        "gid": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }
+    token = jwt.encode(
+        claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"}
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    assert_envelope(await api.client.post(SESSION, headers=headers), 401, "UNAUTHORIZED")
+    query = query_of(authorize_params(rp))
+    consented = await api.client.post(CONSENT, json={"query": query}, headers=headers)
+    assert_envelope(consented, 401, "UNAUTHORIZED")
     assert await browser_sessions(api.runtime) == []
 
 

@@ -155,7 +155,7 @@ async def test_a_disabled_client_or_one_without_the_code_grant_gets_the_error_pa
         ({"scope": "openid admin"}, "invalid_scope"),
         ({"scope": None}, "invalid_scope"),
         ({"prompt": "none login"}, "invalid_request"),
-        ({"prompt": "select_account"}, "invalid_request"),
+        ({"prompt": "none select_account"}, "invalid_request"),
         ({"max_age": "soon"}, "invalid_request"),
         ({"nonce": "n" * 513}, "invalid_request"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
@@ -202,6 +202,9 @@ async def test_without_a_session_the_browser_goes_to_the_login_page(api: Api, rp
 
 async def test_a_parameter_without_a_value_is_as_if_omitted(api: Api, rp: Client) -> None:
     params = authorize_params(rp, prompt="", max_age="", login_hint="", nonce="")
+    ignored = authorize_params(rp, prompt="select_account")
+    base, _ = location(await authorize(api, ignored))
+    assert base == "/login"
     base, query = location(await authorize(api, params))
     assert (base, set(query)) == ("/login", {"return_to"})
     assert "max_age" not in query["return_to"]

@@ -639,13 +639,12 @@ def _challenge(params: dict[str, str]) -> str:
 
 
 def _prompt(value: str | None) -> frozenset[str]:
+    """The prompt values Gatehouse acts on. Others are ignored, as OIDC Core §3.1.2.1
+    allows (`select_account`: a browser is signed in as one account at a time)."""
     prompt = frozenset((value or "").split())
-    unknown = sorted(prompt - PROMPTS)
-    if unknown:
-        raise Refusal("invalid_request", f"Unsupported prompt value: {unknown[0][:50]}.")
     if "none" in prompt and len(prompt) > 1:
         raise Refusal("invalid_request", "prompt=none cannot be combined with other values.")
-    return prompt
+    return prompt & PROMPTS
 
 
 def _number(params: dict[str, str], name: str) -> int | None:

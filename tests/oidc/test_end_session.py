@@ -150,6 +150,17 @@ async def test_a_hint_for_someone_else_or_not_ours_asks_first(api: Api, rp: Clie
         assert page.status_code == 200
         assert CSRF.search(page.text) is not None, hint
     assert not await ended(api, user)
+    # Confirmed, the browser still goes where the (verified) hint's client registered.
+    page = await api.client.get(
+        END_SESSION, params={"id_token_hint": other, "post_logout_redirect_uri": BYE}
+    )
+    assert f'name="client_id" value="{rp["client_id"]}"' in page.text
+    match = CSRF.search(page.text)
+    assert match is not None
+    fields = {"client_id": rp["client_id"], "post_logout_redirect_uri": BYE}
+    confirmed = await api.client.post(END_SESSION, data={**fields, "csrf": match.group(1)})
+    assert location(confirmed) == (BYE, {})
+    assert await ended(api, user)
 
 
 async def test_without_a_session_there_is_nothing_to_confirm(api: Api, rp: Client) -> None:

@@ -495,7 +495,7 @@ class AuthorizationService:
         target = await self._post_logout_target(params, claims)
         if login is not None and not _hint_names(claims, login.user):
             if not confirming:
-                return ConfirmLogout(self._confirm_fields(params, cookie))
+                return ConfirmLogout(_confirm_fields(params, claims, cookie))
             if cookie is None or not csrf or not hmac.compare_digest(csrf, logout_csrf(cookie)):
                 return ErrorPage("This sign-out form is not valid any more. Sign out again.")
         if login is not None:
@@ -524,12 +524,6 @@ class AuthorizationService:
         if client is None or not client.enabled or uri not in client.post_logout_redirect_uris:
             return None
         return with_query(uri, [("state", params.get("state"))])
-
-    def _confirm_fields(self, params: dict[str, str], cookie: str | None) -> dict[str, str]:
-        kept = ("post_logout_redirect_uri", "state", "client_id")
-        fields = {name: params[name] for name in kept if params.get(name)}
-        fields["csrf"] = logout_csrf(cookie or "")
-        return fields
 
     async def _log_out(self, login: BrowserLogin, now: datetime, client_id: str | None) -> None:
         """End the login session, its browser cookies and its grants (those with
@@ -690,6 +684,20 @@ def _freshness(request: AuthorizeRequest, auth_time: datetime, now: datetime) ->
     if request.max_age is not None and (now - auth_time).total_seconds() > request.max_age:
         return True
     return None
+
+
+def _confirm_fields(
+    params: dict[str, str], claims: dict[str, Any] | None, cookie: str | None
+) -> dict[str, str]:
+    """The confirmation form's fields: where to go afterwards, for which client (a
+    verified hint's audience when the request named none), and the CSRF value."""
+    kept = ("post_logout_redirect_uri", "state", "client_id")
+    fields = {name: params[name] for name in kept if params.get(name)}
+    audience = claims.get("aud") if claims else None
+    if "client_id" not in fields and isinstance(audience, str):
+        fields["client_id"] = audience
+    fields["csrf"] = logout_csrf(cookie or "")
+    return fields
 
 
 def _hint_names(claims: dict[str, Any] | None, user: User) -> bool:

@@ -17,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import jwt
 import pyotp
 from sqlalchemy import select
 
@@ -1044,6 +1046,116 @@ async def oauth_flow(s: Scenario) -> None:
     )
 
 
+OAUTH_CALLBACK = "https://notes.example.com/callback"
+OAUTH_BYE = "https://notes.example.com/bye"
+
+
+def _authorize_url(client_id: str, **changes: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": OAUTH_CALLBACK,
+        "scope": "openid profile",
+        "state": "st-1",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEdVmHIvU",
+        "code_challenge_method": "S256",
+        **changes,
+    }
+    return "/oauth2/authorize?" + urlencode(params)
+
+
+def _id_token(runtime: Runtime, sub: uuid.UUID, aud: str) -> str:
+    key = runtime.tokens.key
+    now = int(utcnow().timestamp())
+    claims = {"iss": runtime.settings.server.public_url, "sub": str(sub), "aud": aud}
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + 300},
+        key.private_key,
+        algorithm="RS256",
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
+
+
+async def oauth_browser_flow(s: Scenario) -> None:
+    """The OpenID provider's browser side: consent, authorize (a code and refusals),
+    denial, removing an app, and logout (AUD-02, AUD-03)."""
+    admin = await s.logged_in("admin")
+    user = await s.logged_in()
+    created = await s.api.client.post(
+        CLIENTS,
+        headers=admin.headers,
+        json={
+            "name": "Notes",
+            "type": "public",
+            "redirect_uris": [OAUTH_CALLBACK],
+            "post_logout_redirect_uris": [OAUTH_BYE],
+            "scopes": ["openid", "profile"],
+            "grant_types": ["authorization_code"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    client, client_id = created.json()["id"], created.json()["client_id"]
+
+    def on_client(action: str, actor: Account | None = user, **kwargs: Any) -> Row:
+        return Row(action, actor=actor, target_type="client", target_id=client, **kwargs)
+
+    # Signing the browser in to the provider and being sent to consent audit nothing.
+    await s.send("POST", "/api/v1/oauth2/session", status=204, account=user)
+    s.secrets.add(s.api.client.cookies["gatehouse_op"])
+    await s.send("GET", _authorize_url(client_id), status=302)
+    request = _authorize_url(client_id).split("?", 1)[1]
+    scopes = {"client_id": client_id, "scopes": ["openid", "profile"]}
+    await s.send(
+        "POST",
+        "/api/v1/oauth2/consent/deny",
+        on_client("oauth.consent_denied", details=scopes),
+        status=200,
+        account=user,
+        json={"query": request},
+    )
+    await s.send(
+        "POST",
+        "/api/v1/oauth2/consent",
+        on_client("oauth.consent", details=scopes),
+        status=200,
+        account=user,
+        json={"query": request},
+    )
+    response = await s.send(
+        "GET", _authorize_url(client_id), on_client("oauth.authorize", details=scopes), status=302
+    )
+    code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    s.secrets.add(code)
+    await s.send(
+        "GET",
+        _authorize_url(client_id, scope="openid roles"),
+        on_client("oauth.authorize", None, outcome="failure", reason="invalid_scope"),
+        status=302,
+    )
+    await s.send(
+        "GET",
+        _authorize_url(client_id, redirect_uri="https://evil.example.com/cb"),
+        on_client("oauth.authorize", None, outcome="failure", reason="redirect_uri_mismatch"),
+        status=400,
+    )
+    await s.send(
+        "DELETE",
+        f"/api/v1/users/me/connected-apps/{client_id}",
+        on_client("oauth.consent_revoke", details={"client_id": client_id, "grants_revoked": 1}),
+        status=204,
+        account=user,
+    )
+    hint = _id_token(s.runtime, user.id, client_id)
+    s.secrets.add(hint)
+    await s.send(
+        "GET",
+        "/oauth2/end_session?"
+        + urlencode({"id_token_hint": hint, "post_logout_redirect_uri": OAUTH_BYE}),
+        on_user("oauth.logout", user, actor=user, details={"grants_revoked": 0}),
+        status=302,
+    )
+
+
 FLOWS: dict[str, Flow] = {
     "mfa": mfa_flow,
     "login": login_flow,
@@ -1058,4 +1170,5 @@ FLOWS: dict[str, Flow] = {
     "clients": client_flow,
     "recovery": recovery_flow,
     "oauth": oauth_flow,
+    "oauth_browser": oauth_browser_flow,
 }

@@ -59,6 +59,11 @@ ACTIONS = {
     "oauth.code_reused",
     "oauth.refresh_reused",
     "oauth.revoke",
+    "oauth.authorize",
+    "oauth.consent",
+    "oauth.consent_denied",
+    "oauth.consent_revoke",
+    "oauth.logout",
 }
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from gatehouse.oidc import protocol
 from tests.factories import Api
+from tests.oidc import token_support as oidc
 from tests.oidc.token_support import (
     USERINFO,
     assert_oauth_error,
@@ -84,3 +85,20 @@ async def test_the_api_csp_and_no_store_apply(api: Api) -> None:
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
     assert response.headers["cache-control"] == "no-store"
     assert protocol.USERINFO_PATH == USERINFO
+
+
+async def test_logging_out_of_gatehouse_ends_what_did_not_ask_to_outlive_it(api: Api) -> None:
+    """A grant without offline_access acts only while the login that made it stands; one
+    with it is what an app asks for to keep working while the person is away."""
+    rp = await oidc.make_client(api.runtime)
+    user = await api.user()
+    online = (await oidc.exchange(api, rp, user, "openid email"))["access_token"]
+    offline = (await oidc.exchange(api, rp, user))["access_token"]
+    assert (await oidc.userinfo(api, online)).status_code == 200
+
+    logout = await api.client.post("/api/v1/auth/logout", json={"all": False}, headers=user.headers)
+    assert logout.status_code == 204, logout.text
+
+    oidc.assert_oauth_error(await oidc.userinfo(api, online), 401, "invalid_token")
+    assert (await oidc.introspect(api, rp, online)) == {"active": False}
+    assert (await oidc.userinfo(api, offline)).status_code == 200

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatehouse.audit.trail import Entry
+from gatehouse.auth.repository import SessionRepository
 from gatehouse.auth.tokens import SigningKey
 from gatehouse.clients.errors import InvalidClient
 from gatehouse.clients.models import OAuthClient
@@ -124,6 +125,7 @@ class OAuthService:
         self.grants = GrantRepository(uow.session)
         self.users = UserRepository(uow.session)
         self.clients = ClientRepository(uow.session)
+        self.sessions = SessionRepository(uow.session)
 
     # --- client authentication --------------------------------------------------------
 
@@ -392,7 +394,18 @@ class OAuthService:
         if grant.user_id is None:
             return claims, grant, None
         user = await self._holder(grant)
-        return (claims, grant, user) if user is not None else None
+        if user is None or not await self._login_stands(grant):
+            return None
+        return claims, grant, user
+
+    async def _login_stands(self, grant: OAuthGrant) -> bool:
+        """A grant without `offline_access` acts for the person only while the login that
+        made it stands: logging out of Gatehouse, or an admin ending that session, ends
+        its access tokens too (with `offline_access` the app asked to outlive it)."""
+        if OFFLINE in grant.scopes or grant.session_id is None:
+            return True
+        login = await self.sessions.get(grant.session_id)
+        return login is not None and login.revoked_at is None
 
     async def _live_grant(self, grant_id: uuid.UUID) -> OAuthGrant | None:
         grant = await self.grants.get(grant_id)

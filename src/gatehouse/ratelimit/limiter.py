@@ -52,6 +52,7 @@ class Policy(StrEnum):
     # Counted by the OpenID provider's endpoints themselves, per client: the middleware
     # limits `/api/` only (gatehouse.oidc.router).
     oauth_token = "oauth_token"  # noqa: S105 (a bucket name)
+    oauth_authorize = "oauth_authorize"
 
 
 class RateLimitUnavailable(Exception):

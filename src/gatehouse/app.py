@@ -43,6 +43,10 @@ from gatehouse.mfa.router import router as mfa_router
 from gatehouse.mfa.router import users_router as mfa_users_router
 from gatehouse.observability import errors, tracing
 from gatehouse.observability.middleware import SentryRequestMiddleware, TraceRequestMiddleware
+from gatehouse.oidc.authorize_router import api_router as oauth_api_router
+from gatehouse.oidc.authorize_router import apps_router as connected_apps_router
+from gatehouse.oidc.authorize_router import router as authorize_router
+from gatehouse.oidc.router import router as oidc_router
 from gatehouse.overview.router import router as overview_router
 from gatehouse.passkeys.router import login_router as passkey_login_router
 from gatehouse.passkeys.router import router as passkeys_router
@@ -165,6 +169,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         overview_router,
         mfa_router,
         mfa_users_router,
+        oidc_router,
+        authorize_router,
+        oauth_api_router,
+        connected_apps_router,
     )
     check_unambiguous(route for router in routers for route in router.routes)
     for router in routers:

@@ -335,6 +335,10 @@ class RateLimitSettings(Section):
     rate_limit_register: str = "10/hour"
     rate_limit_refresh: str = "60/minute"
     rate_limit_password_reset: str = "5/hour"  # noqa: S105 (a rate, not a password)
+    # Per OAuth client at /oauth2/token, /oauth2/revoke, /oauth2/introspect and
+    # /oauth2/userinfo (each endpoint counted apart; docs/oidc.md, "Rate limits").
+    rate_limit_oauth_token: str = "120/minute"  # noqa: S105 (a rate, not a token)
+    rate_limit_oauth_authorize: str = "60/minute"
     login_lockout_threshold: int = Field(default=5, ge=1)
     login_lockout_base_seconds: int = Field(default=60, ge=1)
     login_lockout_max_seconds: int = Field(default=900, ge=1)
@@ -353,6 +357,8 @@ class RateLimitSettings(Section):
         "rate_limit_register",
         "rate_limit_refresh",
         "rate_limit_password_reset",
+        "rate_limit_oauth_token",
+        "rate_limit_oauth_authorize",
         "login_ip_failures",
     )
     @classmethod

@@ -4,6 +4,7 @@ a refused CORS preflight and an oversized validation error keep the envelope."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -46,6 +47,19 @@ async def test_head_answers_every_get_like_get_without_a_body(api: Api) -> None:
         "{webhook_id}": hook.json()["id"],
         "{id}": client.json()["id"],
     }
+    # Operations that read their query: a valid one (the consent screen's authorize request).
+    queries = {
+        "/api/v1/oauth2/consent": urlencode(
+            {
+                "response_type": "code",
+                "client_id": client.json()["client_id"],
+                "redirect_uri": "https://reports.example.com/callback",
+                "scope": "openid",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEdVmHIvU",
+                "code_challenge_method": "S256",
+            }
+        )
+    }
     document = (await api.client.get("/openapi.json")).json()
     paths = [path for path, item in document["paths"].items() if "get" in item]
     paths += ["/openapi.json", "/api/v1/openapi.json", "/docs", "/redoc", "/"]
@@ -56,6 +70,8 @@ async def test_head_answers_every_get_like_get_without_a_body(api: Api) -> None:
         path = template
         for name, value in ids.items():
             path = path.replace(name, value)
+        if template in queries:
+            path = f"{path}?{queries[template]}"
         got = await api.client.get(path, headers=admin.headers)
         head = await api.client.head(path, headers=admin.headers)
         assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
@@ -69,7 +85,9 @@ async def test_head_answers_every_get_like_get_without_a_body(api: Api) -> None:
     assert checked >= 18
 
 
-@pytest.mark.parametrize("path", ["/health", "/.well-known/jwks.json"])
+@pytest.mark.parametrize(
+    "path", ["/health", "/.well-known/jwks.json", "/.well-known/openid-configuration"]
+)
 async def test_head_on_public_reads_has_gets_length(api: Api, path: str) -> None:
     got = await api.client.get(path)
     head = await api.client.head(path)

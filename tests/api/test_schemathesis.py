@@ -224,6 +224,12 @@ def semantic_refusal(label: str, error: dict[str, Any]) -> bool:
             "POST /api/v1/auth/password-reset",
             "POST /api/v1/auth/email-change/undo",
         }
+    if code == "OAUTH_REQUEST_INVALID":  # an authorize request for no registered client
+        return label in {
+            "GET /api/v1/oauth2/consent",
+            "POST /api/v1/oauth2/consent",
+            "POST /api/v1/oauth2/consent/deny",
+        }
     if code == "INVALID_MFA_CODE":  # a code that is not the new secret's
         return label == "POST /api/v1/users/me/mfa/totp/confirm"
     if code == "INVALID_PASSKEY":  # a credential only an authenticator can make

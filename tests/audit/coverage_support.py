@@ -10,14 +10,17 @@ tokens, webhook secrets) for the no-secrets scan.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import jwt
 import pyotp
 from sqlalchemy import select
 
@@ -29,6 +32,7 @@ from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role, User
 from tests.factories import PASSWORD, Account, Api
 from tests.mfa.support import step_start
+from tests.oidc import token_support as oidc
 from tests.service_support import seal
 
 AGENT = "AuditProbe/2.5 (coverage)"
@@ -937,6 +941,221 @@ async def mfa_flow(s: Scenario) -> None:
         )
 
 
+async def oauth_flow(s: Scenario) -> None:
+    """The OpenID provider's token side: an exchange, a replayed code, a failed client
+    authentication, a refresh and its replay, a revocation."""
+    user = await s.logged_in()
+    rp = await oidc.make_client(s.runtime)
+    assert rp.secret is not None
+    s.secrets.add(rp.secret)
+
+    def on_rp(action: str, outcome: str = "success", **kwargs: Any) -> Row:
+        return Row(action, outcome, target_type="client", target_id=rp.pk, **kwargs)
+
+    code = await oidc.issue_code(s.api, rp, user)
+    s.secrets.add(code.code)
+    issued = {"grant_type": "authorization_code", "client_id": rp.client_id}
+    granted = {**issued, "grant_id": str(code.grant_id), "user_id": str(user.id)}
+    first = await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.token", details=granted),
+        status=200,
+        data=oidc.code_form(code),
+        headers=rp.basic,
+    )
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.code_reused", "failure", reason="code_reused"),
+        status=400,
+        data=oidc.code_form(code),
+        headers=rp.basic,
+    )
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{rp.client_id}:x".encode()).decode()}
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        Row("oauth.token", "failure", "invalid_client", details={"method": "client_secret_basic"}),
+        status=401,
+        data=oidc.code_form(code),
+        headers=wrong,
+    )
+    assert first.json()["refresh_token"]
+    fresh = await oidc.issue_code(s.api, rp, user)
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.token", "failure", reason="redirect_uri_mismatch", details=issued),
+        status=400,
+        data=oidc.code_form(fresh, redirect_uri="https://elsewhere.example.com/"),
+        headers=rp.basic,
+    )
+    body = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details={**issued, "grant_id": str(fresh.grant_id)}),
+            status=200,
+            data=oidc.code_form(fresh),
+            headers=rp.basic,
+        )
+    ).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    rotated = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details={"grant_type": "refresh_token"}),
+            status=200,
+            data=refresh,
+            headers=rp.basic,
+        )
+    ).json()
+    await s.send(
+        "POST",
+        oidc.TOKEN,
+        on_rp("oauth.refresh_reused", "failure", reason="refresh_reused"),
+        status=400,
+        data=refresh,
+        headers=rp.basic,
+    )
+    third = await oidc.issue_code(s.api, rp, user)
+    tokens = (
+        await s.send(
+            "POST",
+            oidc.TOKEN,
+            on_rp("oauth.token", details=issued),
+            status=200,
+            data=oidc.code_form(third),
+            headers=rp.basic,
+        )
+    ).json()
+    assert rotated["access_token"]
+    await s.send(
+        "POST",
+        oidc.REVOKE,
+        on_rp("oauth.revoke", details={"grant_id": str(third.grant_id)}),
+        status=200,
+        data={"token": tokens["refresh_token"]},
+        headers=rp.basic,
+    )
+    # Revoked already: nothing more to audit.
+    await s.send(
+        "POST", oidc.REVOKE, status=200, data={"token": tokens["refresh_token"]}, headers=rp.basic
+    )
+
+
+OAUTH_CALLBACK = "https://notes.example.com/callback"
+OAUTH_BYE = "https://notes.example.com/bye"
+
+
+def _authorize_url(client_id: str, **changes: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": OAUTH_CALLBACK,
+        "scope": "openid profile",
+        "state": "st-1",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEdVmHIvU",
+        "code_challenge_method": "S256",
+        **changes,
+    }
+    return "/oauth2/authorize?" + urlencode(params)
+
+
+def _id_token(runtime: Runtime, sub: uuid.UUID, aud: str) -> str:
+    key = runtime.tokens.key
+    now = int(utcnow().timestamp())
+    claims = {"iss": runtime.settings.server.public_url, "sub": str(sub), "aud": aud}
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + 300},
+        key.private_key,
+        algorithm="RS256",
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
+
+
+async def oauth_browser_flow(s: Scenario) -> None:
+    """The OpenID provider's browser side: consent, authorize (a code and refusals),
+    denial, removing an app, and logout (AUD-02, AUD-03)."""
+    admin = await s.logged_in("admin")
+    user = await s.logged_in()
+    created = await s.api.client.post(
+        CLIENTS,
+        headers=admin.headers,
+        json={
+            "name": "Notes",
+            "type": "public",
+            "redirect_uris": [OAUTH_CALLBACK],
+            "post_logout_redirect_uris": [OAUTH_BYE],
+            "scopes": ["openid", "profile"],
+            "grant_types": ["authorization_code"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    client, client_id = created.json()["id"], created.json()["client_id"]
+
+    def on_client(action: str, actor: Account | None = user, **kwargs: Any) -> Row:
+        return Row(action, actor=actor, target_type="client", target_id=client, **kwargs)
+
+    # Signing the browser in to the provider and being sent to consent audit nothing.
+    await s.send("POST", "/api/v1/oauth2/session", status=204, account=user)
+    s.secrets.add(s.api.client.cookies["gatehouse_op"])
+    await s.send("GET", _authorize_url(client_id), status=302)
+    request = _authorize_url(client_id).split("?", 1)[1]
+    scopes = {"client_id": client_id, "scopes": ["openid", "profile"]}
+    await s.send(
+        "POST",
+        "/api/v1/oauth2/consent/deny",
+        on_client("oauth.consent_denied", details=scopes),
+        status=200,
+        account=user,
+        json={"query": request},
+    )
+    await s.send(
+        "POST",
+        "/api/v1/oauth2/consent",
+        on_client("oauth.consent", details=scopes),
+        status=200,
+        account=user,
+        json={"query": request},
+    )
+    response = await s.send(
+        "GET", _authorize_url(client_id), on_client("oauth.authorize", details=scopes), status=302
+    )
+    code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    s.secrets.add(code)
+    await s.send(
+        "GET",
+        _authorize_url(client_id, scope="openid roles"),
+        on_client("oauth.authorize", None, outcome="failure", reason="invalid_scope"),
+        status=302,
+    )
+    await s.send(
+        "GET",
+        _authorize_url(client_id, redirect_uri="https://evil.example.com/cb"),
+        on_client("oauth.authorize", None, outcome="failure", reason="redirect_uri_mismatch"),
+        status=400,
+    )
+    await s.send(
+        "DELETE",
+        f"/api/v1/users/me/connected-apps/{client_id}",
+        on_client("oauth.consent_revoke", details={"client_id": client_id, "grants_revoked": 1}),
+        status=204,
+        account=user,
+    )
+    hint = _id_token(s.runtime, user.id, client_id)
+    s.secrets.add(hint)
+    await s.send(
+        "GET",
+        "/oauth2/end_session?"
+        + urlencode({"id_token_hint": hint, "post_logout_redirect_uri": OAUTH_BYE}),
+        on_user("oauth.logout", user, actor=user, details={"grants_revoked": 0}),
+        status=302,
+    )
+
+
 FLOWS: dict[str, Flow] = {
     "mfa": mfa_flow,
     "login": login_flow,
@@ -950,4 +1169,6 @@ FLOWS: dict[str, Flow] = {
     "webhooks": webhook_flow,
     "clients": client_flow,
     "recovery": recovery_flow,
+    "oauth": oauth_flow,
+    "oauth_browser": oauth_browser_flow,
 }

@@ -55,6 +55,15 @@ ACTIONS = {
     "webhook.test",
     "webhook.rotate_secret",
     "webhook.delete",
+    "oauth.token",
+    "oauth.code_reused",
+    "oauth.refresh_reused",
+    "oauth.revoke",
+    "oauth.authorize",
+    "oauth.consent",
+    "oauth.consent_denied",
+    "oauth.consent_revoke",
+    "oauth.logout",
 }
 
 
@@ -71,7 +80,10 @@ async def test_no_row_holds_a_password_hash_or_token(api: Api, json_logs: LogCap
     # The scan is only as good as what it looks for: every kind was seen.
     assert sum(1 for v in secrets if JWT.match(v)) >= 10
     assert sum(1 for v in secrets if v.startswith("whsec_")) == 2
-    assert sum(1 for v in secrets if v.startswith("ghcs_")) == 2  # a client's, and rotated
+    # A client's and its rotation, and the OAuth flow's relying party's.
+    assert sum(1 for v in secrets if v.startswith("ghcs_")) == 3
+    assert sum(1 for v in secrets if v.startswith("ghrt_")) >= 2  # OAuth refresh tokens
+    assert sum(1 for v in secrets if v.startswith("ghac_")) >= 1  # an authorization code
     assert len(secrets) > 40
 
     rows = await audit_rows(api.runtime)

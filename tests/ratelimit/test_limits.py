@@ -30,6 +30,7 @@ LIMITS = {
     "rate_limit_login": "10/minute",
     "rate_limit_register": "2/minute",
     "rate_limit_refresh": "3/minute",
+    "rate_limit_oauth_authorize": "4/minute",
 }
 USERS = "/api/v1/users"
 
@@ -196,6 +197,23 @@ async def test_login_registration_and_refresh_have_tighter_buckets_of_their_own(
     over = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
     assert over.status_code == 429
     # None of that touched the general anonymous budget of this IP.
+    assert counted(await api.client.get(USERS))[:2] == (ANON, ANON - 1)
+
+
+async def test_the_providers_browser_endpoints_share_a_bucket_per_address(api: Api) -> None:
+    # Anonymous pages that write an audit row each (an unknown client's error page
+    # here): authorize and logout together get rate_limit_oauth_authorize = 4/minute.
+    pages = ["/oauth2/authorize?client_id=nobody", "/oauth2/end_session"] * 2
+    seen = [await api.client.get(page) for page in pages]
+    assert [r.status_code for r in seen] == [400, 200, 400, 200]
+    assert [counted(r)[:2] for r in seen] == [(4, 3), (4, 2), (4, 1), (4, 0)]
+    over = await api.client.get(pages[0])
+    assert_rate_limited(over, time.time(), counted(over)[2])
+    # The back channel and discovery are not in it: a relying party's server calls them
+    # for every user from one address (the token endpoint counts per client instead).
+    discovery = await api.client.get("/.well-known/openid-configuration")
+    assert discovery.status_code == 200
+    assert "X-RateLimit-Limit" not in discovery.headers
     assert counted(await api.client.get(USERS))[:2] == (ANON, ANON - 1)
 
 

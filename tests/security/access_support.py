@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlencode
 
 import jwt
 from fastapi import FastAPI
@@ -86,6 +87,8 @@ class World:
     webhook_id: uuid.UUID | None = None
     # A confidential OAuth client for the /api/v1/clients/{id} operations.
     client_id: uuid.UUID | None = None
+    # The same client's public client_id, for the OAuth routes (consent, connected apps).
+    oauth_client_id: str | None = None
 
     @property
     def someone(self) -> Account:
@@ -100,12 +103,14 @@ async def make_world(api: Api, role: str | None, *, second_session: bool = False
     if actor is not None and second_session:
         extra = Account(actor.id, actor.email, actor.password, actor.role)
         second = session_id(await api.login(extra))
+    client_pk, oauth_client_id = await make_client(api)
     return World(
         actor=actor,
         other=other,
         actor_second_session=second,
         webhook_id=await make_webhook(api),
-        client_id=await make_client(api),
+        client_id=client_pk,
+        oauth_client_id=oauth_client_id,
     )
 
 
@@ -125,10 +130,26 @@ CLIENT_BODY: dict[str, Any] = {
 }
 
 
-async def make_client(api: Api) -> uuid.UUID:
+async def make_client(api: Api) -> tuple[uuid.UUID, str]:
+    """A client: its id in the admin API and its public client_id."""
     async with api.runtime.unit_of_work() as uow:
         issued = await ClientService(uow).create(ClientCreate.model_validate(CLIENT_BODY))
-    return issued.client.id
+    return issued.client.id, issued.client.client_id
+
+
+def authorize_query(world: World) -> str:
+    """A valid authorize request of the world's client (for the consent routes)."""
+    return urlencode(
+        {
+            "response_type": "code",
+            "client_id": world.oauth_client_id or "",
+            "redirect_uri": CLIENT_BODY["redirect_uris"][0],
+            "scope": "openid",
+            "state": "matrix",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEdVmHIvU",
+            "code_challenge_method": "S256",
+        }
+    )
 
 
 def target(world: World, variant: str) -> Account:
@@ -148,6 +169,7 @@ def fill_path(path: str, world: World, variant: str) -> str:
     if path.startswith("/api/v1/clients/"):
         path = path.replace("{id}", str(world.client_id or uuid.UUID(int=0)))
     path = path.replace("{passkey_id}", str(uuid.UUID(int=0)))
+    path = path.replace("{client_id}", world.oauth_client_id or "gh_none")
     return path.replace("{user_id}", str(who.id))
 
 
@@ -203,6 +225,8 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"name": "Renamed App"}
     if path == "/api/v1/auth/passkey/options":
         return {}
+    if path in ("/api/v1/oauth2/consent", "/api/v1/oauth2/consent/deny"):
+        return {"query": authorize_query(world)}
     if path in ("/api/v1/auth/passkey/verify", "/api/v1/users/me/passkeys"):
         # Well-formed, but no authenticator made it: it never verifies.
         body: dict[str, Any] = {"challenge_id": str(uuid.UUID(int=0)), "credential": {}}
@@ -211,6 +235,9 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
         return {"current_password": who.password}
     if (method, path) == ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"):
         return {"name": "Renamed key"}
+    if path.startswith("/oauth2/"):
+        # Form-encoded OAuth requests: no JSON body is one (tests/oidc sends real ones).
+        return None
     if path.endswith(
         (
             "/rotate-secret",
@@ -220,6 +247,9 @@ def valid_body(method: str, path: str, world: World, variant: str) -> dict[str, 
             "/enable",
             "/recovery-codes",
             "/authentication-options",
+            "/oauth2/session",
+            # A form when a relying party posts it; the matrix sends none.
+            "/oauth2/end_session",
         )
     ):
         return None  # no body

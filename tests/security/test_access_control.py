@@ -127,6 +127,11 @@ async def test_readonly_gets_403_on_every_write_to_other_resources(api: Api) -> 
         ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"),
         ("DELETE", "/api/v1/users/me/passkeys/{passkey_id}"),
         ("POST", "/api/v1/users/me/passkeys/authentication-options"),
+        # Logging in to other applications with their own account, and what they allowed.
+        ("POST", "/api/v1/oauth2/session"),
+        ("POST", "/api/v1/oauth2/consent"),
+        ("POST", "/api/v1/oauth2/consent/deny"),
+        ("DELETE", "/api/v1/users/me/connected-apps/{client_id}"),
     }
     writes = sorted(
         op for op in documented_operations(app) if op[0] in WRITE_METHODS and op not in own_business

@@ -26,6 +26,8 @@ from tests.security.access_support import (
 )
 
 ROLES = ("anonymous", "readonly", "user", "admin")
+# The OpenID provider's protocol endpoints answer OAuth errors, not the envelope.
+OAUTH_PREFIX = "/oauth2/"
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,31 @@ POLICY: dict[Operation, dict[str, Expected]] = {
     ("PATCH", "/api/v1/users/me/passkeys/{passkey_id}"): allow(401, 404, 404, 404),
     ("DELETE", "/api/v1/users/me/passkeys/{passkey_id}"): allow(401, 404, 404, 404),
     ("POST", "/api/v1/users/me/passkeys/authentication-options"): allow(401, 200, 200, 200),
+    # The OpenID provider's back channel: no role plays a part (a client authenticates,
+    # or an OAuth access token is the bearer). The matrix's JSON is no OAuth form (400
+    # invalid_request), and a first-party token is no OAuth access token (401); the
+    # protocol itself is tested in tests/oidc.
+    ("GET", "/.well-known/openid-configuration"): PUBLIC_200,
+    ("POST", "/oauth2/token"): allow(400, 400, 400, 400),
+    ("GET", "/oauth2/userinfo"): allow(401, 401, 401, 401),
+    ("POST", "/oauth2/userinfo"): allow(401, 401, 401, 401),
+    ("POST", "/oauth2/revoke"): allow(400, 400, 400, 400),
+    ("POST", "/oauth2/introspect"): allow(400, 400, 400, 400),
+    # The OpenID provider's browser endpoints answer browsers, not roles: without a
+    # client_id, the authorize error page (HTML, never a redirect); without the provider
+    # cookie, nothing to end ("signed out").
+    ("GET", "/oauth2/authorize"): allow(400, 400, 400, 400),
+    ("GET", "/oauth2/end_session"): PUBLIC_200,
+    ("POST", "/oauth2/end_session"): PUBLIC_200,
+    # The client app's routes around them: any role, for the caller's own browser and
+    # consents. The consent screen's read without a query is an invalid request.
+    ("POST", "/api/v1/oauth2/session"): allow(401, 204, 204, 204),
+    ("GET", "/api/v1/oauth2/consent"): allow(401, 400, 400, 400),
+    ("POST", "/api/v1/oauth2/consent"): allow(401, 200, 200, 200),
+    ("POST", "/api/v1/oauth2/consent/deny"): allow(401, 200, 200, 200),
+    ("GET", "/api/v1/users/me/connected-apps"): allow(401, 200, 200, 200),
+    # Nobody in a fresh world is connected to the client: nothing to remove.
+    ("DELETE", "/api/v1/users/me/connected-apps/{client_id}"): allow(401, 404, 404, 404),
 }
 
 # An admin without a second factor when admins must have one: only these answer.
@@ -205,6 +232,8 @@ async def test_role_matrix_matches_the_policy_in_every_cell(api: Api) -> None:
             )
         world = worlds[key]
         headers = world.actor.headers if world.actor else {}
+        # Each cell alone: no cookie of an earlier cell (the provider's, say) goes along.
+        api.client.cookies.clear()
         response = await api.client.request(
             method,
             fill_path(path, world, variant),
@@ -215,7 +244,13 @@ async def test_role_matrix_matches_the_policy_in_every_cell(api: Api) -> None:
         where = f"{role:9} {variant:5} {method:6} {path}"
         if response.status_code != want:
             mismatches.append(f"{where}: {response.status_code}, policy {want}")
-        if response.status_code >= 400:
+        html = response.headers.get("content-type", "").startswith("text/html")
+        if response.status_code >= 400 and path.startswith(OAUTH_PREFIX):
+            # RFC 6749 §5.2 / RFC 6750 §3, never the envelope (relying parties read these);
+            # the browser endpoints answer a person with a page instead.
+            if not html and set(response.json()) != {"error", "error_description"}:
+                mismatches.append(f"{where}: not an OAuth error: {response.text}")
+        elif response.status_code >= 400:
             error = response.json().get("error", {})
             if error.get("request_id") != response.headers.get("x-request-id"):
                 mismatches.append(f"{where}: error without the envelope: {response.text}")

@@ -33,6 +33,7 @@ def test_steps_and_reactions_run_in_the_order_of_features() -> None:
         "gatehouse.webhooks.tasks",
         "gatehouse.auth.tasks",
         "gatehouse.passkeys.tasks",
+        "gatehouse.oidc.tasks",
         "gatehouse.privacy.tasks",
         "gatehouse.users.tasks",
     ]

@@ -44,7 +44,7 @@ _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'n
 _APP_CSP = (
     b"content-security-policy",
     b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    b"img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
     b"form-action 'self'",
 )
 # Swagger UI and ReDoc (gatehouse.web): scripts and styles from Gatehouse only, the

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+from gatehouse.errors import GatehouseError
+
 
 class OAuthError(Exception):
     """An RFC 6749 error answered as JSON by the token, revocation, introspection and
@@ -48,3 +50,21 @@ def invalid_grant(description: str) -> OAuthError:
 
 def invalid_scope(description: str) -> OAuthError:
     return OAuthError("invalid_scope", description)
+
+
+# --- the browser side's API routes (consent), in Gatehouse's envelope ----------------
+
+
+class OAuthRequestInvalid(GatehouseError):
+    """The authorize request a consent screen was opened for does not stand: the same
+    checks as `/oauth2/authorize` failed. `details.error` is the OAuth error the
+    authorize endpoint would have answered (`invalid_scope`, ...; `invalid_client` for
+    an unknown or disabled client, `invalid_request` for a redirect URI it does not
+    have), so the page can say what went wrong; nothing is sent to the client."""
+
+    status = 400
+    code = "OAUTH_REQUEST_INVALID"
+    default_message = "The authorization request is not valid"
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description, details={"error": error})

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.oidc.models import OAuthBrowserSession, OAuthGrant, OAuthRefreshToken
+from gatehouse.oidc.protocol import CLIENT_CREDENTIALS
 
 
 class GrantRepository:
@@ -111,6 +112,63 @@ class GrantRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    # --- token side -----------------------------------------------------------------------
+
+    async def revoke_for_user(self, user_id: uuid.UUID, now: datetime, reason: str) -> int:
+        """Revoke every live grant of a person (a password change or reset: whoever
+        knew the old password may have authorized a client)."""
+        result = await self.session.execute(
+            update(OAuthGrant)
+            .where(OAuthGrant.user_id == user_id, OAuthGrant.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def delete_finished(
+        self,
+        *,
+        unused_code_before: datetime,
+        revoked_before: datetime,
+        machine_before: datetime,
+        created_before: datetime,
+    ) -> int:
+        """Forget grants nothing can use any more: a code never exchanged that expired
+        before `unused_code_before`; revoked before `revoked_before`; client_credentials
+        grants made before `machine_before` (their one access token has expired); any
+        grant made before `created_before` (past every token's lifetime). Their refresh
+        tokens go with them (ON DELETE CASCADE)."""
+        result = await self.session.execute(
+            delete(OAuthGrant)
+            .where(
+                or_(
+                    and_(
+                        OAuthGrant.code_hash.is_not(None),
+                        OAuthGrant.code_used_at.is_(None),
+                        OAuthGrant.code_expires_at < unused_code_before,
+                    ),
+                    OAuthGrant.revoked_at < revoked_before,
+                    and_(
+                        OAuthGrant.grant_type == CLIENT_CREDENTIALS,
+                        OAuthGrant.created_at < machine_before,
+                    ),
+                    OAuthGrant.created_at < created_before,
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def delete_expired_refresh_tokens(self, now: datetime) -> int:
+        """Refresh tokens past their expiry, used or not: refused either way. (A used
+        one is kept until then: its reuse is what reveals a theft.)"""
+        result = await self.session.execute(
+            delete(OAuthRefreshToken)
+            .where(OAuthRefreshToken.expires_at < now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
 
 class BrowserSessionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -129,3 +187,13 @@ class BrowserSessionRepository:
             .where(OAuthBrowserSession.session_id == session_id)
             .execution_options(synchronize_session=False)
         )
+
+    # --- token side: cleanup ----------------------------------------------------------------
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(OAuthBrowserSession)
+            .where(OAuthBrowserSession.expires_at < now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -22,6 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Self
 
 import structlog
 from limits import RateLimitItem, parse
@@ -32,6 +33,9 @@ from redis.asyncio import Redis
 from gatehouse.cache.redis import RedisClient
 from gatehouse.config import RateLimitSettings
 from gatehouse.kit import metrics
+
+if TYPE_CHECKING:
+    from gatehouse.runtime import Runtime
 
 log = structlog.get_logger("gatehouse.ratelimit")
 
@@ -45,6 +49,10 @@ class Policy(StrEnum):
     register = "register"
     refresh = "refresh"
     password_reset = "password_reset"  # noqa: S105 (a bucket name)
+    # Counted by the OpenID provider's endpoints themselves, per client: the middleware
+    # limits `/api/` only (gatehouse.oidc.router).
+    oauth_token = "oauth_token"  # noqa: S105 (a bucket name)
+    oauth_authorize = "oauth_authorize"
 
 
 class RateLimitUnavailable(Exception):
@@ -136,6 +144,15 @@ class RateLimiter:
         if redis is not None:
             self.shared = _FixedWindow(_RedisStorage(redis.redis, redis.key("ratelimit")))
         self.degraded = False
+
+    @classmethod
+    def create(cls, runtime: Runtime) -> Self:
+        """The process's limiter for the buckets counted outside the middleware (a
+        runtime part: `runtime.part(RateLimiter)`)."""
+        return cls(runtime.settings.rate_limit, runtime.redis)
+
+    async def aclose(self) -> None:
+        return None
 
     async def hit(self, policy: Policy, identity: str) -> Decision:
         item = self.items[policy]

@@ -9,8 +9,11 @@ else → the client IP (an IPv6 client by its /64, `GATEHOUSE_RATE_LIMIT_IPV6_PR
 The login (`POST /api/v1/auth/token`, both grants, its second factor and the
 passkey login), registration, refresh and
 mail-sending (password-reset and verification requests) endpoints have buckets of
-their own, per client IP. Only `/api/` is limited, except the OpenAPI document;
-health, the JWKS, docs and static assets are not.
+their own, per client IP. Only `/api/` is limited, except the OpenAPI document, and
+the OpenID provider's two browser endpoints (authorize and logout: anonymous pages that
+write audit rows), which share a bucket per client IP; health, the JWKS, discovery,
+docs and static assets are not. The provider's back channel (`/oauth2/token` and the
+rest) counts per client in its own code (`gatehouse.oidc`).
 """
 
 from __future__ import annotations
@@ -50,10 +53,11 @@ _OWN_BUCKETS: Mapping[str, Policy] = {
     VERIFY_EMAIL_REQUEST_PATH: Policy.password_reset,
 }
 _NOT_LIMITED = frozenset({"/api/v1/openapi.json"})
+_BROWSER_PROVIDER = frozenset({"/oauth2/authorize", "/oauth2/end_session"})
 
 
 def is_limited(path: str) -> bool:
-    return path.startswith("/api/") and path not in _NOT_LIMITED
+    return (path.startswith("/api/") and path not in _NOT_LIMITED) or path in _BROWSER_PROVIDER
 
 
 def _user_id(scope: Scope, tokens: TokenService) -> str | None:
@@ -77,6 +81,8 @@ def classify(scope: Scope, tokens: TokenService, ipv6_prefix: int = 64) -> tuple
     """Which bucket this request counts against, and whose it is (an IPv6 client by
     its network, see `address_key`)."""
     ip = address_key(scope.get("state", {}).get("client_ip"), ipv6_prefix) or "unknown"
+    if scope["path"] in _BROWSER_PROVIDER:
+        return Policy.oauth_authorize, ip
     own = _OWN_BUCKETS.get(scope["path"]) if scope["method"] == "POST" else None
     if own is not None:
         return own, ip

@@ -36,6 +36,7 @@ from gatehouse.events.schemas import (
 )
 from gatehouse.kit.time import utcnow
 from gatehouse.mfa.checks import require_step_up
+from gatehouse.oidc.repository import GrantRepository
 from gatehouse.uow import UnitOfWork
 from gatehouse.users.errors import ReauthenticationRequired, WrongPassword
 from gatehouse.users.models import Role, User
@@ -97,6 +98,9 @@ async def announce_changes(uow: UnitOfWork, user: User, before: dict[str, Any]) 
 
 
 async def announce_password_changed(uow: UnitOfWork, user: User, reason: str) -> None:
+    # Whoever knew the old password may have authorized an OAuth client with it: every
+    # grant ends with it (the first-party sessions are the caller's to end).
+    await GrantRepository(uow.session).revoke_for_user(user.id, utcnow(), f"password_{reason}")
     await outbox.record(
         uow,
         UserPasswordChanged(user_id=user.id, reason=reason, version=user.version),

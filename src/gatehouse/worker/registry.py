@@ -29,6 +29,7 @@ from gatehouse.emails import tasks as emails
 from gatehouse.events import tasks as events
 from gatehouse.kit import metrics
 from gatehouse.kit.tasks import Dispatcher, FeatureTasks, Job, Reaction, Step
+from gatehouse.oidc import tasks as oidc
 from gatehouse.overview import tasks as overview
 from gatehouse.passkeys import tasks as passkeys
 from gatehouse.privacy import tasks as privacy
@@ -47,6 +48,7 @@ FEATURES: tuple[FeatureTasks, ...] = (
     webhooks.TASKS,
     auth.TASKS,
     passkeys.TASKS,
+    oidc.TASKS,
     privacy.TASKS,
     overview.TASKS,
     users.TASKS,

@@ -101,7 +101,7 @@ async def test_introspection_describes_the_clients_own_live_tokens(api: Api) -> 
     body = await exchange(api, rp, user)
     access = await introspect(api, rp, body["access_token"])
     assert access["active"] is True
-    assert access["token_type"] == "access_token"
+    assert access["token_type"] == "Bearer"
     assert access["client_id"] == rp.client_id
     assert access["sub"] == str(user.id)
     assert access["scope"] == "openid profile email offline_access"

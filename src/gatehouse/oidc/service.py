@@ -44,7 +44,7 @@ _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 USER_SCOPES = frozenset({Scope.openid, Scope.profile, Scope.email, Scope.offline_access})
 OPENID = Scope.openid.value
 OFFLINE = Scope.offline_access.value
-ACCESS_TOKEN = "access_token"  # noqa: S105 (a token type's name)
+BEARER = "Bearer"
 REFRESH_TOKEN = "refresh_token"  # noqa: S105
 
 
@@ -71,7 +71,7 @@ class Issued:
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": BEARER,
             "expires_in": self.expires_in,
             "scope": " ".join(self.scopes),
         }
@@ -490,7 +490,8 @@ class OAuthService:
             "exp": claims.expires_at,
             "iat": claims.issued_at,
             "iss": protocol.issuer(self.settings),
-            "token_type": ACCESS_TOKEN,
+            # RFC 7662 §2.2: the type as the token response gave it (RFC 6749 §5.1).
+            "token_type": BEARER,
         }
 
     async def _introspect_refresh(self, client: OAuthClient, token: str) -> dict[str, Any] | None:

@@ -77,12 +77,7 @@ def mint_access_token(
     if auth_time is not None:
         claims["auth_time"] = _epoch(auth_time)
         claims["amr"] = list(amr)
-    return jwt.encode(
-        claims,
-        key.private_key,
-        algorithm=ALGORITHM,
-        headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
-    )
+    return _sign(key, claims, ACCESS_TOKEN_TYPE)
 
 
 def mint_id_token(
@@ -113,11 +108,13 @@ def mint_id_token(
         claims["auth_time"] = _epoch(auth_time)
     if nonce is not None:
         claims["nonce"] = nonce
+    return _sign(key, claims, ID_TOKEN_TYPE)
+
+
+def _sign(key: SigningKey, claims: dict[str, Any], typ: str) -> str:
+    # `typ` keeps one kind from passing as the other (RFC 9068 §2.1, RFC 8725 §3.11).
     return jwt.encode(
-        claims,
-        key.private_key,
-        algorithm=ALGORITHM,
-        headers={"kid": key.kid, "typ": ID_TOKEN_TYPE},
+        claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
     )
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import Headers
@@ -246,15 +246,18 @@ def _mount_docs(app: FastAPI, settings: Settings) -> None:
     """The OpenAPI document, and Swagger UI and ReDoc on assets Gatehouse ships
     (`gatehouse.web`: local scripts only, sandboxed pages)."""
 
-    async def openapi_json() -> JSONResponse:
+    # The app comes from the request, not the closure: FastAPI caches what it learns
+    # about each endpoint function in a process-wide cache, which would otherwise keep
+    # every app ever built (and its runtime) alive, one per test.
+    async def openapi_json(request: Request) -> JSONResponse:
         """The OpenAPI document."""
-        return JSONResponse(app.openapi())
+        return JSONResponse(request.app.openapi())
 
-    async def swagger() -> HTMLResponse:
-        return web.docs_page("swagger", "Gatehouse — API docs", app.openapi())
+    async def swagger(request: Request) -> HTMLResponse:
+        return web.docs_page("swagger", "Gatehouse — API docs", request.app.openapi())
 
-    async def redoc() -> HTMLResponse:
-        return web.docs_page("redoc", "Gatehouse — API reference", app.openapi())
+    async def redoc(request: Request) -> HTMLResponse:
+        return web.docs_page("redoc", "Gatehouse — API reference", request.app.openapi())
 
     for path in ("/openapi.json", "/api/v1/openapi.json"):
         app.add_api_route(path, openapi_json, include_in_schema=False, methods=["GET"])

@@ -209,20 +209,6 @@ async def runner(runtime: Runtime) -> AsyncIterator[InProcessRunner]:
         await jobs.stop()
 
 
-# Suites that run long on one worker (real browsers, servers started once per module):
-# first in the queue, so the other worker works through the rest meanwhile instead of
-# idling while they finish last.
-_LONG_SERIAL = ("tests/web/test_e2e.py", "tests/oidc/test_relying_parties.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def long_serial(item: pytest.Item) -> bool:
-        path = item.nodeid.split("::", 1)[0]
-        return path in _LONG_SERIAL or item.get_closest_marker("xdist_group") is not None
-
-    items.sort(key=lambda item: not long_serial(item))
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and isinstance(report.longrepr, tuple):
         services.note_skip(str(report.longrepr[2]))

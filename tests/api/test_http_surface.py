@@ -11,6 +11,9 @@ import pytest
 from gatehouse.errors import MAX_DETAIL_FIELDS
 from tests.factories import Api, assert_envelope
 
+# Nothing here depends on the database behind the API: SQLite only.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 ALLOWED_ORIGIN = "https://app.example.com"
 # Differ between two calls by nature.
 VOLATILE = {"date", "x-request-id", "etag", "content-length", "x-ratelimit-remaining"}

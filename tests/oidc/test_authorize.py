@@ -81,6 +81,8 @@ async def test_the_redirect_uri_keeps_its_own_query(api: Api, rp: Client) -> Non
     assert {"code", "state", "iss"} <= set(query)
 
 
+# Parameter checks, before any read that depends on the database: SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
@@ -139,6 +141,8 @@ async def test_a_disabled_client_or_one_without_the_code_grant_gets_the_error_pa
     assert [row.target_id for row in rows] == [rp["id"], machine["id"]]
 
 
+# Parameter checks, before any read that depends on the database: SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("changes", "error"),
     [

@@ -467,7 +467,16 @@ def _id_token(
     return claims
 
 
-@pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
+# Both ways of sending the secret on the embedded default; PostgreSQL once.
+@pytest.mark.parametrize(
+    ("provider", "auth_method"),
+    [
+        ("sqlite", "client_secret_basic"),
+        ("sqlite", "client_secret_post"),
+        ("postgres", "client_secret_basic"),
+    ],
+    indirect=["provider"],
+)
 async def test_authlib(provider: Provider, auth_method: str) -> None:
     redirect_uri = _loopback_uri("/auth/callback")
     web = await provider.register(

@@ -282,6 +282,8 @@ async def test_client_authentication_basic_post_and_none(api: Api) -> None:
     assert "invalid_client" in reasons
 
 
+# Refused while the form is read, before any database work: SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("body", "content_type", "error"),
     [

@@ -21,6 +21,9 @@ from tests.factories import Api, assert_envelope
 from tests.logs import LogCapture
 from tests.scrape import scrape
 
+# The counters live in Redis or in memory, never in the database: SQLite only.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 ANON = 5
 AUTHED = 7
 LIMITS = {

@@ -34,9 +34,6 @@ from gatehouse.kit.openapi import errors
 from gatehouse.runtime import Runtime
 from tests.factories import assert_envelope
 
-# Nothing here depends on the database behind the API: SQLite only.
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DOC = ROOT / "docs" / "api-versioning.md"
 SINCE = date(2026, 12, 6)

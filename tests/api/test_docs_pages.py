@@ -22,9 +22,6 @@ from gatehouse.app import create_app
 from gatehouse.runtime import Runtime
 from gatehouse.web import DOCS_ASSETS_DIR
 
-# Nothing here depends on the database behind the API: SQLite only.
-pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("/docs", "/redoc")
 VENDOR = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatehouse.oidc.models import OAuthBrowserSession, OAuthGrant, OAuthRefreshToken
@@ -43,24 +43,22 @@ class GrantRepository:
 
     async def revoke(self, grant_id: uuid.UUID, now: datetime, reason: str) -> bool:
         """Revoke one grant (every token issued under it); whether it was live."""
-        result = await self.session.execute(
-            update(OAuthGrant)
-            .where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return bool(await self._revoke_where(now, reason, OAuthGrant.id == grant_id))
 
     async def revoke_for_user_and_client(
         self, user_id: uuid.UUID, client_pk: uuid.UUID, now: datetime, reason: str
     ) -> int:
+        return await self._revoke_where(
+            now, reason, OAuthGrant.user_id == user_id, OAuthGrant.oauth_client_id == client_pk
+        )
+
+    async def _revoke_where(
+        self, now: datetime, reason: str, *conditions: ColumnElement[bool]
+    ) -> int:
+        """Revoke the live grants matching `conditions`; how many."""
         result = await self.session.execute(
             update(OAuthGrant)
-            .where(
-                OAuthGrant.user_id == user_id,
-                OAuthGrant.oauth_client_id == client_pk,
-                OAuthGrant.revoked_at.is_(None),
-            )
+            .where(*conditions, OAuthGrant.revoked_at.is_(None))
             .values(revoked_at=now, revoked_reason=reason)
             .execution_options(synchronize_session=False)
         )
@@ -76,12 +74,10 @@ class GrantRepository:
                 OAuthGrant.session_id == session_id, OAuthGrant.revoked_at.is_(None)
             )
         )
-        revoked = 0
-        for grant in grants.all():
-            if keep_offline and "offline_access" in grant.scopes:
-                continue
-            revoked += await self.revoke(grant.id, now, reason)
-        return revoked
+        ids = [g.id for g in grants.all() if not (keep_offline and "offline_access" in g.scopes)]
+        if not ids:
+            return 0
+        return await self._revoke_where(now, reason, OAuthGrant.id.in_(ids))
 
     async def active_for_user(self, user_id: uuid.UUID) -> Sequence[OAuthGrant]:
         rows = await self.session.scalars(
@@ -117,13 +113,7 @@ class GrantRepository:
     async def revoke_for_user(self, user_id: uuid.UUID, now: datetime, reason: str) -> int:
         """Revoke every live grant of a person (a password change or reset: whoever
         knew the old password may have authorized a client)."""
-        result = await self.session.execute(
-            update(OAuthGrant)
-            .where(OAuthGrant.user_id == user_id, OAuthGrant.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return await self._revoke_where(now, reason, OAuthGrant.user_id == user_id)
 
     async def delete_finished(
         self,

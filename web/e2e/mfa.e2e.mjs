@@ -1,7 +1,8 @@
 // Second factors in both apps: an authenticator app (codes computed here from the key
 // the page shows, as a phone would), recovery codes, and passkeys through Chromium's
 // virtual authenticator (DevTools' WebAuthn domain). The admin portal's scenario runs
-// against a second server whose policy requires MFA of admins (E2E_MFA_BASE_URL).
+// against a second server whose policy requires MFA of admins (E2E_MFA_BASE_URL); a
+// second admin enrols there with a passkey.
 import {
   addVirtualAuthenticator,
   assertUsable,
@@ -202,6 +203,7 @@ export const scenarios = [
       const step = stepper(this.name);
       let secret;
       let codes;
+      let adminToken;
 
       await step(page, "an admin without MFA gets the enrolment screen, then the portal", async () => {
         await page.goto("/admin/");
@@ -289,6 +291,47 @@ export const scenarios = [
         });
         const state = await after.json();
         expect(after.status === 200 && state.enabled === false, `MFA is off: ${JSON.stringify(state)}`);
+        adminToken = pair.access_token;
+      });
+
+      await step(page, "a second admin enrols with a passkey, then logs in with it twice", async () => {
+        const email = `${unique("mary")}@example.com`;
+        const created = await fetch(new URL("/api/v1/users", base), {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminToken}` },
+          body: JSON.stringify({ name: "Mary Jackson", email, password: PASSWORD, role: "admin" }),
+        });
+        expect(created.status === 201, `create an admin: ${created.status}`);
+        // A browser of her own: the virtual authenticator belongs to this page.
+        const own = await browser.newContext({ viewport: DESKTOP, baseURL: base, locale: "en-GB" });
+        own.setDefaultTimeout(10_000);
+        const portal = await own.newPage();
+        const authenticator = await addVirtualAuthenticator(portal);
+        await portal.goto("/admin/");
+        await logIn(portal, email, PASSWORD);
+        await portal.getByRole("heading", { name: "Set up two-factor authentication" }).waitFor();
+        await portal.getByRole("button", { name: "Add a passkey" }).click();
+        await field(portal, "Passkey name").fill("Office key");
+        await field(portal, "Current password").fill(PASSWORD);
+        await portal.getByRole("button", { name: "Create the passkey" }).click();
+        await keepRecoveryCodes(portal);
+        await portal.getByRole("button", { name: "Log out", exact: true }).waitFor();
+        const stored = await authenticator.credentials();
+        expect(stored.length === 1 && stored[0].isResidentCredential, "one discoverable credential");
+
+        // The password, then the passkey as the second step.
+        await portal.getByRole("button", { name: "Log out", exact: true }).click();
+        await logIn(portal, email, PASSWORD);
+        await portal.getByRole("button", { name: "Use a passkey" }).click();
+        await portal.getByRole("button", { name: "Log out", exact: true }).waitFor();
+        await portal.getByRole("heading", { name: "Set up two-factor authentication" }).waitFor({ state: "detached" });
+
+        // The passkey alone.
+        await portal.getByRole("button", { name: "Log out", exact: true }).click();
+        await portal.getByRole("button", { name: "Sign in with a passkey" }).click();
+        await portal.getByRole("button", { name: "Log out", exact: true }).waitFor();
+        await assertUsable(portal);
+        await own.close();
       });
       await context.close();
     },

@@ -83,9 +83,11 @@ async def test_five_wrong_codes_kill_the_token_even_for_the_right_one(
 async def test_a_thousand_guesses_across_fresh_tokens_get_nothing(
     api: Api, runtime: Runtime
 ) -> None:
-    """The attacker knows the password, so makes a fresh mfa_token every 5 guesses.
-    Done in the service layer (the token rows made as the password step makes them):
-    1,000 password logins would only measure bcrypt."""
+    """The attacker knows the password, so logs in again for a fresh mfa_token whenever
+    one dies; here every guess gets a fresh token, so no token's own limit of five
+    wrong codes ever applies and only the per-account bound is left. Done in the
+    service layer (the token rows made as the password step makes them): 1,000
+    password logins would only measure bcrypt."""
     with step_start() as clock:
         enrolled = await enrol(api, await api.user("user"))
         clock.shift(30)

@@ -16,7 +16,15 @@ from gatehouse.mfa.repository import MfaRepository
 from gatehouse.mfa.service import Proof
 from gatehouse.runtime import Runtime
 from tests.factories import Api, assert_envelope
-from tests.mfa.support import VERIFY, audit_of, enrol, mails_of, password_step, step_start
+from tests.mfa.support import (
+    TOKEN,
+    VERIFY,
+    audit_of,
+    enrol,
+    mails_of,
+    password_step,
+    step_start,
+)
 
 
 async def _verify(api: Api, token: str, code: str, method: str = "totp") -> Any:
@@ -162,3 +170,41 @@ async def test_the_throttle_answers_429_with_retry_after_over_http(api: Api) -> 
     error = assert_envelope(refused, 429, "RATE_LIMITED")
     assert error["details"] == {}
     assert 0 < int(refused.headers["retry-after"]) <= 3600
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "rate_limit_enabled": True,
+            "rate_limit_login": "3/hour",
+            "rate_limit_anonymous": "1000/hour",
+        }
+    ],
+)
+async def test_the_second_step_spends_the_logins_per_ip_budget(api: Api, runtime: Runtime) -> None:
+    """/auth/mfa/verify counts in /auth/token's per-IP bucket: a login with MFA spends two
+    of it, and neither route has a budget of its own to fall back on."""
+    with step_start() as clock:
+        enrolled = await enrol(api, await api.user("user"))  # the login: 1 of 3
+        clock.shift(30)
+        details = await password_step(api, enrolled.account)  # 2 of 3
+        wrong = await _verify(api, details["mfa_token"], "000000")  # 3 of 3
+        assert assert_envelope(wrong, 401, "INVALID_MFA_CODE")["details"] == {"attempts_left": 4}
+        assert (wrong.headers["x-ratelimit-limit"], wrong.headers["x-ratelimit-remaining"]) == (
+            "3",
+            "0",
+        )
+        # The verify spent the password login's budget...
+        password = await api.client.post(
+            TOKEN,
+            json={"username": enrolled.account.email, "password": enrolled.account.password},
+        )
+        assert_envelope(password, 429, "RATE_LIMITED")
+        # ...and the right code with a live mfa_token is refused by the same budget,
+        # before the service sees it.
+        right = await _verify(api, details["mfa_token"], enrolled.code())
+        assert_envelope(right, 429, "RATE_LIMITED")
+        assert 0 < int(right.headers["retry-after"]) <= 3600
+    rows = await audit_of(runtime, "mfa.verify", enrolled.account.id)
+    assert [(r.outcome, r.reason) for r in rows] == [("failure", "wrong_code")]

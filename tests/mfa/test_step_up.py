@@ -11,6 +11,7 @@ from tests.mfa.support import (
     audit_of,
     enrol,
     later,
+    mails_to,
     mfa_login,
     step_start,
 )
@@ -80,6 +81,15 @@ async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: R
         ("failure", {"method": "totp"}),
         ("success", {"method": "totp"}),
     ]
+    # Regenerating the codes was mailed; no mail holds the secret or a code.
+    mails = await mails_to(runtime, account.id)
+    assert [(m.kind, m.to_address) for m in mails] == [
+        ("totp_enabled", account.email),
+        ("recovery_codes_regenerated", account.email),
+    ]
+    stored = "\n".join(f"{m.subject}\n{m.body}" for m in mails)
+    for secret in (enrolled.secret, *enrolled.recovery_codes, *fresh):
+        assert secret not in stored
 
 
 async def test_a_step_up_counts_for_its_own_session_only(api: Api) -> None:

@@ -21,6 +21,7 @@ from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
 from gatehouse.passkeys.service import PasskeyAssertions
 from tests.factories import Api, assert_envelope
+from tests.mfa.support import mails_to
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
 from tests.passkeys.support import (
     MINE,
@@ -137,6 +138,14 @@ async def test_register_list_rename_and_remove(api: Api) -> None:
     assert removed.status_code == 204
     listed = await api.client.get(MINE, headers=user.headers)
     assert [p["name"] for p in listed.json()] == ["Phone"]
+
+    # Each passkey added or removed is mailed to the account's address.
+    mails = [(m.kind, m.to_address) for m in await mails_to(api.runtime, user.id)]
+    assert mails == [
+        ("passkey_added", user.email),
+        ("passkey_added", user.email),
+        ("passkey_removed", user.email),
+    ]
 
     rows = [(r.action, r.outcome, r.reason) for r in await audit_of(api.runtime)]
     assert rows == [

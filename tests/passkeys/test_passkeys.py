@@ -1,5 +1,6 @@
 """Passkeys over HTTP, on SQLite and PostgreSQL, with a software authenticator:
-registration, management, passwordless login, and the second-factor check."""
+registration (a first passkey turning MFA on), management, passwordless login, and the
+second-factor check."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from gatehouse.mfa.models import MfaChallenge
 from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
 from gatehouse.passkeys.service import PasskeyAssertions
-from tests.factories import Api, assert_envelope
-from tests.mfa.support import mails_to
+from tests.factories import Account, Api, assert_envelope
+from tests.mfa.support import REFRESH, claims, mails_to
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
 from tests.passkeys.support import (
     MINE,
@@ -39,6 +40,9 @@ from tests.passkeys.support import (
     stored_passkeys,
     try_login,
 )
+from tests.privacy.support import outbox_of
+
+ME = "/api/v1/users/me"
 
 
 @pytest.fixture
@@ -308,6 +312,37 @@ async def test_a_passkey_finishes_a_password_login_over_http(api: Api) -> None:
         second, json={**body, "challenge_id": ceremony["challenge_id"], "credential": answer}
     )
     assert_envelope(again, 401, "MFA_TOKEN_INVALID")
+
+
+async def test_a_first_passkey_turns_mfa_on_and_ends_the_other_sessions(api: Api) -> None:
+    user = await api.user()
+    before = Account(**vars(await api.login(Account(**vars(user)))))
+    await register(api, user, SoftwareAuthenticator(ORIGIN), "Laptop", password=user.password)
+
+    # The session from before: its refresh token is dead, with its access token.
+    dead = await api.client.post(REFRESH, json={"refresh_token": before.refresh_token})
+    assert_envelope(dead, 400, "INVALID_GRANT")
+    gone = await api.client.get(ME, headers=before.headers)
+    assert gone.status_code == 401
+    # The registering session goes on; its next tokens say a second factor was used.
+    kept = await api.client.post(REFRESH, json={"refresh_token": user.refresh_token})
+    assert kept.status_code == 200, kept.text
+    assert claims(kept.json()["access_token"])["amr"] == ["pwd", "mfa"]
+
+    events = await outbox_of(api.runtime, user.id)
+    assert [e.event_type for e in events] == ["user.created", "user.mfa_enabled"]
+    data = events[-1].payload["data"]
+    assert (data["user_id"], data["method"]) == (str(user.id), "passkey")
+    headers = {"Authorization": f"Bearer {kept.json()['access_token']}"}
+    state = (await api.client.get("/api/v1/users/me/mfa", headers=headers)).json()
+    assert (state["enabled"], state["totp"]["enabled"], len(state["passkeys"])) == (True, False, 1)
+    assert state["recovery_codes_left"] == 10
+    # A password login now asks for the passkey.
+    step = await api.client.post(
+        "/api/v1/auth/token", json={"username": user.email, "password": user.password}
+    )
+    details = assert_envelope(step, 401, "MFA_REQUIRED")["details"]
+    assert details["methods"] == ["recovery_code", "webauthn"]
 
 
 async def refusal(

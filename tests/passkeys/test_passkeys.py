@@ -1,6 +1,6 @@
 """Passkeys over HTTP, on SQLite and PostgreSQL, with a software authenticator:
 registration (a first passkey turning MFA on), management, passwordless login, and the
-second-factor check."""
+second-factor check at login and for a step-up."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
 from gatehouse.passkeys.service import PasskeyAssertions
 from tests.factories import Account, Api, assert_envelope
-from tests.mfa.support import REFRESH, claims, mails_to
+from tests.mfa.support import REFRESH, STEP_UP, claims, mails_to
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
 from tests.passkeys.support import (
     MINE,
@@ -343,6 +343,40 @@ async def test_a_first_passkey_turns_mfa_on_and_ends_the_other_sessions(api: Api
     )
     details = assert_envelope(step, 401, "MFA_REQUIRED")["details"]
     assert details["methods"] == ["recovery_code", "webauthn"]
+
+
+async def test_a_passkey_steps_up_a_stale_session_over_http(api: Api) -> None:
+    user = await api.user()
+    device = SoftwareAuthenticator(ORIGIN)
+    await register(api, user, device, "Laptop", password=user.password)
+    await age_step_up(api.runtime, user)
+    refused = await registration_options(api, user)
+    assert_envelope(refused, 403, "STEP_UP_REQUIRED")
+
+    ceremony = await api.client.post(f"{MINE}/authentication-options", headers=user.headers)
+    assert ceremony.status_code == 200, ceremony.text
+    answer = device.get(ceremony.json()["options"])
+    body = {
+        "method": "webauthn",
+        "challenge_id": ceremony.json()["challenge_id"],
+        "credential": answer,
+    }
+    stepped = await api.client.post(STEP_UP, json=body, headers=user.headers)
+    assert stepped.status_code == 200, stepped.text
+    assert "step_up_expires_at" in stepped.json()
+    allowed = await registration_options(api, user)
+    assert allowed.status_code == 200, allowed.text
+    [stored] = await stored_passkeys(api.runtime)
+    assert (stored.sign_count, stored.last_used_at is not None) == (1, True)
+
+    # The ceremony was spent: the same answer again is a wrong second factor.
+    replay = await api.client.post(STEP_UP, json=body, headers=user.headers)
+    assert_envelope(replay, 401, "INVALID_MFA_CODE")
+    rows = await audit_of(api.runtime, "mfa.step_up")
+    assert [(r.outcome, r.reason, r.details) for r in rows] == [
+        ("success", None, {"method": "webauthn"}),
+        ("failure", "wrong_code", {"method": "webauthn"}),
+    ]
 
 
 async def refusal(

@@ -312,6 +312,30 @@ async def test_production_serves_no_docs(production_env: None) -> None:
             assert_envelope(await client.get(path), 404, "NOT_FOUND")
 
 
+def test_production_requires_mfa_of_admins_by_default(
+    production_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().mfa_required_roles == {"admin"}
+    # Set empty, it requires it of nobody, in production too; a list is taken as given.
+    monkeypatch.setenv("GATEHOUSE_MFA_REQUIRED_ROLES", "")
+    assert load_settings().mfa_required_roles == frozenset()
+    monkeypatch.setenv("GATEHOUSE_MFA_REQUIRED_ROLES", "admin, readonly")
+    assert load_settings().mfa_required_roles == {"admin", "readonly"}
+
+
+def test_the_embedded_default_requires_mfa_of_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    # The embedded default: no variable but the data dir, SQLite, no broker.
+    assert (settings.is_production, settings.is_sqlite, settings.broker_url) == (
+        False,
+        True,
+        None,
+    )
+    assert settings.mfa_required_roles == frozenset()
+    monkeypatch.setenv("GATEHOUSE_MFA_REQUIRED_ROLES", "user")
+    assert load_settings().mfa_required_roles == {"user"}
+
+
 # --- the CLI ------------------------------------------------------------------------------------
 
 

@@ -120,6 +120,17 @@ async def audit_of(runtime: Runtime, action: str, user_id: uuid.UUID) -> list[Au
         return list(rows.all())
 
 
+async def mails_to(runtime: Runtime, user_id: uuid.UUID) -> list[EmailMessage]:
+    """The mails queued to a user, oldest first, as stored (address, subject, body)."""
+    async with runtime.db.session(write=False) as session:
+        rows = await session.scalars(
+            select(EmailMessage)
+            .where(EmailMessage.user_id == user_id)
+            .order_by(EmailMessage.created_at)
+        )
+        return list(rows.all())
+
+
 async def mails_of(runtime: Runtime, user_id: uuid.UUID) -> list[str]:
     async with runtime.db.session(write=False) as session:
         rows = await session.scalars(

@@ -1,10 +1,12 @@
 """What turning MFA on and off does to sessions, a password reset, the admin's reset,
 the recovery codes, passkeys as a second factor, the policy, the GDPR export and
-erasure, and the key rotation of TOTP secrets."""
+erasure, the key rotation of TOTP secrets, and the words of the mails about second
+factors."""
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import uuid
 from pathlib import Path
@@ -15,6 +17,7 @@ from sqlalchemy import func, select, text
 
 from gatehouse.auth.principal import Principal
 from gatehouse.dependencies import build_mfa_service
+from gatehouse.emails.templates import TOKEN_PLACEHOLDER, Kind, render
 from gatehouse.keys.service import rotate_encryption
 from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.kit.time import utcnow
@@ -276,3 +279,52 @@ async def test_rotate_encryption_moves_totp_secrets_to_the_new_key(
         finally:
             await only_new.close()
     assert len(codes) == 10
+
+
+# Every mail about second factors (the others are about logins, addresses and sign-ups).
+MFA_MAILS = [
+    Kind.totp_enabled,
+    Kind.totp_disabled,
+    Kind.passkey_added,
+    Kind.passkey_removed,
+    Kind.recovery_codes_regenerated,
+    Kind.recovery_code_used,
+    Kind.mfa_reset,
+    Kind.mfa_code_guessing,
+]
+
+
+def test_every_second_factor_mail_renders_without_a_secret_or_a_code(
+    tmp_path: Path, signing_key_pem: str
+) -> None:
+    others = {
+        Kind.welcome,
+        Kind.verify_email,
+        Kind.password_reset,
+        Kind.login_under_attack,
+        Kind.email_changed,
+        Kind.signup_attempt,
+    }
+    assert set(MFA_MAILS) == set(Kind) - others, "a new kind of mail: which is it?"
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/unused.db",
+        tmp_path,
+        signing_key_pem,
+        public_url="https://login.acme.test",
+        email_from="Acme Login <no-reply@acme.test>",
+    )
+    subjects = set()
+    for kind in MFA_MAILS:
+        mail = render(kind, settings, email="jane@example.com")
+        subjects.add(mail.subject)
+        assert "Acme Login" in mail.subject, kind
+        assert "\n" not in mail.subject, kind
+        assert "jane@example.com" in mail.body, kind
+        # What to do if it was not you: a link to ask for a reset mail, itself no token.
+        assert "https://login.acme.test/forgot-password" in mail.body, kind
+        text = f"{mail.subject}\n{mail.body}"
+        assert TOKEN_PLACEHOLDER not in text, kind
+        assert "token" not in text.lower(), kind
+        assert not re.search(r"\d{6}", text), kind  # no TOTP code
+        assert not re.search(r"\b[a-z0-9]{5}-[a-z0-9]{5}\b", text), kind  # no recovery code
+    assert len(subjects) == len(MFA_MAILS)  # each says what happened

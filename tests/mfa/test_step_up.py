@@ -6,11 +6,14 @@ from __future__ import annotations
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api, assert_envelope
 from tests.mfa.support import (
+    MFA,
     STEP_UP,
     TOTP,
     audit_of,
     enrol,
     later,
+    mails_of,
+    mails_to,
     mfa_login,
     step_start,
 )
@@ -80,6 +83,15 @@ async def test_a_stale_session_must_step_up_then_may_change(api: Api, runtime: R
         ("failure", {"method": "totp"}),
         ("success", {"method": "totp"}),
     ]
+    # Regenerating the codes was mailed; no mail holds the secret or a code.
+    mails = await mails_to(runtime, account.id)
+    assert [(m.kind, m.to_address) for m in mails] == [
+        ("totp_enabled", account.email),
+        ("recovery_codes_regenerated", account.email),
+    ]
+    stored = "\n".join(f"{m.subject}\n{m.body}" for m in mails)
+    for secret in (enrolled.secret, *enrolled.recovery_codes, *fresh):
+        assert secret not in stored
 
 
 async def test_a_step_up_counts_for_its_own_session_only(api: Api) -> None:
@@ -132,3 +144,72 @@ async def test_a_method_not_set_up_is_refused(api: Api) -> None:
             STEP_UP, json={"method": "totp"}, headers=enrolled.account.headers
         )
         assert_envelope(shapeless, 400, "VALIDATION_ERROR")
+
+
+async def test_a_recovery_code_steps_up_once(api: Api, runtime: Runtime) -> None:
+    with step_start() as clock:
+        enrolled = await enrol(api, await api.user("user"))
+        account = enrolled.account
+        later(clock, 301)
+        code = enrolled.recovery_codes[0]
+        stepped = await api.client.post(
+            STEP_UP, json={"method": "recovery_code", "code": code}, headers=account.headers
+        )
+        assert stepped.status_code == 200, stepped.text
+        changed = await api.client.post(
+            PASSWORD_CHANGE,
+            json={"current_password": account.password, "new_password": NEW_PASSWORD},
+            headers=account.headers,
+        )
+        assert changed.status_code == 204, changed.text
+        state = (await api.client.get(MFA, headers=account.headers)).json()
+        assert state["recovery_codes_left"] == 9
+
+        later(clock, 301)
+        # Spent: the same code steps up nothing again, and the session stays stale.
+        again = await api.client.post(
+            STEP_UP, json={"method": "recovery_code", "code": code}, headers=account.headers
+        )
+        assert_envelope(again, 401, "INVALID_MFA_CODE")
+        refused = await api.client.post(RECOVERY_CODES, headers=account.headers)
+        assert_envelope(refused, 403, "STEP_UP_REQUIRED")
+    rows = await audit_of(runtime, "mfa.step_up", account.id)
+    assert [(r.outcome, r.details) for r in rows] == [
+        ("success", {"method": "recovery_code"}),
+        ("failure", {"method": "recovery_code"}),
+    ]
+    (used,) = await audit_of(runtime, "mfa.recovery_code_used", account.id)
+    assert used.details == {"left": 9}
+    assert (await mails_of(runtime, account.id)).count("recovery_code_used") == 1
+
+
+async def test_an_admin_moving_their_own_email_must_step_up(api: Api) -> None:
+    with step_start() as clock:
+        admin = await api.user("admin", email="admin-before@example.com")
+        someone = await api.user("user")
+        enrolled = await enrol(api, admin)
+        later(clock, 301)
+        mine = f"/api/v1/users/{admin.id}"
+        moved = {"email": "admin-after@example.com", "current_password": admin.password}
+        stale = await api.client.patch(mine, json=moved, headers=admin.headers)
+        error = assert_envelope(stale, 403, "STEP_UP_REQUIRED")
+        assert error["details"]["methods"] == ["totp", "recovery_code"]
+        unchanged = await api.client.get(mine, headers=admin.headers)
+        assert unchanged.json()["email"] == "admin-before@example.com"
+        # Their name, or another user's email, is not guarded.
+        named = await api.client.patch(mine, json={"name": "Head Admin"}, headers=admin.headers)
+        assert named.status_code == 200, named.text
+        theirs = await api.client.patch(
+            f"/api/v1/users/{someone.id}",
+            json={"email": "someone-else@example.com"},
+            headers=admin.headers,
+        )
+        assert theirs.status_code == 200, theirs.text
+
+        stepped = await api.client.post(
+            STEP_UP, json={"method": "totp", "code": enrolled.code()}, headers=admin.headers
+        )
+        assert stepped.status_code == 200, stepped.text
+        done = await api.client.patch(mine, json=moved, headers=admin.headers)
+        assert done.status_code == 200, done.text
+        assert done.json()["email"] == "admin-after@example.com"

@@ -3,8 +3,10 @@ once, in its time step or one either side."""
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree
 
+import httpx
 import pyotp
 from sqlalchemy import text
 
@@ -13,6 +15,7 @@ from tests.factories import Api, assert_envelope
 from tests.mfa.support import (
     MFA,
     REFRESH,
+    TOKEN,
     TOTP,
     VERIFY,
     audit_of,
@@ -168,6 +171,64 @@ async def test_a_login_with_mfa_takes_a_code_and_its_tokens_say_so(
         ("success", None),
     ]
     assert logins[-1].details["amr"] == ["pwd", "otp", "mfa"]
+
+
+def _masked_cookies(response: httpx.Response) -> dict[str, str]:
+    """Each Set-Cookie line by cookie name, its value masked: the attributes."""
+    lines = response.headers.get_list("set-cookie")
+    return {line.split("=", 1)[0]: re.sub(r"=[^;]*", "=<value>", line, count=1) for line in lines}
+
+
+async def test_the_second_step_in_cookie_mode_answers_as_the_password_login_does(
+    api: Api,
+) -> None:
+    cookie_mode = {"X-Token-Transport": "cookie"}
+    with step_start():
+        plain = await api.create_user("user")
+        password_only = await api.client.post(
+            TOKEN, json={"username": plain.email, "password": plain.password}, headers=cookie_mode
+        )
+        assert password_only.status_code == 200, password_only.text
+        enrolled = await enrol(api, await api.user("user"))
+        step = await api.client.post(
+            TOKEN,
+            json={"username": enrolled.account.email, "password": enrolled.account.password},
+            headers=cookie_mode,
+        )
+        details = assert_envelope(step, 401, "MFA_REQUIRED")["details"]
+        assert "set-cookie" not in step.headers  # nothing until the second factor
+        done = await api.client.post(
+            VERIFY,
+            json={"mfa_token": details["mfa_token"], "method": "totp", "code": enrolled.code(1)},
+            headers=cookie_mode,
+        )
+    assert done.status_code == 200, done.text
+    assert done.headers["cache-control"] == "no-store"
+    body = done.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "csrf_token"}
+    assert set(body) == set(password_only.json())
+    assert (body["token_type"], body["expires_in"]) == ("bearer", 900)
+    assert claims(body["access_token"])["amr"] == ["pwd", "otp", "mfa"]
+    # The same cookies, with the same attributes, as the password login's.
+    assert _masked_cookies(done) == _masked_cookies(password_only)
+    assert set(_masked_cookies(done)) == {"gatehouse_refresh", "gatehouse_csrf"}
+    assert "HttpOnly" in _masked_cookies(done)["gatehouse_refresh"]
+    refresh = done.cookies["gatehouse_refresh"]
+    assert refresh not in done.text
+    assert done.cookies["gatehouse_csrf"] == body["csrf_token"]
+
+    # The browser's next refresh: the cookie and the CSRF header; the session keeps its amr.
+    api.client.cookies.clear()
+    refreshed = await api.client.post(
+        REFRESH,
+        headers={
+            "Cookie": f"gatehouse_refresh={refresh}; gatehouse_csrf={body['csrf_token']}",
+            "X-CSRF-Token": body["csrf_token"],
+            **cookie_mode,
+        },
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert claims(refreshed.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
 
 
 async def test_a_password_login_says_pwd_and_refresh_keeps_it(api: Api) -> None:

@@ -1,5 +1,6 @@
 """Passkeys over HTTP, on SQLite and PostgreSQL, with a software authenticator:
-registration, management, passwordless login, and the second-factor check."""
+registration (a first passkey turning MFA on), management, passwordless login, and the
+second-factor check at login and for a step-up."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from gatehouse.mfa.models import MfaChallenge
 from gatehouse.passkeys import tasks
 from gatehouse.passkeys.errors import InvalidPasskey
 from gatehouse.passkeys.service import PasskeyAssertions
-from tests.factories import Api, assert_envelope
+from tests.factories import Account, Api, assert_envelope
+from tests.mfa.support import REFRESH, STEP_UP, claims, mails_to
 from tests.passkeys.authenticator import CredentialExcluded, SoftwareAuthenticator, b64url
 from tests.passkeys.support import (
     MINE,
@@ -38,6 +40,9 @@ from tests.passkeys.support import (
     stored_passkeys,
     try_login,
 )
+from tests.privacy.support import outbox_of
+
+ME = "/api/v1/users/me"
 
 
 @pytest.fixture
@@ -137,6 +142,14 @@ async def test_register_list_rename_and_remove(api: Api) -> None:
     assert removed.status_code == 204
     listed = await api.client.get(MINE, headers=user.headers)
     assert [p["name"] for p in listed.json()] == ["Phone"]
+
+    # Each passkey added or removed is mailed to the account's address.
+    mails = [(m.kind, m.to_address) for m in await mails_to(api.runtime, user.id)]
+    assert mails == [
+        ("passkey_added", user.email),
+        ("passkey_added", user.email),
+        ("passkey_removed", user.email),
+    ]
 
     rows = [(r.action, r.outcome, r.reason) for r in await audit_of(api.runtime)]
     assert rows == [
@@ -299,6 +312,71 @@ async def test_a_passkey_finishes_a_password_login_over_http(api: Api) -> None:
         second, json={**body, "challenge_id": ceremony["challenge_id"], "credential": answer}
     )
     assert_envelope(again, 401, "MFA_TOKEN_INVALID")
+
+
+async def test_a_first_passkey_turns_mfa_on_and_ends_the_other_sessions(api: Api) -> None:
+    user = await api.user()
+    before = Account(**vars(await api.login(Account(**vars(user)))))
+    await register(api, user, SoftwareAuthenticator(ORIGIN), "Laptop", password=user.password)
+
+    # The session from before: its refresh token is dead, with its access token.
+    dead = await api.client.post(REFRESH, json={"refresh_token": before.refresh_token})
+    assert_envelope(dead, 400, "INVALID_GRANT")
+    gone = await api.client.get(ME, headers=before.headers)
+    assert gone.status_code == 401
+    # The registering session goes on; its next tokens say a second factor was used.
+    kept = await api.client.post(REFRESH, json={"refresh_token": user.refresh_token})
+    assert kept.status_code == 200, kept.text
+    assert claims(kept.json()["access_token"])["amr"] == ["pwd", "mfa"]
+
+    events = await outbox_of(api.runtime, user.id)
+    assert [e.event_type for e in events] == ["user.created", "user.mfa_enabled"]
+    data = events[-1].payload["data"]
+    assert (data["user_id"], data["method"]) == (str(user.id), "passkey")
+    headers = {"Authorization": f"Bearer {kept.json()['access_token']}"}
+    state = (await api.client.get("/api/v1/users/me/mfa", headers=headers)).json()
+    assert (state["enabled"], state["totp"]["enabled"], len(state["passkeys"])) == (True, False, 1)
+    assert state["recovery_codes_left"] == 10
+    # A password login now asks for the passkey.
+    step = await api.client.post(
+        "/api/v1/auth/token", json={"username": user.email, "password": user.password}
+    )
+    details = assert_envelope(step, 401, "MFA_REQUIRED")["details"]
+    assert details["methods"] == ["recovery_code", "webauthn"]
+
+
+async def test_a_passkey_steps_up_a_stale_session_over_http(api: Api) -> None:
+    user = await api.user()
+    device = SoftwareAuthenticator(ORIGIN)
+    await register(api, user, device, "Laptop", password=user.password)
+    await age_step_up(api.runtime, user)
+    refused = await registration_options(api, user)
+    assert_envelope(refused, 403, "STEP_UP_REQUIRED")
+
+    ceremony = await api.client.post(f"{MINE}/authentication-options", headers=user.headers)
+    assert ceremony.status_code == 200, ceremony.text
+    answer = device.get(ceremony.json()["options"])
+    body = {
+        "method": "webauthn",
+        "challenge_id": ceremony.json()["challenge_id"],
+        "credential": answer,
+    }
+    stepped = await api.client.post(STEP_UP, json=body, headers=user.headers)
+    assert stepped.status_code == 200, stepped.text
+    assert "step_up_expires_at" in stepped.json()
+    allowed = await registration_options(api, user)
+    assert allowed.status_code == 200, allowed.text
+    [stored] = await stored_passkeys(api.runtime)
+    assert (stored.sign_count, stored.last_used_at is not None) == (1, True)
+
+    # The ceremony was spent: the same answer again is a wrong second factor.
+    replay = await api.client.post(STEP_UP, json=body, headers=user.headers)
+    assert_envelope(replay, 401, "INVALID_MFA_CODE")
+    rows = await audit_of(api.runtime, "mfa.step_up")
+    assert [(r.outcome, r.reason, r.details) for r in rows] == [
+        ("success", None, {"method": "webauthn"}),
+        ("failure", "wrong_code", {"method": "webauthn"}),
+    ]
 
 
 async def refusal(

@@ -13,7 +13,9 @@ budget that the old password cannot reach.
 
 Counters live in Redis when configured (shared by every process, the rate limiter's
 storage), else in this process's memory; when Redis fails, memory takes over, so the
-bound never disappears.
+bound never disappears (each process then counts on its own, from nothing: one warning
+per outage, `gatehouse_redis_fallbacks_total{use="mfa_throttle"}` per check). Redis
+answering again, the shared counters are used again.
 """
 
 from __future__ import annotations
@@ -72,12 +74,18 @@ class MfaThrottle:
         shared, redis = self.shared, self.redis
         if shared is not None and redis is not None:
             try:
-                return await redis.call(lambda _: self._count(shared, key))
+                refused = await redis.call(lambda _: self._count(shared, key))
             except Exception as exc:  # RedisUnavailable or the storage's own: never unbounded
                 if not self.degraded:
                     self.degraded = True
                     log.warning("mfa_throttle.redis_unavailable", error_type=type(exc).__name__)
                 metrics.REDIS_FALLBACKS.labels("mfa_throttle").inc()
+            else:
+                if self.degraded:
+                    # One warning per outage: the next one is reported again.
+                    self.degraded = False
+                    log.info("mfa_throttle.shared_counters_resumed")
+                return refused
         return await self._count(limiter, key)
 
     async def _count(self, limiter: FixedWindowRateLimiter, key: str) -> int | None:

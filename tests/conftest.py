@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import pkgutil
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,20 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import gatehouse
+from gatehouse import observability
 from gatehouse.app import create_app
 from gatehouse.config import Settings
 from gatehouse.db import migrate
 from gatehouse.db.models import Base
 from gatehouse.kit.jobs import LeftForSweep
 from gatehouse.logging import configure_logging
+from gatehouse.observability import errors, tracing
 from gatehouse.runtime import Runtime
 from gatehouse.worker.embedded import InProcessRunner
 from tests import rabbitmq, services
@@ -172,9 +176,35 @@ async def runtime(
         await rt.close()
 
 
+# Apps built by `client`, by what they were built from. A new app builds FastAPI's view of
+# all its routes on its first request (~0.4 s here), which every test paid again; an app
+# reads its runtime from `app.state` on each request, so tests whose settings match share
+# one app with their own runtime swapped in.
+_APPS: OrderedDict[str, FastAPI] = OrderedDict()
+_APPS_KEPT = 8
+
+
+def _app_key(settings: Settings) -> str:
+    """What an app is built from: the settings (the test's own directory left out) and
+    whether tracing and error reporting were on when it was built."""
+    dumped = settings.model_dump_json().replace(str(settings.server.data_dir), "<data>")
+    return f"{dumped}|{tracing.enabled()}|{errors.enabled()}"
+
+
+def app_for(runtime: Runtime) -> FastAPI:
+    observability.setup(runtime.settings)
+    key = _app_key(runtime.settings)
+    app = _APPS.pop(key, None) or create_app(runtime=runtime)
+    _APPS[key] = app
+    while len(_APPS) > _APPS_KEPT:
+        _APPS.popitem(last=False)
+    app.state.runtime = runtime
+    return app
+
+
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime=runtime)
+    app = app_for(runtime)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

@@ -14,6 +14,8 @@ import os
 import signal
 import uuid
 
+import pytest
+
 from tests.mdwe import MDWE
 from tests.worker.conftest import Stack
 from tests.worker.support import (
@@ -65,6 +67,10 @@ async def test_sigterm_stops_beat_cleanly(stack: Stack) -> None:
     # Once it has sent a sweep, beat is past its start-up and in its loop.
     await wait_until(lambda: "Sending due task" in beat.output(), what="beat's first sweep")
     os.kill(beat.proc.pid, signal.SIGTERM)
-    await wait_until(lambda: beat.proc.poll() is not None, within=EXIT_LIMIT)
+    try:
+        await wait_until(lambda: beat.proc.poll() is not None, within=EXIT_LIMIT)
+    except pytest.fail.Exception:
+        # Seen once in a loaded full run; what beat printed is the lead to follow.
+        pytest.fail(f"beat still runs {EXIT_LIMIT:.0f} s after SIGTERM:\n{beat.output()[-6000:]}")
     assert beat.proc.returncode == 0, beat.output()
     assert "Traceback" not in beat.output()

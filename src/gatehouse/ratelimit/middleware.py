@@ -106,6 +106,7 @@ class RateLimitMiddleware:
         if self._limiter is None or self._runtime is not runtime:
             self._runtime = runtime
             self._limiter = RateLimiter(runtime.settings.rate_limit, runtime.redis)
+            self._reported.clear()
         return self._limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

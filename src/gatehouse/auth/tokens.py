@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import RSAAlgorithm
 
 from gatehouse.config import ConfigError, Settings
@@ -53,6 +55,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed_pem(pem: str) -> PrivateKeyTypes:
+    # Parsing checks the RSA key's consistency (~50 ms for 2048 bits): a process that
+    # builds several runtimes (the CLI, the test suite) pays it once per key. The key
+    # object is immutable; a refused PEM raises and is not cached.
+    return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
 class SigningKey:
     """The RSA key that signs access tokens, and the JWKS other systems verify with."""
 
@@ -74,7 +84,7 @@ class SigningKey:
     @classmethod
     def from_pem(cls, pem: str) -> SigningKey:
         try:
-            key = serialization.load_pem_private_key(pem.encode(), password=None)
+            key = _parsed_pem(pem)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
                 "GATEHOUSE_JWT_PRIVATE_KEY: not an unencrypted PEM private key"

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gatehouse.app import create_app
 from gatehouse.runtime import Runtime
+from tests.conftest import app_for
 from tests.factories import Account, Api, assert_envelope
 
 TOKEN = "/api/v1/auth/token"
@@ -25,7 +25,7 @@ TOKEN_CHARS = r"[A-Za-z0-9_-]{40,}"
 @pytest.fixture
 async def https_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """The app as a browser reaches it over TLS."""
-    transport = httpx.ASGITransport(app=create_app(runtime=runtime), client=("127.0.0.1", 50000))
+    transport = httpx.ASGITransport(app=app_for(runtime), client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
         yield c
 

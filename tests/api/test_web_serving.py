@@ -15,6 +15,7 @@ from gatehouse.app import create_app
 from gatehouse.config import ServerSettings
 from gatehouse.runtime import Runtime
 from gatehouse.web import IMMUTABLE
+from tests.conftest import app_for
 from tests.factories import assert_envelope
 
 INDEX = "<!doctype html><title>client</title><script src='/assets/app-abc123.js'></script>"
@@ -62,7 +63,7 @@ def settings_overrides(dist: Path) -> dict[str, Any]:
 
 async def raw_get(runtime: Runtime, path: str) -> tuple[int, dict[str, str], bytes]:
     """A GET with this exact path in the ASGI scope: no client normalises it first."""
-    app = create_app(runtime=runtime)
+    app = app_for(runtime)
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

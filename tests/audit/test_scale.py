@@ -47,7 +47,8 @@ from tests import services
 from tests.conftest import make_settings
 from tests.factories import Account, Api
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# One worker: the million rows are filled once per module, not once per worker.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("audit-scale")]
 
 ROWS = 1_000_000
 START = datetime(2025, 11, 1, tzinfo=UTC)

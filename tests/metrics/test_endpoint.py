@@ -16,7 +16,7 @@ from gatehouse.app import create_app
 from gatehouse.audit.models import AuditEvent
 from gatehouse.kit import metrics
 from gatehouse.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import app_for, make_settings
 from tests.factories import Api, assert_envelope
 from tests.scrape import Scrape, scrape
 
@@ -29,7 +29,7 @@ async def audit_count(runtime: Runtime) -> int:
 
 
 def client_from(runtime: Runtime, address: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(runtime=runtime), client=(address, 50000))
+    transport = httpx.ASGITransport(app=app_for(runtime), client=(address, 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 

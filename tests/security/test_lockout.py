@@ -22,8 +22,8 @@ import pytest
 import time_machine
 from fastapi import FastAPI
 
-from gatehouse.app import create_app
 from gatehouse.runtime import Runtime
+from tests.conftest import app_for
 from tests.factories import Account, Api, assert_envelope
 
 TOKEN = "/api/v1/auth/token"
@@ -39,9 +39,22 @@ def extra_settings() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture(params=["memory", "redis"])
+# Where the counts live, with the database beside them: the embedded default (SQLite,
+# memory), a single instance on Redis, and production's pair (PostgreSQL, Redis). The
+# counts never touch the database, so PostgreSQL with in-process counts adds nothing.
+@pytest.fixture(params=["sqlite-memory", "sqlite-redis", "postgres-redis"])
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(store: str) -> str:
+    return store.split("-")[0]
+
+
+@pytest.fixture
 def settings_overrides(
-    request: pytest.FixtureRequest, extra_settings: dict[str, Any]
+    request: pytest.FixtureRequest, store: str, extra_settings: dict[str, Any]
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "rate_limit_enabled": True,
@@ -50,7 +63,7 @@ def settings_overrides(
         # Tests pose as many clients: the test client is the trusted proxy.
         "trusted_proxies": ["127.0.0.1/32"],
     }
-    if request.param == "redis":
+    if store.endswith("redis"):
         overrides["redis_url"] = request.getfixturevalue("redis_url")
         overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
     return {**overrides, **extra_settings}
@@ -58,7 +71,7 @@ def settings_overrides(
 
 @pytest.fixture
 def app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime=runtime)
+    return app_for(runtime)
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ def settings_overrides(cache_mode: str, request: pytest.FixtureRequest) -> dict[
     return {
         "redis_url": request.getfixturevalue("redis_url"),
         "redis_prefix": request.getfixturevalue("redis_prefix"),
+        # A read slower than the timeout bypasses the cache (as it should in service),
+        # which a loaded test machine turned into a missing hit once: these tests count
+        # hits, so the shared Redis gets time to answer.
+        "redis_timeout_seconds": 5.0,
     }
 
 

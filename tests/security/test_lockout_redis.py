@@ -2,7 +2,7 @@
 and Redis dying mid-run (AUTH-04's "at most 100 failures/hour", RL-08's "login
 throttling never becomes unlimited").
 
-The behaviours of tests/security/test_lockout.py already run on Redis too; these are
+The behaviours of tests/security/lockout/test_lockout.py already run on Redis too; these are
 the parts only a shared store or its loss can show.
 """
 

@@ -28,7 +28,6 @@ from gatehouse.emails.models import EmailMessage
 from gatehouse.kit.time import utcnow
 from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
-from tests.conftest import app_for
 from tests.factories import Account, Api, assert_envelope
 
 TOKEN = "/api/v1/auth/token"
@@ -39,38 +38,6 @@ OWNER = "198.51.100.20"
 ATTACKERS = [f"203.0.{113 + i // 100}.{i % 100 + 1}" for i in range(120)]
 ATTACK_SECONDS = 180
 OWNER_EVERY = 30  # the owner tries once every 30 s: 6 tries in the 3 minutes
-
-
-# Where the counts live, with the database beside them: the embedded default (SQLite,
-# memory), a single instance on Redis, and production's pair (PostgreSQL, Redis). The
-# counts never touch the database, so PostgreSQL with in-process counts adds nothing.
-@pytest.fixture(params=["sqlite-memory", "sqlite-redis", "postgres-redis"])
-def store(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def backend(store: str) -> str:
-    return store.split("-")[0]
-
-
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest, store: str) -> dict[str, Any]:
-    overrides: dict[str, Any] = {
-        "rate_limit_enabled": True,
-        "rate_limit_login": "100000/hour",
-        # Tests pose as many clients: the test client is the trusted proxy.
-        "trusted_proxies": ["127.0.0.1/32"],
-    }
-    if store.endswith("redis"):
-        overrides["redis_url"] = request.getfixturevalue("redis_url")
-        overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
-    return overrides
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
-    return app_for(runtime)
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:

@@ -132,10 +132,5 @@ async def mails_to(runtime: Runtime, user_id: uuid.UUID) -> list[EmailMessage]:
 
 
 async def mails_of(runtime: Runtime, user_id: uuid.UUID) -> list[str]:
-    async with runtime.db.session(write=False) as session:
-        rows = await session.scalars(
-            select(EmailMessage.kind)
-            .where(EmailMessage.user_id == user_id)
-            .order_by(EmailMessage.created_at)
-        )
-        return list(rows.all())
+    """The kinds of the mails queued to a user, oldest first."""
+    return [mail.kind for mail in await mails_to(runtime, user_id)]

@@ -12,6 +12,7 @@ the share of the stack's capacity that Gatehouse's own work leaves.
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     sock = server.bind(args.host, args.port)
+    # As `gatehouse.app.app_factory` does for the served app: the same collector work.
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(config(args.host, args.port)).run(sockets=[sock])
 
 

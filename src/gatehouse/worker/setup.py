@@ -159,6 +159,7 @@ def run_beat(
     """`gatehouse beat`: publish the periodic jobs (sweep, cleanup) until stopped."""
     from celery import signals  # lazy: Celery, only with a broker
 
+    from gatehouse.worker.beat import StopBetweenPublishes  # lazy: loads Celery, broker only
     from gatehouse.worker.celery_app import create_celery  # lazy: loads Celery, broker only
 
     configure_logging(loglevel, settings.log_format)
@@ -173,7 +174,8 @@ def run_beat(
     exposition.record_build(_database(settings))
     # The schedule lives in memory: after a restart the sweep comes again within
     # seconds, and an early cleanup is harmless.
-    app.Beat(
+    StopBetweenPublishes(
+        app=app,
         loglevel=loglevel,
         scheduler="celery.beat:Scheduler",
         max_interval=5,

@@ -273,3 +273,23 @@ def redis_server(tmp_path: Path) -> Iterator[DedicatedRedis]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker with `--dist loadgroup`, a test marked `xdist_group` must carry
+    its group in its id by now: that is all the scheduler reads. When a pytest release
+    changed how ids are kept, the marks were silently ignored and each group's servers
+    and data were set up once per worker."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rsplit("]", 1)[-1]
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"xdist_group is not applied ({len(lost)} tests, e.g. {lost[0]}): "
+            "pytest-xdist cannot group tests under this pytest"
+        )

@@ -27,8 +27,11 @@ export default defineConfig({
   },
   test: {
     environment: "jsdom",
+    // One module graph and one jsdom per worker, not per file: 88 s -> 23 s here. What a
+    // test leaves in module-wide state is undone after each test (src/test-reset.ts).
+    isolate: false,
     globals: true,
-    setupFiles: ["src/test-setup.ts"],
+    setupFiles: ["src/test-setup.ts", "src/test-reset.ts"],
     css: false,
     include: ["src/**/*.test.{ts,tsx}"],
   },

@@ -1,15 +1,6 @@
+// The browser as the apps expect it, before any app module loads (src/test-reset.ts,
+// the second setup file, imports them).
 import "@testing-library/jest-dom/vitest";
-import { cleanup } from "@testing-library/react";
-import { afterEach } from "vitest";
-
-afterEach(() => {
-  cleanup();
-  // jsdom keeps cookies for the whole file: none may outlive its test.
-  for (const cookie of document.cookie.split(";")) {
-    const name = cookie.split("=")[0]?.trim();
-    if (name) document.cookie = `${name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/`;
-  }
-});
 
 // Mantine reads these browser APIs, which jsdom lacks.
 if (!window.matchMedia) {

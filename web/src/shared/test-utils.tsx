@@ -13,7 +13,7 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, render } from "@testing-library/react";
 import type { ReactElement, ReactNode } from "react";
 import { MemoryRouter, Route, Routes } from "react-router";
-import { afterEach, vi } from "vitest";
+import { vi } from "vitest";
 import { type AdminUser, type MfaStatus, type Role, session, type User } from "./api";
 import { AuthProvider, useAuth } from "./auth";
 import { enrolmentGate } from "./gates";
@@ -310,7 +310,12 @@ export function renderWithProviders(
   return { ...result, queryClient };
 }
 
-afterEach(() => {
+/**
+ * What one test may leave in module-wide state, undone (src/test-setup.ts calls it after
+ * every test: test files share these modules, so a hook registered here would run for
+ * the first file that imported it only).
+ */
+export function resetSharedState() {
   vi.unstubAllGlobals();
   // jsdom's navigator has no credentials of its own: only fakeAuthenticator's goes.
   Reflect.deleteProperty(navigator, "credentials");
@@ -320,4 +325,4 @@ afterEach(() => {
   act(() => session.clear());
   // Mantine keeps notifications in a module-wide store: one test's must not show in the next.
   act(() => notifications.clean());
-});
+}

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from gatehouse.kit.time import utcnow
+from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from gatehouse.users.schemas import UserCreate
@@ -67,6 +69,19 @@ class Api:
     async def user(self, role: Role | str = Role.user, **kwargs: Any) -> Account:
         """A logged-in user of the given role."""
         return await self.login(await self.create_user(role, **kwargs))
+
+    async def reset_password(self, account: Account, new_password: str) -> None:
+        """Reset the password as the mailed link does: a token minted by the real
+        repository, spent at the API. The account carries the new password afterwards."""
+        async with self.runtime.db.session() as session:
+            token = await ActionTokenRepository(session).issue(
+                account.id, "password_reset", account.email, 3600, utcnow()
+            )
+        reset = await self.client.post(
+            "/api/v1/auth/password-reset", json={"token": token, "new_password": new_password}
+        )
+        assert reset.status_code == 204, reset.text
+        account.password = new_password
 
 
 def assert_envelope(

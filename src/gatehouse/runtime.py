@@ -129,6 +129,7 @@ class Runtime:
         for part in list(self._parts.values())[::-1]:
             await part.aclose()
         self._parts.clear()
+        self.hasher.close()
         await self.cache.close()
         if self.redis is not None:
             await self.redis.close()

@@ -20,12 +20,10 @@ from gatehouse.dependencies import build_mfa_service
 from gatehouse.emails.templates import TOKEN_PLACEHOLDER, Kind, render
 from gatehouse.keys.service import rotate_encryption
 from gatehouse.kit.jobs import LeftForSweep
-from gatehouse.kit.time import utcnow
 from gatehouse.mfa.models import MfaChallenge, RecoveryCode, TotpFactor
 from gatehouse.passkeys.models import Passkey
 from gatehouse.privacy.erasure import erase
 from gatehouse.privacy.repository import PrivacyRepository
-from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
 from gatehouse.users.models import Role
 from tests.conftest import make_settings
@@ -62,19 +60,11 @@ async def test_mfa_going_on_ends_the_other_sessions_and_upgrades_this_one(api: A
         assert claims(kept.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
 
 
-async def test_a_password_reset_leaves_mfa_on(api: Api, runtime: Runtime) -> None:
+async def test_a_password_reset_leaves_mfa_on(api: Api) -> None:
     new_password = "Quiet-Harbor-Pelican-77"
     with step_start():
         enrolled = await enrol(api, await api.user("user"))
-        async with runtime.db.session() as session:
-            token = await ActionTokenRepository(session).issue(
-                enrolled.account.id, "password_reset", enrolled.account.email, 3600, utcnow()
-            )
-        reset = await api.client.post(
-            "/api/v1/auth/password-reset", json={"token": token, "new_password": new_password}
-        )
-        assert reset.status_code == 204, reset.text
-        enrolled.account.password = new_password
+        await api.reset_password(enrolled.account, new_password)
         details = await password_step(api, enrolled.account)
     assert details["methods"] == ["totp", "recovery_code"]
 

@@ -61,6 +61,11 @@ class PasswordHasher:
         )
         return ok and usable and hashed is not None
 
+    def close(self) -> None:
+        """Let the idle hashing threads go (the runtime that owns this hasher is closing);
+        a hash queued but not started is dropped."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def needs_rehash(self, hashed: str) -> bool:
         match = _COST.match(hashed)
         return match is None or int(match.group(1)) != self.rounds

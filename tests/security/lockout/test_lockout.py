@@ -1,8 +1,9 @@
 """Brute-force protection on login: AUTH-03…AUTH-08 and RL-06.
 
-Every test runs on the in-process store (the embedded default) and on Redis, each on
-SQLite and PostgreSQL. Waits are crossed with time travel: the protection reads the
-application clock, so Redis key TTLs (server time) do not matter here.
+Every test runs on the in-process store with SQLite (the embedded default), and on Redis
+with SQLite and with PostgreSQL (tests/security/lockout/conftest.py). Waits are crossed
+with time travel: the protection reads the application clock, so Redis key TTLs (server
+time) do not matter here.
 Defaults under test: lock at 5 failures per (account, IP), 60 s doubling to 900 s;
 account delay after 10 failures, 1 s doubling to 60 s; 100 failed logins per IP and
 hour; counters reset after 12 h without a failure.

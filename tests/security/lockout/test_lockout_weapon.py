@@ -6,8 +6,9 @@ still get in: from an address or a browser (the `gatehouse_device` cookie) that 
 in before; from anywhere else they are mailed rather than refused silently, and a
 password reset lifts the delay. The attacker's answers never change.
 
-Every test runs on the in-process store and on Redis, each on SQLite and PostgreSQL;
-time is the application clock, moved by hand (one attack step is one fake second).
+Every test runs on the in-process store with SQLite, and on Redis with SQLite and with
+PostgreSQL (tests/security/lockout/conftest.py); time is the application clock, moved by
+hand (one attack step is one fake second).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from sqlalchemy import select
 
 from gatehouse.audit.models import AuditEvent
 from gatehouse.emails.models import EmailMessage
-from gatehouse.kit.time import utcnow
-from gatehouse.recovery.repository import ActionTokenRepository
 from gatehouse.runtime import Runtime
 from tests.factories import Account, Api, assert_envelope
 
@@ -247,41 +246,23 @@ async def test_a_forged_device_cookie_is_not_known(api: Api, clock: time_machine
 # A reset lifts the delay
 
 
-async def test_a_password_reset_clears_the_delay(
-    api: Api, runtime: Runtime, clock: time_machine.Traveller
-) -> None:
+async def test_a_password_reset_clears_the_delay(api: Api, clock: time_machine.Traveller) -> None:
     account = await api.create_user()
     stranger = "192.0.2.77"
     await attack(api, clock, account, seconds=60)
     assert (await login(api.client, account.email, account.password, stranger)).status_code == 401
 
-    async with runtime.db.session() as session:
-        token = await ActionTokenRepository(session).issue(
-            account.id, "password_reset", account.email, 3600, utcnow()
-        )
-    reset = await api.client.post(
-        "/api/v1/auth/password-reset", json={"token": token, "new_password": NEW_PASSWORD}
-    )
-    assert reset.status_code == 204, reset.text
+    await api.reset_password(account, NEW_PASSWORD)
 
     # An unknown device and address, the new password, while the attack goes on.
     assert (await login(api.client, account.email, NEW_PASSWORD, stranger)).status_code == 200
 
 
-async def test_a_reset_also_lifts_the_locks_on_the_owners_address(
-    api: Api, runtime: Runtime
-) -> None:
+async def test_a_reset_also_lifts_the_locks_on_the_owners_address(api: Api) -> None:
     account = await api.create_user()
     for _ in range(5):
         await login(api.client, account.email, WRONG, OWNER)  # the owner mistyped: locked
-    async with runtime.db.session() as session:
-        token = await ActionTokenRepository(session).issue(
-            account.id, "password_reset", account.email, 3600, utcnow()
-        )
-    reset = await api.client.post(
-        "/api/v1/auth/password-reset", json={"token": token, "new_password": NEW_PASSWORD}
-    )
-    assert reset.status_code == 204, reset.text
+    await api.reset_password(account, NEW_PASSWORD)
     assert (await login(api.client, account.email, NEW_PASSWORD, OWNER)).status_code == 200
 
 
